@@ -1,0 +1,1 @@
+"""hw2-tui: UI-free core (configs, run contract, queue, CLI)."""

@@ -1,0 +1,389 @@
+"""The run contract: what a run folder under ``runs/`` holds. Documented in docs/run-contract.md.
+
+A run is a folder ``runs/<run_id>/`` that the trainer writes and anything can read::
+
+    config.yaml     resolved experiment config (written at enqueue/launch time)
+    meta.json       status + bookkeeping, rewritten atomically on every change
+    metrics.jsonl   one JSON object per line, flushed as written (epoch and progress lines)
+    train.log       the trainer's stdout/stderr
+    result.json     final result, written atomically once at the end (done runs only)
+
+Status is one of ``queued``, ``running``, ``done``, ``failed``, ``killed``.
+
+This module is UI-free and framework-free (stdlib only + yaml), so trainers, the scheduler, the
+CLI and the TUI all share it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final, Literal
+
+CONTRACT_VERSION: Final = 1
+
+CONFIG_FILE: Final = "config.yaml"
+META_FILE: Final = "meta.json"
+METRICS_FILE: Final = "metrics.jsonl"
+LOG_FILE: Final = "train.log"
+RESULT_FILE: Final = "result.json"
+
+Status = Literal["queued", "running", "done", "failed", "killed"]
+STATUSES: Final[tuple[str, ...]] = ("queued", "running", "done", "failed", "killed")
+FINAL_STATUSES: Final[frozenset[str]] = frozenset({"done", "failed", "killed"})
+
+# Keys every epoch line carries (accuracies are fractions in [0, 1]).
+EPOCH_KEYS: Final = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
+# Keys of the final result.
+RESULT_KEYS: Final = (
+    "test_loss",
+    "test_acc",
+    "best_epoch",
+    "best_val_acc",
+    "total_seconds",
+    "params",
+)
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class ContractError(Exception):
+    """A run folder or a line in it does not follow the contract."""
+
+
+def default_runs_dir() -> Path:
+    """``$HW2_RUNS_DIR`` or ``./runs``."""
+    return Path(os.environ.get("HW2_RUNS_DIR") or "runs")
+
+
+def safe_name(text: str, max_len: int = 60) -> str:
+    """A file-system-safe slug: only ``[A-Za-z0-9._-]``, no leading dots, never empty.
+
+    ``../../etc`` becomes ``etc``; absolute paths lose their slashes. Used for run ids so that
+    nothing derived from a config can escape the runs dir.
+    """
+    slug = _SAFE.sub("-", text).strip("-.")
+    slug = re.sub(r"-{2,}", "-", slug)[:max_len].strip("-.")
+    return slug or "run"
+
+
+def new_run_id(name: str, now: float | None = None) -> str:
+    """``YYYYmmdd-HHMMSS-<name>-<4 hex>``: sortable by creation, unique, safe."""
+    t = time.time() if now is None else now
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(t))
+    return f"{stamp}-{safe_name(name)}-{os.urandom(2).hex()}"
+
+
+def run_path(runs_dir: Path, run_id: str) -> Path:
+    """The folder of ``run_id`` inside ``runs_dir``; refuses ids that would leave it."""
+    if run_id != safe_name(run_id, max_len=200) or run_id in {".", ".."}:
+        raise ContractError(f"unsafe run id {run_id!r}: only letters, digits, '.', '_' and '-' are allowed")
+    root = runs_dir.resolve()
+    path = (root / run_id).resolve()
+    if path.parent != root:
+        raise ContractError(f"run id {run_id!r} resolves outside {root}")
+    return path
+
+
+# --------------------------------------------------------------------------- atomic files
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so readers see the old or the new file, never half of one.
+
+    Writes a temp file in the same folder, fsyncs it, then ``os.replace``s it over ``path``. On
+    any error (disk full, read-only dir) the temp file is removed and the error propagates; the old
+    file, if any, is untouched.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_json(path: Path, data: Mapping[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``, or None when it is missing or not (yet) valid JSON."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# --------------------------------------------------------------------------- metric lines
+
+
+def parse_metric_line(line: str | bytes) -> dict[str, Any] | None:
+    """One ``metrics.jsonl`` line → dict, or None for a blank/garbage/non-object line."""
+    if isinstance(line, bytes):
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    line = line.strip()
+    if not line:
+        return None
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict) or obj.get("type") not in {"epoch", "progress"}:
+        return None
+    return obj
+
+
+def iter_metrics(path: Path) -> Iterator[dict[str, Any]]:
+    """Every valid line of a metrics file (garbage and a partial last line are skipped)."""
+    try:
+        with open(path, "rb") as fh:
+            for raw in fh:
+                if not raw.endswith(b"\n"):
+                    break  # partial last line: still being written
+                obj = parse_metric_line(raw)
+                if obj is not None:
+                    yield obj
+    except FileNotFoundError:
+        return
+
+
+# --------------------------------------------------------------------------- meta
+
+
+def host_name() -> str:
+    return socket.gethostname()
+
+
+def pid_alive(pid: int | None, create_time: float | None = None) -> bool:
+    """Whether process ``pid`` exists (and, if given, was created at ``create_time``).
+
+    Comparing the creation time guards against the pid having been reused by another process.
+    Zombies count as dead.
+    """
+    if not pid:
+        return False
+    try:
+        import psutil
+
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        if create_time is not None and abs(proc.create_time() - create_time) > 1.0:
+            return False
+        return True
+    except Exception:  # psutil.NoSuchProcess, AccessDenied, ImportError
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return create_time is None
+
+
+def process_create_time(pid: int) -> float | None:
+    try:
+        import psutil
+
+        return float(psutil.Process(pid).create_time())
+    except Exception:
+        return None
+
+
+@dataclass
+class RunMeta:
+    """``meta.json``. Unknown keys are kept in ``extra`` so newer writers stay readable."""
+
+    run_id: str
+    name: str
+    status: str = "queued"
+    trainer: str = ""
+    config_path: str | None = None
+    study: str | None = None
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    ended: float | None = None
+    pid: int | None = None
+    pid_create_time: float | None = None
+    host: str = field(default_factory=host_name)
+    device: str | None = None
+    gpu_name: str | None = None
+    cuda_visible_devices: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    git_commit: str | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    epochs: int | None = None
+    attempt: int = 1
+    contract: int = CONTRACT_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k != "extra"}
+        d.update(self.extra)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunMeta:
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        extra = {k: v for k, v in data.items() if k not in known}
+        if "run_id" not in kwargs or "name" not in kwargs:
+            raise ContractError("meta.json lacks run_id or name")
+        return cls(**kwargs, extra=extra)
+
+
+def write_meta(run_dir: Path, meta: RunMeta) -> None:
+    atomic_write_json(Path(run_dir) / META_FILE, meta.to_dict())
+
+
+def read_meta(run_dir: Path) -> RunMeta | None:
+    data = read_json(Path(run_dir) / META_FILE)
+    if data is None:
+        return None
+    try:
+        return RunMeta.from_dict(data)
+    except (ContractError, TypeError):
+        return None
+
+
+def update_meta(run_dir: Path, **changes: Any) -> RunMeta:
+    """Read, change and atomically rewrite ``meta.json``."""
+    meta = read_meta(run_dir)
+    if meta is None:
+        raise ContractError(f"{Path(run_dir) / META_FILE}: missing or unreadable")
+    for k, v in changes.items():
+        if k in RunMeta.__dataclass_fields__ and k != "extra":
+            setattr(meta, k, v)
+        else:
+            meta.extra[k] = v
+    write_meta(run_dir, meta)
+    return meta
+
+
+def effective_status(meta: RunMeta) -> str:
+    """The status a reader should show.
+
+    A run marked ``running`` whose process is gone (on this host) did not finish: it is shown as
+    ``failed`` (never stuck in running). Runs on another host are trusted as written.
+    """
+    if meta.status == "running" and meta.host == host_name() and meta.pid:
+        if not pid_alive(meta.pid, meta.pid_create_time):
+            return "failed"
+    return meta.status
+
+
+# --------------------------------------------------------------------------- writer (trainers)
+
+
+class MetricsWriter:
+    """Appends contract lines to ``metrics.jsonl``, each flushed as written (line-buffered)."""
+
+    def __init__(self, path: Path) -> None:
+        self._fh: IO[str] = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+
+    def write(self, obj: Mapping[str, Any]) -> None:
+        self._fh.write(json.dumps(obj, separators=(",", ":"), default=float) + "\n")
+        self._fh.flush()
+
+    def epoch(
+        self,
+        *,
+        epoch: int,
+        epochs: int,
+        train_loss: float,
+        train_acc: float,
+        val_loss: float,
+        val_acc: float,
+        lr: float,
+        seconds: float,
+        **more: Any,
+    ) -> None:
+        self.write(
+            {
+                "type": "epoch",
+                "epoch": int(epoch),
+                "epochs": int(epochs),
+                "train_loss": float(train_loss),
+                "train_acc": float(train_acc),
+                "val_loss": float(val_loss),
+                "val_acc": float(val_acc),
+                "lr": float(lr),
+                "seconds": float(seconds),
+                "time": time.time(),
+                **more,
+            }
+        )
+
+    def progress(
+        self,
+        *,
+        epoch: int,
+        epochs: int,
+        batch: int,
+        batches: int,
+        loss: float | None = None,
+        acc: float | None = None,
+        **more: Any,
+    ) -> None:
+        line: dict[str, Any] = {
+            "type": "progress",
+            "epoch": int(epoch),
+            "epochs": int(epochs),
+            "batch": int(batch),
+            "batches": int(batches),
+            "time": time.time(),
+        }
+        if loss is not None:
+            line["loss"] = float(loss)
+        if acc is not None:
+            line["acc"] = float(acc)
+        line.update(more)
+        self.write(line)
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def write_result(run_dir: Path, result: Mapping[str, Any]) -> None:
+    """Atomically write ``result.json``; refuses a result missing a contract key."""
+    missing = [k for k in RESULT_KEYS if k not in result]
+    if missing:
+        raise ContractError(f"result lacks {', '.join(missing)}")
+    atomic_write_json(Path(run_dir) / RESULT_FILE, result)
+
+
+def read_result(run_dir: Path) -> dict[str, Any] | None:
+    return read_json(Path(run_dir) / RESULT_FILE)
+
+
+# --------------------------------------------------------------------------- listing
+
+
+def list_run_dirs(runs_dir: Path) -> list[Path]:
+    """Run folders (those holding a meta.json), oldest first by run id."""
+    try:
+        entries = sorted(p for p in Path(runs_dir).iterdir() if p.is_dir() and not p.name.startswith("."))
+    except FileNotFoundError:
+        return []
+    return [p for p in entries if (p / META_FILE).exists()]

@@ -1,0 +1,1 @@
+"""Trainers run as subprocesses: python -m trainers.mlp / python -m trainers.cnn."""

@@ -1,0 +1,235 @@
+"""What every trainer shares: argv, the run folder, status, signals, logging.
+
+A trainer module defines ``train(ctx: RunContext) -> dict`` returning the final result (the keys of
+:data:`hw2.contract.RESULT_KEYS`, plus any extras) and calls :func:`main` with it::
+
+    if __name__ == "__main__":
+        raise SystemExit(main(train, framework="torch"))
+
+:func:`main` parses ``--config PATH --run-dir DIR``, marks the run ``running`` with pid, host and
+versions, turns SIGTERM/SIGINT into :class:`RunKilled` (status ``killed``, exit 143), turns any other
+exception into status ``failed`` with the traceback in ``train.log`` (exit 1), and writes
+``result.json`` atomically before marking the run ``done`` (exit 0).
+
+This module imports no training framework; each trainer imports its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hw2 import contract
+from hw2.contract import MetricsWriter, RunMeta
+from hw2.schema import ExperimentConfig
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+EXIT_KILLED = 128 + signal.SIGTERM  # 143, what a shell reports for SIGTERM
+EXIT_FAILED = 1
+
+
+class RunKilled(BaseException):
+    """Raised in the trainer's main thread when it receives SIGTERM or SIGINT.
+
+    A BaseException so that framework code catching ``Exception`` does not swallow it.
+    """
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = out.stdout.strip()
+    return commit or None
+
+
+@dataclass
+class RunContext:
+    """Handed to a trainer's ``train`` function."""
+
+    cfg: ExperimentConfig
+    run_dir: Path
+    metrics: MetricsWriter
+    log: logging.Logger
+    data_dir: str | None = None
+    started: float = field(default_factory=time.time)
+    _last_progress: float = 0.0
+
+    def set_meta(self, **changes: Any) -> None:
+        contract.update_meta(self.run_dir, **changes)
+
+    def progress(
+        self,
+        epoch: int,
+        batch: int,
+        batches: int,
+        loss: float | None = None,
+        acc: float | None = None,
+        *,
+        force: bool = False,
+        min_interval: float = 0.25,
+    ) -> None:
+        """A progress line (batch i of n), rate-limited to one per ``min_interval`` seconds."""
+        now = time.monotonic()
+        if not force and batch < batches and now - self._last_progress < min_interval:
+            return
+        self._last_progress = now
+        self.metrics.progress(
+            epoch=epoch, epochs=self.cfg.train.epochs, batch=batch, batches=batches, loss=loss, acc=acc
+        )
+
+    def epoch(self, **values: Any) -> None:
+        """An epoch line; see :meth:`hw2.contract.MetricsWriter.epoch` for the keys."""
+        values.setdefault("epochs", self.cfg.train.epochs)
+        self.metrics.epoch(**values)
+        self.log.info(
+            "epoch %d/%d  train_loss %.4f  train_acc %.4f  val_loss %.4f  val_acc %.4f  (%.1fs)",
+            values["epoch"],
+            values["epochs"],
+            values["train_loss"],
+            values["train_acc"],
+            values["val_loss"],
+            values["val_acc"],
+            values["seconds"],
+        )
+
+
+def _setup_logging(run_dir: Path) -> logging.Logger:
+    log = logging.getLogger("hw2.trainer")
+    log.setLevel(logging.INFO)
+    log.handlers.clear()
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(fmt)
+    log.addHandler(stream)
+    # The launcher redirects stdout/stderr into train.log and says so; run by hand, tee into it.
+    if os.environ.get("HW2_LOG_REDIRECTED") != "1":
+        fh = logging.FileHandler(run_dir / contract.LOG_FILE, encoding="utf-8")
+        fh.setFormatter(fmt)
+        log.addHandler(fh)
+    log.propagate = False
+    return log
+
+
+def _raise_killed(signum: int, _frame: Any) -> None:
+    # Ignore further signals while unwinding so cleanup is not interrupted twice.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise RunKilled(signal.Signals(signum).name)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Train one experiment into a run folder (the run contract).")
+    p.add_argument("--config", required=True, type=Path, help="experiment YAML")
+    p.add_argument("--run-dir", required=True, type=Path, help="run folder to write (created if missing)")
+    p.add_argument("--data-dir", default=None, help="local data folder (default: $HW2_DATA_DIR)")
+    return p.parse_args(argv)
+
+
+def _load_config(path: Path) -> ExperimentConfig:
+    from hw2.config import load_experiment
+
+    return load_experiment(path)
+
+
+def main(
+    train: Callable[[RunContext], dict[str, Any]],
+    *,
+    framework_versions: Callable[[], dict[str, str]] | None = None,
+    argv: list[str] | None = None,
+) -> int:
+    """Run ``train`` under the run contract; returns the process exit code."""
+    args = parse_args(argv)
+    run_dir: Path = args.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = _setup_logging(run_dir)
+
+    meta = contract.read_meta(run_dir)
+    try:
+        cfg = _load_config(args.config)
+    except Exception as exc:  # a bad config is a failed run, with the one-line error
+        log.error("%s", exc)
+        if meta is None:
+            meta = RunMeta(run_id=run_dir.name, name=run_dir.name)
+        meta.status, meta.error, meta.exit_code, meta.ended = "failed", str(exc), 2, time.time()
+        contract.write_meta(run_dir, meta)
+        return 2
+
+    if meta is None:
+        meta = RunMeta(run_id=run_dir.name, name=cfg.name or args.config.stem, config_path=str(args.config))
+    meta.trainer = cfg.trainer
+    meta.status = "running"
+    meta.pid = os.getpid()
+    meta.pid_create_time = contract.process_create_time(os.getpid())
+    meta.started = time.time()
+    meta.ended = None
+    meta.exit_code = None
+    meta.error = None
+    meta.host = contract.host_name()
+    meta.epochs = cfg.train.epochs
+    meta.cuda_visible_devices = os.environ.get("CUDA_VISIBLE_DEVICES")
+    meta.git_commit = git_commit()
+    meta.versions = {"python": sys.version.split()[0]}
+    contract.write_meta(run_dir, meta)
+    if not (run_dir / contract.CONFIG_FILE).exists():
+        import yaml
+
+        contract.atomic_write_text(
+            run_dir / contract.CONFIG_FILE,
+            yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False),
+        )
+
+    signal.signal(signal.SIGTERM, _raise_killed)
+    signal.signal(signal.SIGINT, _raise_killed)
+
+    metrics = MetricsWriter(run_dir / contract.METRICS_FILE)
+    ctx = RunContext(cfg=cfg, run_dir=run_dir, metrics=metrics, log=log, data_dir=args.data_dir)
+    log.info("run %s: trainer %s, pid %d", run_dir.name, cfg.trainer, os.getpid())
+    status, code, error = "failed", EXIT_FAILED, None
+    try:
+        if framework_versions is not None:
+            ctx.set_meta(versions={**meta.versions, **framework_versions()})
+        result = dict(train(ctx))
+        result.setdefault("total_seconds", time.time() - ctx.started)
+        contract.write_result(run_dir, result)
+        status, code = "done", 0
+        log.info("done: test_acc %.4f, best_val_acc %.4f", result["test_acc"], result["best_val_acc"])
+    except RunKilled as exc:
+        status, code, error = "killed", EXIT_KILLED, f"stopped by {exc}"
+        log.warning("run stopped by %s", exc)
+    except BaseException as exc:  # noqa: BLE001 - any failure must be recorded, never lost
+        tb = traceback.format_exc()
+        log.error("run failed:\n%s", tb.rstrip())
+        error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        if _is_oom(exc):
+            error = f"out of memory: {error}"
+    finally:
+        metrics.close()
+        try:
+            contract.update_meta(run_dir, status=status, exit_code=code, error=error, ended=time.time())
+        except OSError as exc:  # runs dir gone or not writable: say so on stderr, keep the exit code
+            print(f"hw2: could not record final status in {run_dir}: {exc}", file=sys.stderr)
+    return code
+
+
+def _is_oom(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__} {exc}".lower()
+    return isinstance(exc, MemoryError) or "out of memory" in text or "resourceexhausted" in text
