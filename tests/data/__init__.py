@@ -1,0 +1,1 @@
+"""Dataset loader tests and the tiny-dataset fixture writers other tests reuse."""
