@@ -1,0 +1,35 @@
+"""Architecture rules: the TUI process stays light; UI-free code stays UI-free."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+FRAMEWORKS = ("torch", "tensorflow", "keras", "torchvision")
+
+
+def test_import_linter_contracts_hold() -> None:
+    # lint-imports is installed beside the interpreter running the tests (the project's venv).
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or shutil.which("lint-imports")
+    assert exe, "lint-imports not found: install the dev extras (pip install -e '.[dev]')"
+    proc = subprocess.run([exe], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Contracts: 2 kept, 0 broken" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("module", ["hw2.cli", "hw2.config", "hw2.store", "hw2.queue", "hw2.export"])
+def test_core_modules_import_no_framework_or_textual(module: str) -> None:
+    code = (
+        f"import sys, importlib; importlib.import_module({module!r}); "
+        f"bad = [m for m in sys.modules if m.split('.')[0] in {FRAMEWORKS + ('textual',)!r}]; "
+        "print(','.join(sorted(set(m.split('.')[0] for m in bad))))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "", f"{module} pulled in: {proc.stdout.strip()}"
