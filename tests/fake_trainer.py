@@ -1,0 +1,124 @@
+"""A fast fake trainer for runtime and TUI tests: the real harness, fake numbers.
+
+It runs under :func:`trainers.common.main`, so status, pid, SIGTERM → ``killed``, exception →
+``failed`` and ``result.json`` are all the real code paths; only the "training" is simulated.
+Launch it as trainer ``fake`` with ``HW2_EXTRA_TRAINERS=fake=tests.fake_trainer`` (the project
+root must be importable: run from the repo root or put it on ``PYTHONPATH``).
+
+Knobs (all optional):
+
+* ``train.epochs`` — epochs; ``train.batch_size`` — *batches per epoch* (one progress line each).
+* ``HW2_FAKE_SLEEP`` — seconds to sleep per batch (default 0.01).
+* ``HW2_FAKE_FAIL_AT_EPOCH`` — raise ``RuntimeError`` at the start of that epoch (1-based).
+* ``HW2_FAKE_PEAK_MEM_MB`` — reported as ``peak_mem_mb`` in result.json (default 100).
+* ``model.name`` — ``fail`` raises at epoch ``HW2_FAKE_FAIL_AT_EPOCH`` (default 1);
+  ``sigkill`` SIGKILLs itself at that epoch (a hard crash the harness cannot record);
+  ``slow`` sleeps 10x longer per batch; anything else trains normally.
+  Per-config failure modes let one sweep mix good and bad runs without touching the env.
+
+Numbers are deterministic in ``seed`` and plausible: loss decreases, accuracy increases, all
+accuracies are fractions in [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+from typing import Any
+
+from trainers.common import RunContext, main
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, "") or default)
+    except ValueError:
+        return default
+
+
+def _curve(epoch: int, epochs: int, seed: int) -> tuple[float, float, float, float]:
+    """(train_loss, train_acc, val_loss, val_acc) at ``epoch``: smooth and seed-dependent."""
+    frac = epoch / max(epochs, 1)
+    jitter = ((seed * 7919 + epoch * 104729) % 1000) / 1000.0 * 0.01
+    train_loss = 2.3 * math.exp(-2.5 * frac) + 0.05 + jitter
+    val_loss = train_loss * 1.1 + 0.02
+    train_acc = min(0.99, 0.1 + 0.85 * (1 - math.exp(-3.0 * frac)) + jitter)
+    val_acc = min(0.99, train_acc - 0.02)
+    return train_loss, train_acc, val_loss, val_acc
+
+
+def train(ctx: RunContext) -> dict[str, Any]:
+    cfg = ctx.cfg
+    epochs = cfg.train.epochs
+    batches = cfg.train.batch_size
+    sleep = _env_float("HW2_FAKE_SLEEP", 0.01)
+    mode = cfg.model.name
+    if mode == "slow":
+        sleep *= 10
+    fail_env = os.environ.get("HW2_FAKE_FAIL_AT_EPOCH")
+    fail_at: int | None = int(fail_env) if fail_env else None
+    if mode in {"fail", "sigkill"} and fail_at is None:
+        fail_at = 1
+    ctx.set_meta(device="cpu")
+    ctx.log.info("fake trainer: %d epochs x %d batches, %.3fs per batch, mode %s", epochs, batches, sleep, mode)
+
+    best_epoch, best_val_acc = 0, -1.0
+    for epoch in range(1, epochs + 1):
+        if fail_at is not None and epoch == fail_at:
+            if mode == "sigkill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise RuntimeError(f"fake failure at epoch {epoch}")
+        t0 = time.time()
+        tl, ta, vl, va = _curve(epoch, epochs, cfg.seed)
+        for batch in range(1, batches + 1):
+            if sleep > 0:
+                time.sleep(sleep)
+            part = batch / batches
+            ctx.progress(epoch, batch, batches, loss=tl * (1.1 - 0.1 * part), acc=ta * (0.95 + 0.05 * part), force=True)
+        lr = cfg.optimizer.lr
+        ctx.epoch(
+            epoch=epoch,
+            train_loss=tl,
+            train_acc=ta,
+            val_loss=vl,
+            val_acc=va,
+            lr=lr,
+            seconds=time.time() - t0,
+        )
+        if va > best_val_acc:
+            best_epoch, best_val_acc = epoch, va
+    _, test_acc, test_loss, _ = _curve(epochs, epochs, cfg.seed + 1)
+    return {
+        "test_loss": test_loss * 1.05,
+        "test_acc": max(0.0, test_acc - 0.03),
+        "best_epoch": best_epoch,
+        "best_val_acc": best_val_acc,
+        "total_seconds": time.time() - ctx.started,
+        "params": 1000 + 10 * batches,
+        "peak_mem_mb": _env_float("HW2_FAKE_PEAK_MEM_MB", 100.0),
+        "device": "cpu",
+    }
+
+
+def _install_config_fallback() -> None:
+    """Until/unless :mod:`hw2.config` exists, validate the YAML with the schema directly."""
+    try:
+        import hw2.config  # noqa: F401
+    except ImportError:
+        import yaml
+
+        import trainers.common as common
+        from hw2.schema import ExperimentConfig
+
+        def _load(path: Any) -> ExperimentConfig:
+            with open(path, encoding="utf-8") as fh:
+                return ExperimentConfig.model_validate(yaml.safe_load(fh))
+
+        common._load_config = _load  # type: ignore[assignment]
+
+
+if __name__ == "__main__":
+    _install_config_fallback()
+    raise SystemExit(main(train))
