@@ -1,0 +1,331 @@
+"""Starting, signalling and reaping trainer processes (shared by the scheduler and ``hw2-tui run``).
+
+Why one module: the scheduler daemon and the foreground CLI launch trainers the same way (no
+shell, own session, output appended to ``train.log``, meta written at once) and must agree on what
+an exit means when the trainer could not record it itself (SIGKILL, segfault, OOM killer).
+
+Also a tiny command-line entry, ``python -m hw2.launch escalate --pid P --create-time T --grace S``,
+the detached helper that SIGKILLs a trainer's process group if SIGTERM did not stop it in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from hw2 import contract
+
+QUEUE_LOCK = ".queue.lock"
+BUILTIN_TRAINERS = {"mlp": "trainers.mlp", "cnn": "trainers.cnn"}
+_MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+DEFAULT_KILL_GRACE_S = 10.0
+
+
+class LaunchError(Exception):
+    """A run could not be started (one-line message)."""
+
+
+# --------------------------------------------------------------------------- locking
+
+
+@contextlib.contextmanager
+def queue_lock(runs_dir: Path) -> Iterator[None]:
+    """Exclusive lock for queue state changes (queued → running / killed).
+
+    Held only for milliseconds. Both the scheduler's launch and ``kill_run`` take it, so a queued
+    run is either launched or killed, never both, and never launched twice.
+    """
+    path = Path(runs_dir) / QUEUE_LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise LaunchError(f"runs dir {runs_dir} is not writable: {exc.strerror}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+# --------------------------------------------------------------------------- trainer modules
+
+
+def trainer_module(trainer: str) -> str:
+    """Python module that runs ``trainer``: ``mlp``/``cnn`` or one from ``$HW2_EXTRA_TRAINERS``.
+
+    Defers to :func:`hw2.config.trainer_module` when the config layer provides it, so there is one
+    registry; the fallback reads the same env mapping.
+    """
+    try:
+        from hw2.config import trainer_module as from_config  # type: ignore[attr-defined]
+
+        module = str(from_config(trainer))
+    except (ImportError, AttributeError):
+        module = _fallback_trainer_module(trainer)
+    except Exception as exc:  # the config layer's own "unknown trainer" error
+        raise LaunchError(str(exc)) from exc
+    if not _MODULE_RE.match(module):
+        raise LaunchError(f"trainer {trainer!r} maps to {module!r}, which is not a Python module name")
+    return module
+
+
+def _fallback_trainer_module(trainer: str) -> str:
+    mapping = dict(BUILTIN_TRAINERS)
+    for item in os.environ.get("HW2_EXTRA_TRAINERS", "").split(","):
+        name, sep, module = item.partition("=")
+        if sep and name.strip() and module.strip():
+            mapping[name.strip()] = module.strip()
+    if trainer not in mapping:
+        known = ", ".join(sorted(mapping))
+        raise LaunchError(f"unknown trainer {trainer!r} (known: {known}); register more with HW2_EXTRA_TRAINERS")
+    return mapping[trainer]
+
+
+# --------------------------------------------------------------------------- starting
+
+
+def trainer_env(cuda_visible_devices: str | None, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a trainer: ours plus GPU pinning and the log-redirect flag.
+
+    ``cuda_visible_devices`` None keeps the caller's setting (foreground runs); ``""`` hides
+    every GPU (CPU slots).
+    """
+    env = dict(os.environ if base is None else base)
+    if cuda_visible_devices is not None:
+        env["CUDA_VISIBLE_DEVICES"] = cuda_visible_devices
+    env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
+    env["HW2_LOG_REDIRECTED"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def trainer_command(run_dir: Path, module: str, data_dir: str | None = None) -> list[str]:
+    cmd = [sys.executable, "-m", module, "--config", str(run_dir / contract.CONFIG_FILE), "--run-dir", str(run_dir)]
+    if data_dir:
+        cmd += ["--data-dir", str(data_dir)]
+    return cmd
+
+
+def start_trainer(
+    run_dir: Path,
+    meta: contract.RunMeta,
+    *,
+    cuda_visible_devices: str | None,
+    gpu: int | None = None,
+    launched_by: str = "scheduler",
+    cwd: str | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start the trainer of a queued run and mark it running (call with :func:`queue_lock` held).
+
+    The meta is written ``running`` before the process starts (so no other launcher can take the
+    run) and gets the pid right after. If the process cannot start, the run is marked failed and
+    :class:`LaunchError` is raised.
+    """
+    run_dir = Path(run_dir)
+    try:
+        module = str(meta.extra.get("trainer_module") or trainer_module(meta.trainer))
+        if not _MODULE_RE.match(module):
+            raise LaunchError(f"meta.json trainer_module {module!r} is not a Python module name")
+    except LaunchError as exc:
+        _mark(run_dir, status="failed", error=str(exc), ended=time.time())
+        raise
+    data_dir = meta.extra.get("data_dir")
+    cmd = trainer_command(run_dir, module, data_dir if isinstance(data_dir, str) else None)
+    now = time.time()
+    contract.update_meta(
+        run_dir,
+        status="running",
+        started=now,
+        ended=None,
+        pid=None,
+        host=contract.host_name(),
+        cuda_visible_devices=cuda_visible_devices,
+        gpu=gpu,
+        launched_by=launched_by,
+        trainer_module=module,
+        exit_code=None,
+        error=None,
+    )
+    try:
+        log = open(run_dir / contract.LOG_FILE, "ab")  # noqa: SIM115 - handed to the child, closed below
+    except OSError as exc:
+        _mark(run_dir, status="failed", error=f"cannot open {contract.LOG_FILE}: {exc.strerror}", ended=time.time())
+        raise LaunchError(f"{run_dir}: cannot open {contract.LOG_FILE}: {exc.strerror}") from exc
+    try:
+        log.write(f"--- hw2: launching {' '.join(cmd)}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=trainer_env(cuda_visible_devices),
+            start_new_session=True,
+            close_fds=True,
+            cwd=cwd,
+        )
+    except OSError as exc:
+        _mark(run_dir, status="failed", error=f"could not start trainer: {exc}", ended=time.time())
+        raise LaunchError(f"could not start trainer for {run_dir.name}: {exc}") from exc
+    finally:
+        log.close()
+    contract.update_meta(run_dir, pid=proc.pid, pid_create_time=contract.process_create_time(proc.pid))
+    return proc
+
+
+def _mark(run_dir: Path, **changes: Any) -> None:
+    with contextlib.suppress(contract.ContractError, OSError):
+        contract.update_meta(run_dir, **changes)
+
+
+# --------------------------------------------------------------------------- reaping
+
+
+def describe_exit(returncode: int) -> tuple[str, str]:
+    """(status, error) for a trainer that exited with ``returncode`` without recording a status."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return "killed", f"killed by {name}"
+    return "failed", f"trainer exited with code {returncode} without recording a status"
+
+
+def finalize_exit(run_dir: Path, returncode: int) -> str:
+    """Record how a trainer ended if it could not say so itself; returns the final status.
+
+    The harness records done/failed/killed itself; this only acts when meta still says
+    ``running``/``queued`` (SIGKILL, segfault, the OOM killer, a crash before the harness ran).
+    """
+    meta = contract.read_meta(run_dir)
+    if meta is None:
+        return "failed"
+    if meta.status in contract.FINAL_STATUSES:
+        if meta.exit_code is None:
+            _mark(run_dir, exit_code=returncode)
+        return meta.status
+    status, error = describe_exit(returncode)
+    _mark(run_dir, status=status, error=error, exit_code=returncode, ended=time.time())
+    return status
+
+
+def mark_dead_run(run_dir: Path) -> bool:
+    """Mark a ``running`` run whose process is gone as failed (nobody saw it exit). True if marked."""
+    meta = contract.read_meta(run_dir)
+    if meta is None or meta.status != "running" or meta.host != contract.host_name():
+        return False
+    if meta.pid and contract.pid_alive(meta.pid, meta.pid_create_time):
+        return False
+    _mark(
+        run_dir,
+        status="failed",
+        error="process died without finishing (exit code unknown)",
+        ended=time.time(),
+    )
+    return True
+
+
+# --------------------------------------------------------------------------- signalling
+
+
+def signal_group(pid: int, create_time: float | None, sig: int) -> bool:
+    """Send ``sig`` to the process group led by ``pid`` (the trainer's own session).
+
+    Checks the creation time first so a reused pid is never signalled. True if sent.
+    """
+    if not contract.pid_alive(pid, create_time):
+        return False
+    try:
+        pgid = os.getpgid(pid)
+    except ProcessLookupError:
+        return False
+    try:
+        if pgid == pid:
+            os.killpg(pgid, sig)
+        else:  # not a group leader (started by hand): signal the process alone
+            os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def spawn_detached(argv: list[str], log_path: Path | None = None, cwd: str | None = None) -> None:
+    """Start ``python -m ...`` fully detached from the caller (new session, no inherited stdio).
+
+    The child forks once more and its first process exits at once (``--fork`` handled by
+    :func:`daemonize_if_asked`), so the caller reaps it immediately and no zombie is left behind
+    in a long-lived TUI; the grandchild is adopted by init.
+    """
+    out: Any = subprocess.DEVNULL
+    if log_path is not None:
+        try:
+            out = open(log_path, "ab")  # noqa: SIM115 - closed below
+        except OSError:
+            out = subprocess.DEVNULL
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, *argv, "--fork"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+            start_new_session=True,
+            close_fds=True,
+            cwd=cwd,
+        )
+    finally:
+        if out is not subprocess.DEVNULL:
+            out.close()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=30)
+
+
+def daemonize_if_asked(fork: bool) -> None:
+    """Second half of :func:`spawn_detached`: fork, and let the parent exit at once."""
+    if fork and os.fork() > 0:
+        os._exit(0)
+
+
+def escalate(pid: int, create_time: float | None, grace: float) -> bool:
+    """Wait up to ``grace`` seconds for ``pid`` to exit, then SIGKILL its group. True if killed."""
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not contract.pid_alive(pid, create_time):
+            return False
+        time.sleep(0.2)
+    return signal_group(pid, create_time, signal.SIGKILL)
+
+
+def kill_grace() -> float:
+    try:
+        return float(os.environ.get("HW2_KILL_GRACE", DEFAULT_KILL_GRACE_S))
+    except ValueError:
+        return DEFAULT_KILL_GRACE_S
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m hw2.launch", description="hw2 process helpers")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("escalate", help="SIGKILL a trainer's process group if it outlives a grace period")
+    e.add_argument("--pid", type=int, required=True)
+    e.add_argument("--create-time", type=float, default=None)
+    e.add_argument("--grace", type=float, default=DEFAULT_KILL_GRACE_S)
+    e.add_argument("--fork", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    daemonize_if_asked(args.fork)
+    escalate(args.pid, args.create_time, args.grace)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,384 @@
+"""The scheduler daemon: ``python -m hw2.scheduler --runs-dir D``.
+
+Why a daemon: queued runs must start (and finished ones be reaped) even when no TUI is open and
+the SSH session that queued them is gone. It is started by :func:`hw2.queue.ensure_scheduler`
+fully detached, holds an exclusive ``flock`` on ``runs/.scheduler.lock`` for its lifetime (one
+scheduler per runs dir, so no run is launched twice), and loops every ~0.2 s:
+
+1. reap its finished children; a trainer that died without recording a status (SIGKILL,
+   segfault) is marked ``killed`` ("killed by SIGKILL") or ``failed`` with its exit code;
+2. mark ``running`` runs whose process vanished unobserved as ``failed`` (also at start-up);
+3. start the oldest queued runs while slots are free.
+
+Slots: GPUs (NVML) x ``$HW2_SLOTS_PER_GPU`` (default 1), or ``$HW2_CPU_SLOTS`` (default 1) when
+there is no GPU. Each GPU run gets ``CUDA_VISIBLE_DEVICES=<its GPU>``; CPU runs get ``""``.
+Runs started elsewhere (``hw2-tui run`` in the foreground, a previous scheduler) count against the
+slots while alive.
+
+Memory-aware packing (when ``$HW2_SLOTS_PER_GPU`` > 1, unless ``$HW2_GPU_MEM_AWARE=0``): a run
+joins a GPU that already has runs only if NVML's free memory, minus what the runs already there
+are still expected to grow by, leaves room for the new run's expected peak plus
+``$HW2_GPU_MEM_MARGIN_MB`` (default 1024). The expected peak is the largest ``peak_mem_mb`` in
+``result.json`` of earlier runs with the same config hash; a config never measured only gets an
+empty GPU. An empty GPU is always admitted.
+
+It exits once nothing is queued and none of its children is alive (after ``$HW2_SCHEDULER_IDLE``
+seconds, default 2). SIGTERM stops it; the trainers it started keep running and record their
+own status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hw2 import contract, gpu, launch
+from hw2.queue import SCHEDULER_INFO, SCHEDULER_LOCK
+
+log = logging.getLogger("hw2.scheduler")
+
+POLL_S = 0.2
+
+
+def _env_int(name: str, default: int, minimum: int = 0) -> int:
+    try:
+        return max(minimum, int(os.environ.get(name, "") or default))
+    except ValueError:
+        return default
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, "") or default)
+    except ValueError:
+        return default
+
+
+@dataclass
+class Child:
+    run_id: str
+    path: Path
+    proc: subprocess.Popen[bytes]
+    gpu: int | None
+    config_hash: str | None
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Occupant:
+    """A live run on a device slot (ours or adopted), for admission decisions."""
+
+    pid: int | None
+    gpu: int | None
+    expected_peak_mb: float | None
+
+
+def admit_on_gpu(
+    free_mb: float,
+    occupants: list[tuple[float | None, float | None]],
+    need_mb: float | None,
+    margin_mb: float,
+) -> bool:
+    """Whether a run expected to peak at ``need_mb`` fits on a GPU with ``free_mb`` free.
+
+    ``occupants`` are (expected peak, memory in use now) of the runs already there; each may
+    still grow by ``peak - used`` (its whole peak when its usage is unknown). A GPU with no
+    occupant always admits. An unmeasured newcomer (``need_mb`` None), or an occupant with an
+    unknown peak, never shares a GPU: we cannot tell whether both fit.
+    """
+    if not occupants:
+        return True
+    if need_mb is None:
+        return False
+    growth = 0.0
+    for peak, used in occupants:
+        if peak is None:
+            return False
+        growth += max(0.0, peak - (used or 0.0))
+    return free_mb - growth - margin_mb >= need_mb
+
+
+class Scheduler:
+    def __init__(self, runs_dir: Path, *, poll_s: float = POLL_S, idle_s: float | None = None) -> None:
+        self.runs_dir = Path(runs_dir).resolve()
+        self.poll_s = poll_s
+        self.idle_s = _env_float("HW2_SCHEDULER_IDLE", 2.0) if idle_s is None else idle_s
+        self.n_gpus = gpu.gpu_count()
+        self.slots_per_gpu = _env_int("HW2_SLOTS_PER_GPU", 1, minimum=1)
+        self.cpu_slots = _env_int("HW2_CPU_SLOTS", 1, minimum=1)
+        self.mem_aware = self.n_gpus > 0 and self.slots_per_gpu > 1 and os.environ.get("HW2_GPU_MEM_AWARE") != "0"
+        self.margin_mb = _env_float("HW2_GPU_MEM_MARGIN_MB", 1024.0)
+        self.children: dict[str, Child] = {}
+        self._lock_fd: int | None = None
+        self._stop = False
+        self._metas: dict[str, tuple[tuple[int, int, int] | None, contract.RunMeta | None]] = {}
+
+    @property
+    def total_slots(self) -> int:
+        return self.n_gpus * self.slots_per_gpu if self.n_gpus else self.cpu_slots
+
+    # ----------------------------------------------------------------- lock
+
+    def acquire(self, tries_s: float = 2.0) -> bool:
+        """Take the scheduler lock (retrying briefly: a probe may hold it for microseconds)."""
+        fd = os.open(self.runs_dir / SCHEDULER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + tries_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    return False
+                time.sleep(0.05)
+        self._lock_fd = fd
+        contract.atomic_write_json(
+            self.runs_dir / SCHEDULER_INFO,
+            {
+                "pid": os.getpid(),
+                "pid_create_time": contract.process_create_time(os.getpid()),
+                "started": time.time(),
+                "host": contract.host_name(),
+                "gpus": self.n_gpus,
+                "slots": self.total_slots,
+                "slots_per_gpu": self.slots_per_gpu,
+                "cpu_slots": self.cpu_slots,
+                "mem_aware": self.mem_aware,
+            },
+        )
+        return True
+
+    def release(self) -> None:
+        if self._lock_fd is None:
+            return
+        info = contract.read_json(self.runs_dir / SCHEDULER_INFO) or {}
+        if info.get("pid") == os.getpid():
+            with contextlib.suppress(OSError):
+                os.unlink(self.runs_dir / SCHEDULER_INFO)
+        os.close(self._lock_fd)
+        self._lock_fd = None
+
+    # ----------------------------------------------------------------- reading runs
+
+    def _meta(self, path: Path) -> contract.RunMeta | None:
+        """meta.json, re-read only when its stat changed (the loop runs 5x a second)."""
+        try:
+            st = os.stat(path / contract.META_FILE)
+            key: tuple[int, int, int] | None = (st.st_ino, st.st_size, st.st_mtime_ns)
+        except OSError:
+            key = None
+        cached = self._metas.get(path.name)
+        if cached is not None and cached[0] == key and key is not None:
+            return cached[1]
+        meta = contract.read_meta(path)
+        self._metas[path.name] = (key, meta)
+        return meta
+
+    def _scan(self) -> tuple[list[tuple[float, Path, contract.RunMeta]], list[tuple[Path, contract.RunMeta]]]:
+        """(queued oldest first, running-on-this-host not ours)."""
+        queued, foreign = [], []
+        host = contract.host_name()
+        for path in contract.list_run_dirs(self.runs_dir):
+            meta = self._meta(path)
+            if meta is None:
+                continue
+            if meta.status == "queued":
+                queued.append((float(meta.created or 0.0), path, meta))
+            elif meta.status == "running" and meta.host == host and path.name not in self.children:
+                foreign.append((path, meta))
+        queued.sort(key=lambda t: (t[0], t[1].name))
+        return queued, foreign
+
+    def expected_peak(self, config_hash: str | None) -> float | None:
+        """Largest measured ``peak_mem_mb`` of earlier runs with this config hash, if any."""
+        if not config_hash:
+            return None
+        best: float | None = None
+        for path in contract.list_run_dirs(self.runs_dir):
+            meta = self._meta(path)
+            if meta is None or meta.extra.get("config_hash") != config_hash:
+                continue
+            result = contract.read_result(path)
+            peak = (result or {}).get("peak_mem_mb")
+            if isinstance(peak, (int, float)) and peak > 0:
+                best = max(best or 0.0, float(peak))
+        return best
+
+    # ----------------------------------------------------------------- loop steps
+
+    def reconcile(self) -> int:
+        """Mark runs whose process died while nobody watched as failed; returns how many."""
+        n = 0
+        for path in contract.list_run_dirs(self.runs_dir):
+            if path.name in self.children:
+                continue
+            if launch.mark_dead_run(path):
+                log.info("%s: process gone, marked failed", path.name)
+                n += 1
+        return n
+
+    def reap(self) -> None:
+        for run_id, child in list(self.children.items()):
+            rc = child.proc.poll()
+            if rc is None:
+                continue
+            status = launch.finalize_exit(child.path, rc)
+            log.info("%s: exited with %s -> %s", run_id, rc, status)
+            del self.children[run_id]
+
+    def _gpu_of(self, meta: contract.RunMeta) -> int | None:
+        g = meta.extra.get("gpu")
+        if isinstance(g, int):
+            return g
+        cvd = (meta.cuda_visible_devices or "").strip()
+        return int(cvd) if cvd.isdigit() else None
+
+    def occupants(self, foreign: list[tuple[Path, contract.RunMeta]]) -> list[Occupant]:
+        occ = [
+            Occupant(pid=c.proc.pid, gpu=c.gpu, expected_peak_mb=self.expected_peak(c.config_hash))
+            for c in self.children.values()
+        ]
+        for path, meta in foreign:
+            if not meta.pid:
+                occ.append(Occupant(pid=None, gpu=self._gpu_of(meta), expected_peak_mb=None))
+            elif contract.pid_alive(meta.pid, meta.pid_create_time):
+                peak = self.expected_peak(meta.extra.get("config_hash"))
+                occ.append(Occupant(pid=meta.pid, gpu=self._gpu_of(meta), expected_peak_mb=peak))
+            elif launch.mark_dead_run(path):
+                log.info("%s: process gone, marked failed", path.name)
+        return occ
+
+    def pick_gpu(self, occupants: list[Occupant], need_mb: float | None) -> int | None:
+        """The GPU for the next run (fewest occupants first), or None if none admits it."""
+        per_gpu: dict[int, list[Occupant]] = {i: [] for i in range(self.n_gpus)}
+        for o in occupants:
+            if o.gpu in per_gpu:
+                per_gpu[o.gpu].append(o)
+        stats = {s.index: s for s in gpu.gpu_stats()} if self.mem_aware else {}
+        for i in sorted(per_gpu, key=lambda i: (len(per_gpu[i]), i)):
+            here = per_gpu[i]
+            if len(here) >= self.slots_per_gpu:
+                continue
+            if not self.mem_aware or not here:
+                return i
+            stat = stats.get(i)
+            if stat is None:
+                continue
+            used_by = gpu.gpu_processes(i)
+            occ = [(o.expected_peak_mb, used_by.get(o.pid) if o.pid else None) for o in here]
+            if admit_on_gpu(stat.mem_free, occ, need_mb, self.margin_mb):
+                return i
+        return None
+
+    def launch_ready(self) -> int:
+        """Start queued runs while slots are free; returns how many started."""
+        queued, foreign = self._scan()
+        if not queued:
+            return 0
+        occupants = self.occupants(foreign)
+        started = 0
+        for _created, path, meta in queued:
+            if len(occupants) >= self.total_slots:
+                break
+            chash = meta.extra.get("config_hash")
+            need = self.expected_peak(chash) if self.mem_aware else None
+            gpu_index: int | None = None
+            if self.n_gpus:
+                gpu_index = self.pick_gpu(occupants, need)
+                if gpu_index is None:
+                    break  # first in, first out: do not let later runs overtake the head
+            cuda = "" if gpu_index is None else str(gpu_index)
+            with launch.queue_lock(self.runs_dir):
+                fresh = contract.read_meta(path)
+                if fresh is None or fresh.status != "queued":
+                    continue
+                try:
+                    proc = launch.start_trainer(path, fresh, cuda_visible_devices=cuda, gpu=gpu_index)
+                except (launch.LaunchError, contract.ContractError, OSError) as exc:
+                    log.error("%s: %s", path.name, exc)
+                    continue
+            self.children[path.name] = Child(path.name, path, proc, gpu_index, chash)
+            occupants.append(Occupant(pid=proc.pid, gpu=gpu_index, expected_peak_mb=need))
+            log.info("%s: started pid %d on %s", path.name, proc.pid, f"GPU {gpu_index}" if self.n_gpus else "CPU")
+            started += 1
+        return started
+
+    def has_queued(self) -> bool:
+        return bool(self._scan()[0])
+
+    # ----------------------------------------------------------------- main loop
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        log.info("received %s, stopping (running trainers keep running)", signal.Signals(signum).name)
+        self._stop = True
+
+    def run(self) -> int:
+        if not self.acquire():
+            log.info("another scheduler holds %s; exiting", self.runs_dir / SCHEDULER_LOCK)
+            return 0
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        log.info(
+            "scheduler pid %d on %s: %d slot(s) (%s)",
+            os.getpid(),
+            self.runs_dir,
+            self.total_slots,
+            f"{self.n_gpus} GPU x {self.slots_per_gpu}" if self.n_gpus else "CPU",
+        )
+        self.reconcile()
+        idle_since: float | None = None
+        try:
+            while not self._stop:
+                self.reap()
+                self.launch_ready()
+                if self.children or self.has_queued():
+                    idle_since = None
+                else:
+                    idle_since = idle_since or time.monotonic()
+                    if time.monotonic() - idle_since >= self.idle_s:
+                        # Let go, then look once more: a run queued while we were deciding to
+                        # quit found the lock held and started no scheduler; take it back.
+                        self.release()
+                        if self.has_queued() and self.acquire(tries_s=0.0):
+                            idle_since = None
+                            continue
+                        log.info("queue empty; exiting")
+                        return 0
+                time.sleep(self.poll_s)
+        finally:
+            self.release()
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m hw2.scheduler", description="hw2 run scheduler daemon")
+    p.add_argument("--runs-dir", type=Path, default=contract.default_runs_dir())
+    p.add_argument("--fork", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    launch.daemonize_if_asked(args.fork)
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="%(asctime)s scheduler[%(process)d] %(levelname)s %(message)s"
+    )
+    runs_dir: Path = args.runs_dir
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        return Scheduler(runs_dir).run()
+    except OSError as exc:
+        log.error("cannot use runs dir %s: %s", runs_dir, exc)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

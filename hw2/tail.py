@@ -1,0 +1,101 @@
+"""Incremental reader of a growing ``metrics.jsonl`` (Toolong-style, by byte offset).
+
+Why not re-read the file: a long run writes tens of thousands of progress lines, and the TUI
+polls every run several times a second. The tailer remembers its byte offset and reads only the
+new bytes, keeps an unfinished last line for the next call (the trainer may be mid-write),
+notices when the file was truncated or replaced (size below the offset, or another inode) and
+restarts from the top, counts garbage lines instead of failing, and reads at most ``max_bytes``
+per call so one huge file cannot stall a UI frame (the rest comes on the next call; ``more``
+says so).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hw2.contract import parse_metric_line
+
+DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+# A "line" longer than this without a newline is garbage, not a line still being written.
+MAX_PARTIAL_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class TailResult:
+    """What one :meth:`MetricsTailer.read_new` call found.
+
+    ``truncated``: the file shrank or was replaced since the last call; ``lines`` then start from
+    the top of the new file and a consumer should drop what it had. ``missing``: no file (yet, or
+    any more). ``more``: bytes are left beyond ``max_bytes``; call again soon.
+    """
+
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    skipped: int = 0
+    truncated: bool = False
+    missing: bool = False
+    more: bool = False
+
+
+class MetricsTailer:
+    """Reads only what was appended to ``path`` since the previous call."""
+
+    def __init__(self, path: Path | str, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.path = Path(path)
+        self.max_bytes = max(1, int(max_bytes))
+        self.offset = 0
+        self._inode: int | None = None
+        self._partial = b""
+        self.skipped_total = 0
+
+    def reset(self) -> None:
+        """Forget everything; the next call reads the file from the start."""
+        self.offset = 0
+        self._inode = None
+        self._partial = b""
+
+    def stat_key(self) -> tuple[int, int, int] | None:
+        """(inode, size, mtime_ns) of the file, or None when missing: a cheap "anything new?" probe."""
+        try:
+            st = os.stat(self.path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def read_new(self) -> TailResult:
+        res = TailResult()
+        try:
+            fh = open(self.path, "rb")  # noqa: SIM115 - closed below, after fstat
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            res.missing = True
+            return res
+        with fh:
+            st = os.fstat(fh.fileno())
+            if self._inode is not None and (st.st_ino != self._inode or st.st_size < self.offset):
+                res.truncated = True
+                self.offset = 0
+                self._partial = b""
+            self._inode = st.st_ino
+            if st.st_size <= self.offset:
+                return res
+            fh.seek(self.offset)
+            chunk = fh.read(min(self.max_bytes, st.st_size - self.offset))
+        self.offset += len(chunk)
+        res.more = self.offset < st.st_size
+        data = self._partial + chunk
+        *complete, self._partial = data.split(b"\n")
+        if len(self._partial) > MAX_PARTIAL_BYTES:
+            self._partial = b""
+            res.skipped += 1
+        for raw in complete:
+            if not raw.strip():
+                continue
+            obj = parse_metric_line(raw)
+            if obj is None:
+                res.skipped += 1
+            else:
+                res.lines.append(obj)
+        self.skipped_total += res.skipped
+        return res
