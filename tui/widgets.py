@@ -1,0 +1,408 @@
+"""The app's panes: runs table, metric plots, GPU bar, config tree.
+
+Each widget owns one job and is driven by the app with already-folded data from
+:mod:`tui.model`; none of them reads files. ``textual_plotext`` (and with it plotext) is imported
+only when the plots mount, after the first frame, which keeps cold start short.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Static, Tree
+from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
+
+from tui.model import (
+    STATUS_STYLES,
+    RunState,
+    downsample,
+    ema,
+    fmt_duration,
+    fmt_float,
+    fmt_pct,
+    fmt_value,
+    progress_bar,
+)
+
+if TYPE_CHECKING:
+    from textual_plotext import PlotextPlot
+
+
+class Cell(Text):
+    """A table cell that also carries the value it sorts by (numbers sort as numbers)."""
+
+    def __init__(self, text: str, style: str = "", sort_key: Any = None, justify: Any = None) -> None:
+        super().__init__(text, style=style, justify=justify)
+        self.sort_key = (sort_key is None, sort_key if sort_key is not None else 0)
+
+
+# ---------------------------------------------------------------------- runs table
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    render: Callable[[RunState, float], Cell]
+
+
+def _num_cell(value: float | None, fmt: Callable[[float | None], str]) -> Cell:
+    return Cell(fmt(value), sort_key=value, justify="right")
+
+
+def _status_cell(r: RunState, now: float) -> Cell:
+    status = "deleted" if r.deleted else r.status
+    text = status + (f" !{r.garbage}" if r.garbage else "")
+    return Cell(text, style=STATUS_STYLES.get(status, ""), sort_key=status)
+
+
+def _epoch_cell(r: RunState, now: float) -> Cell:
+    total = r.epochs_total
+    done = r.epochs_done
+    label = f"{done}/{total}" if total else (str(done) if done else "–")
+    frac = r.epoch_fraction()
+    bar = progress_bar(frac, 5) if frac is not None else ""
+    return Cell(f"{label:>5} {bar}".rstrip(), sort_key=r.fraction_done())
+
+
+def _hp(r: RunState, key: str) -> Any:
+    return r.hparams().get(key)
+
+
+BASE_COLUMNS: tuple[Column, ...] = (
+    Column("name", "name", lambda r, now: Cell(r.name or r.run_id, sort_key=(r.name or r.run_id).lower())),
+    Column("study", "study", lambda r, now: Cell(r.study or "–", style="dim" if not r.study else "", sort_key=r.study or "")),
+    Column("status", "status", _status_cell),
+    Column("device", "dev", lambda r, now: Cell(r.device or "–", sort_key=r.device or "")),
+    Column("epoch", "epoch", _epoch_cell),
+    Column("train_loss", "tr loss", lambda r, now: _num_cell(r.latest.train_loss if r.latest else None, fmt_float)),
+    Column("val_loss", "va loss", lambda r, now: _num_cell(r.latest.val_loss if r.latest else None, fmt_float)),
+    Column("train_acc", "tr acc", lambda r, now: _num_cell(r.latest.train_acc if r.latest else None, fmt_pct)),
+    Column("val_acc", "va acc", lambda r, now: _num_cell(r.latest.val_acc if r.latest else None, fmt_pct)),
+    Column("best", "best va", lambda r, now: _num_cell(r.best(), fmt_pct)),
+    Column("test", "test acc", lambda r, now: _num_cell(r.test_acc(), fmt_pct)),
+    Column("elapsed", "elapsed", lambda r, now: _num_cell(r.elapsed(now), fmt_duration)),
+    Column("eta", "eta", lambda r, now: _num_cell(r.eta(now), fmt_duration)),
+)
+KEY_HPARAMS: tuple[str, ...] = ("model.name", "optimizer.name", "optimizer.lr", "train.batch_size")
+"""Hyperparameter columns shown when the diff toggle is off."""
+TIME_COLUMNS = ("elapsed", "eta")
+
+
+def _hparam_column(key: str) -> Column:
+    label = key.split(".", 1)[-1] if key.count(".") == 1 and key.startswith(("optimizer", "train", "model")) else key
+
+    def render(r: RunState, now: float) -> Cell:
+        v = _hp(r, key)
+        sort = v if isinstance(v, int | float) and not isinstance(v, bool) else (str(v) if v is not None else None)
+        return Cell("–" if v is None else fmt_value(v), sort_key=sort)
+
+    return Column(f"hp:{key}", label, render)
+
+
+class RunsTable(DataTable):
+    """The runs, one row each, updated cell by cell (never rebuilt per tick).
+
+    The table keeps the last text of every cell so an update touches only cells that changed.
+    """
+
+    DEFAULT_CSS = """
+    RunsTable { height: 1fr; }
+    """
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kw)
+        self.columns_def: list[Column] = []
+        self._cells: dict[str, dict[str, str]] = {}
+        self.sort_column: str | None = None
+        self.sort_reverse = False
+        self.marked: set[str] = set()
+
+    # -------------------------------------------------------------- columns
+
+    def set_columns(self, hparam_keys: Sequence[str]) -> bool:
+        """Show the base columns plus ``hparam_keys``; True if the set changed."""
+        wanted = list(BASE_COLUMNS) + [_hparam_column(k) for k in hparam_keys]
+        if [c.key for c in wanted] == [c.key for c in self.columns_def]:
+            return False
+        current = {c.key for c in self.columns_def}
+        for col in self.columns_def:
+            if col.key not in {w.key for w in wanted}:
+                self.remove_column(col.key)
+        for col in wanted:
+            if col.key not in current:
+                self.add_column(col.label, key=col.key)
+        self.columns_def = wanted
+        self._cells.clear()  # new columns: rerender rows in full on the next update
+        if self.sort_column and self.sort_column not in {c.key for c in wanted}:
+            self.sort_column = None
+        return True
+
+    # -------------------------------------------------------------- rows
+
+    def row_ids(self) -> list[str]:
+        return [str(rk.value) for rk in self.rows]
+
+    def ordered_ids(self) -> list[str]:
+        """Row keys in display order."""
+        return [str(self.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(self.row_count)]
+
+    def _render(self, r: RunState, now: float) -> dict[str, Cell]:
+        cells = {c.key: c.render(r, now) for c in self.columns_def}
+        if r.run_id in self.marked:
+            name = cells["name"]
+            cells["name"] = Cell("● " + name.plain, style="bold", sort_key=name.sort_key[1])
+        return cells
+
+    def upsert(self, r: RunState, now: float, columns: Iterable[str] | None = None) -> bool:
+        """Add the run's row or update its changed cells; True if a sort-relevant cell changed."""
+        cells = self._render(r, now) if columns is None else {
+            k: c.render(r, now) for k in columns for c in self.columns_def if c.key == k
+        }
+        cache = self._cells.get(r.run_id)
+        if r.run_id not in self.rows:
+            self.add_row(*(cells[c.key] for c in self.columns_def), key=r.run_id)
+            self._cells[r.run_id] = {k: v.plain for k, v in cells.items()}
+            return True
+        if cache is None:
+            cache = self._cells[r.run_id] = {}
+        sort_hit = False
+        for key, cell in cells.items():
+            if cache.get(key) != cell.plain:
+                try:
+                    self.update_cell(r.run_id, key, cell, update_width=True)
+                except (CellDoesNotExist, RowDoesNotExist):
+                    continue
+                cache[key] = cell.plain
+                sort_hit = sort_hit or key == self.sort_column
+        return sort_hit
+
+    def drop(self, run_id: str) -> None:
+        if run_id in self.rows:
+            self.remove_row(run_id)
+        self._cells.pop(run_id, None)
+
+    def apply_sort(self) -> None:
+        """Sort by the chosen column, keeping the cursor on the same run."""
+        if not self.sort_column or self.row_count == 0:
+            return
+        keep = self.highlighted_id()
+        self.sort(self.sort_column, key=lambda cell: getattr(cell, "sort_key", (True, 0)), reverse=self.sort_reverse)
+        if keep is not None:
+            self.move_cursor(row=self.get_row_index(keep), animate=False)
+
+    def highlighted_id(self) -> str | None:
+        if self.row_count == 0:
+            return None
+        try:
+            return str(self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value)
+        except CellDoesNotExist:
+            return None
+
+
+# ---------------------------------------------------------------------- plots
+
+# Colours per overlaid run (plotext names), and the faint colour for raw curves behind EMA.
+RUN_COLORS = ("cyan", "orange", "green", "magenta", "yellow", "blue", "red", "white")
+FAINT = "gray"
+
+
+def _series(xs: list[float], ys: list[float | None]) -> tuple[list[float], list[float]]:
+    pts = [(x, y) for x, y in zip(xs, ys, strict=False) if y is not None]
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+class MetricPlots(Horizontal):
+    """Loss and accuracy against epoch for the highlighted run plus any marked runs."""
+
+    DEFAULT_CSS = """
+    MetricPlots { height: 1fr; }
+    MetricPlots > #plots-placeholder { width: 1fr; content-align: center middle; color: $text-muted; }
+    """
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.loss: PlotextPlot | None = None
+        self.acc: PlotextPlot | None = None
+        self._drawn_sig: Any = None
+        self.draw_count = 0
+        self.last_draw_versions: dict[str, int] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static("plots load…", id="plots-placeholder")
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._mount_plots)
+
+    async def _mount_plots(self) -> None:
+        from textual_plotext import PlotextPlot  # heavy (plotext): after the first frame
+
+        self.loss = PlotextPlot(id="loss-plot")
+        self.acc = PlotextPlot(id="acc-plot")
+        await self.query_one("#plots-placeholder").remove()
+        await self.mount(self.loss, self.acc)
+        self._drawn_sig = None
+
+    @property
+    def ready(self) -> bool:
+        return self.loss is not None and self.acc is not None
+
+    def draw(self, runs: Sequence[RunState], smooth: bool) -> bool:
+        """Redraw if the data, options or size changed since the last draw; True if it drew."""
+        if self.loss is None or self.acc is None:
+            return False
+        width = max(self.loss.size.width, 20)
+        sig = (tuple((r.run_id, r.version, r.status) for r in runs), smooth, width, self.loss.size.height)
+        if sig == self._drawn_sig:
+            return False
+        self._drawn_sig = sig
+        npts = max(8, (width - 10) * 2)
+        overlay = len(runs) > 1
+        for plot, metric, title in ((self.loss, "loss", "loss"), (self.acc, "acc", "accuracy")):
+            plt = plot.plt
+            plt.clear_data()
+            plt.xlabel("epoch")
+            if not runs:
+                plt.title(f"{title}: highlight a run")
+                plot.refresh()
+                continue
+            for i, r in enumerate(runs):
+                color = RUN_COLORS[i % len(RUN_COLORS)]
+                self._plot_run(plt, r, metric, color, overlay, smooth, npts, val_color=None if overlay else "orange")
+            head = runs[0]
+            best, at = head.best(), head.best_at()
+            if metric == "acc" and best is not None and at is not None:
+                plt.title(f"{title} · best val {100 * best:.2f}% @ epoch {at:g}")
+            else:
+                plt.title(title + (" (EMA)" if smooth else ""))
+            plot.refresh()
+        self.draw_count += 1
+        self.last_draw_versions = {r.run_id: r.version for r in runs}
+        return True
+
+    @staticmethod
+    def _plot_run(
+        plt: Any,
+        r: RunState,
+        metric: str,
+        color: str,
+        overlay: bool,
+        smooth: bool,
+        npts: int,
+        val_color: str | None,
+    ) -> None:
+        xs = [p.epoch for p in r.points]
+        if metric == "loss":
+            train = [p.train_loss for p in r.points]
+            val = [p.val_loss for p in r.points]
+        else:
+            train = [p.train_acc for p in r.points]
+            val = [p.val_acc for p in r.points]
+        tx, ty = _series(xs, train)
+        # The partial current epoch (running average from progress lines) continues the train curve.
+        if r.status == "running" and r.partial:
+            px = [p[0] for p in r.partial]
+            py = [p[1] if metric == "loss" else p[2] for p in r.partial]
+            ptx, pty = _series(px, py)
+            tx, ty = tx + ptx, ty + pty
+        vx, vy = _series(xs, val)
+        name = r.name or r.run_id
+        prefix = f"{name[:18]} " if overlay else ""
+        for label, x, y, col, marker in (
+            ("train", tx, ty, color, "braille"),
+            ("val", vx, vy, val_color or color, "hd" if not overlay else "dot"),
+        ):
+            if not x:
+                continue
+            x, y = downsample(x, y, npts)
+            if smooth and len(y) > 2:
+                plt.plot(x, y, color=FAINT, marker="braille")
+                y = ema(y)
+            if len(x) == 1:
+                plt.scatter(x, y, color=col, marker=marker, label=prefix + label)
+            else:
+                plt.plot(x, y, color=col, marker=marker, label=prefix + label)
+        at = r.best_at()
+        if at is not None and xs:
+            plt.vertical_line(at, color=val_color or color)
+
+
+# ---------------------------------------------------------------------- GPU bar
+
+
+def gpu_text(stats: Sequence[Any] | None, counts: dict[str, int]) -> Text:
+    """One line: each GPU's utilisation and memory (or CPU only), then run counts."""
+    out = Text()
+    if stats is None:
+        out.append("GPU: checking…", style="dim")
+    elif not stats:
+        out.append("CPU only — runs use the CPU", style="bold yellow")
+    else:
+        for i, g in enumerate(stats):
+            if i:
+                out.append("  ")
+            used, total = float(g.mem_used), float(g.mem_total) or 1.0
+            util = float(g.util)
+            out.append(f"GPU{g.index} ", style="bold")
+            out.append(f"{progress_bar(util / 100, 5)} {util:3.0f}% ", style="green" if util < 80 else "yellow")
+            # GpuStat memory is in MiB (nvml bytes / 2**20 per hw2.gpu); shown in GiB.
+            out.append(f"mem {used / 1024:.1f}/{total / 1024:.1f}G", style="cyan")
+    parts = [f"{n} {s}" for s, n in counts.items() if n]
+    if parts:
+        out.append("   │ " + " · ".join(parts), style="dim")
+    return out
+
+
+class GpuBar(Static):
+    DEFAULT_CSS = """
+    GpuBar { height: 1; padding: 0 1; background: $boost; }
+    """
+
+
+# ---------------------------------------------------------------------- config tree
+
+
+@dataclass(frozen=True)
+class NodeData:
+    """What a config-tree node stands for: kind is experiment, study, run (of a study) or invalid."""
+
+    kind: str
+    entry: Any
+    planned: Any = None
+
+
+class ConfigTree(Tree[NodeData]):
+    DEFAULT_CSS = """
+    ConfigTree { height: 1fr; }
+    """
+
+    def load(self, entries: Sequence[Any], configs_dir: str) -> None:
+        """Show ``hw2.config.discover`` entries: studies (with their runs), experiments, errors."""
+        self.clear()
+        self.root.set_label(Text(configs_dir, style="bold"))
+        self.root.expand()
+        studies = [e for e in entries if e.error is None and e.kind == "study"]
+        plains = [e for e in entries if e.error is None and e.kind != "study"]
+        bad = [e for e in entries if e.error is not None]
+        for e in studies:
+            title = e.study_title or e.name
+            node = self.root.add(
+                Text.assemble((title, "bold"), (f"  {len(e.runs)} runs", "dim")),
+                data=NodeData("study", e),
+                expand=False,
+            )
+            for p in e.runs:
+                node.add_leaf(p.name, data=NodeData("run", e, p))
+        for e in plains:
+            self.root.add_leaf(e.name, data=NodeData("experiment", e, e.runs[0] if e.runs else None))
+        for e in bad:
+            label = Text.assemble(("✗ ", "bold red"), (str(getattr(e, "name", e.path)), "red"))
+            node = self.root.add(label, data=NodeData("invalid", e), expand=True)
+            node.add_leaf(Text(str(e.error), style="red"), data=NodeData("invalid", e))
+        if not entries:
+            self.root.add_leaf(Text("no configs found", style="dim"))
