@@ -3,25 +3,90 @@
 This module only *describes* a config; reading YAML, line numbers, "did you mean"
 hints, studies/sweeps and ``--set`` overrides live in :mod:`hw2.config`.
 
-Every model forbids unknown keys so a typo is an error, never silently ignored.
+Every model forbids unknown keys so a typo is an error, never silently ignored, and refuses
+NaN/infinity so a bad number cannot slip through a range check. Every field carries a
+``description``: :func:`hw2.config.schema_reference` turns them into ``docs/configs.md``.
+
+Trainers: ``mlp`` and ``cnn`` are built in; more can be registered with the environment variable
+``HW2_EXTRA_TRAINERS="name=python.module,..."`` (the tests register ``fake=tests.fake_trainer``).
+A registered trainer accepts any model name.
+
 UI-free and framework-free: importing this never imports textual, torch or tensorflow.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import os
+import re
+import unicodedata
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 TRAINERS = ("mlp", "cnn")
 MLP_MODELS = ("mlp",)
 CNN_MODELS = ("base", "no_relu", "pool_conv", "deeper", "regularized")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 DATASET_OF_TRAINER = {"mlp": "mnist", "cnn": "cifar10"}
+BUILTIN_TRAINER_MODULES = {"mlp": "trainers.mlp", "cnn": "trainers.cnn"}
+MODELS_OF_TRAINER: dict[str, tuple[str, ...]] = {"mlp": MLP_MODELS, "cnn": CNN_MODELS}
+EXTRA_TRAINERS_ENV = "HW2_EXTRA_TRAINERS"
+NAME_MAX_LEN = 80
+
+_TRAINER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def extra_trainers(spec: str | None = None) -> dict[str, str]:
+    """Trainers registered through ``$HW2_EXTRA_TRAINERS`` (``name=module,...``), name → module.
+
+    Raises ValueError with a one-line reason for a malformed entry, so a typo in the variable is
+    reported instead of silently dropping the trainer.
+    """
+    if spec is None:
+        spec = os.environ.get(EXTRA_TRAINERS_ENV, "")
+    out: dict[str, str] = {}
+    for raw in spec.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        name, sep, module = (part.strip() for part in entry.partition("="))
+        if not sep or not _TRAINER_NAME.match(name) or not _MODULE_NAME.match(module):
+            raise ValueError(f"{EXTRA_TRAINERS_ENV}: bad entry {entry!r} (expected name=python.module)")
+        if name in BUILTIN_TRAINER_MODULES:
+            raise ValueError(f"{EXTRA_TRAINERS_ENV}: {name!r} is a built-in trainer and cannot be redefined")
+        out[name] = module
+    return out
+
+
+def trainer_modules() -> dict[str, str]:
+    """Every known trainer name → the module run as ``python -m MODULE`` (built-ins first)."""
+    return {**BUILTIN_TRAINER_MODULES, **extra_trainers()}
+
+
+def _bad_chars(text: str, allow_newlines: bool) -> str | None:
+    """The first control / unencodable character in ``text`` (as a repr), or None."""
+    for ch in text:
+        if allow_newlines and ch in "\n\t\r":
+            continue
+        if unicodedata.category(ch) in {"Cc", "Cs"}:
+            return repr(ch)
+    return None
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _clean_text(cls, value: Any, info: ValidationInfo) -> Any:
+        """Text ends up in file names, logs, YAML and the TUI: no control or lone-surrogate characters."""
+        if isinstance(value, str):
+            bad = _bad_chars(value, allow_newlines=info.field_name == "description")
+            if bad is not None:
+                raise PydanticCustomError("bad_text", "contains the control character {char}", {"char": bad})
+        return value
 
 
 class DataConfig(_Strict):
@@ -31,7 +96,10 @@ class DataConfig(_Strict):
         None, description="Defaults to the trainer's dataset (mlp: mnist, cnn: cifar10)."
     )
     val_split: float = Field(
-        0.1, ge=0.0, lt=1.0, description="Fraction of the training set held out for validation (fixed by seed)."
+        0.1,
+        ge=0.0,
+        lt=1.0,
+        description="Fraction of the training set held out for validation (fixed by seed).",
     )
     subset: int | None = Field(
         None, ge=1, description="Use only this many training examples (quick experiments and tests)."
@@ -47,53 +115,69 @@ class DataConfig(_Strict):
 class ModelConfig(_Strict):
     """Network architecture. ``name`` picks the model; other fields tune it."""
 
-    name: str = Field(..., description="mlp (trainer mlp) or base|no_relu|pool_conv|deeper|regularized (trainer cnn).")
-    hidden: list[int] = Field(default_factory=lambda: [256, 128], description="MLP hidden layer widths.")
-    activation: Literal["relu", "tanh", "sigmoid", "linear"] = "relu"
+    name: str = Field(
+        ...,
+        description="mlp (trainer mlp) or base|no_relu|pool_conv|deeper|regularized (trainer cnn); "
+        "any name for a trainer registered with HW2_EXTRA_TRAINERS.",
+    )
+    hidden: list[Annotated[int, Field(ge=1, le=65_536)]] = Field(
+        default_factory=lambda: [256, 128], max_length=32, description="MLP hidden layer widths."
+    )
+    activation: Literal["relu", "tanh", "sigmoid", "linear"] = Field(
+        "relu", description="MLP hidden-layer activation."
+    )
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout rate after each hidden layer.")
     l1: float = Field(0.0, ge=0.0, description="L1 kernel regulariser (MLP Dense layers).")
     l2: float = Field(0.0, ge=0.0, description="L2 kernel regulariser (MLP Dense layers).")
     batch_norm: bool = Field(False, description="BatchNorm after convolutions (CNN regularized model).")
 
-    @model_validator(mode="after")
-    def _hidden_positive(self) -> ModelConfig:
-        if any(h < 1 for h in self.hidden):
-            raise ValueError("hidden widths must be >= 1")
-        return self
-
 
 class AugmentConfig(_Strict):
     """Data augmentation applied to training batches only."""
 
-    enabled: bool = False
+    enabled: bool = Field(False, description="Turn augmentation on (the other keys only tune it).")
     # MLP (Keras preprocessing layers on 28x28 images before flattening)
     rotation: float = Field(0.05, ge=0.0, le=0.5, description="RandomRotation factor (fraction of 2*pi).")
-    translation: float = Field(0.1, ge=0.0, le=0.5, description="RandomTranslation factor (fraction of size).")
+    translation: float = Field(
+        0.1, ge=0.0, le=0.5, description="RandomTranslation factor (fraction of size)."
+    )
     zoom: float = Field(0.1, ge=0.0, le=0.5, description="RandomZoom factor.")
     # CNN
     flip: bool = Field(True, description="Random horizontal flip (CNN).")
-    crop_padding: int = Field(4, ge=0, le=16, description="Random crop after zero padding by this many pixels (CNN).")
+    crop_padding: int = Field(
+        4, ge=0, le=16, description="Random crop after zero padding by this many pixels (CNN)."
+    )
 
 
 class OptimizerConfig(_Strict):
-    name: Literal["sgd", "momentum", "adam"] = "sgd"
+    """The optimizer and its hyper-parameters."""
+
+    name: Literal["sgd", "momentum", "adam"] = Field(
+        "sgd", description="sgd (plain), momentum (SGD with momentum) or adam."
+    )
     lr: float = Field(0.01, gt=0.0, le=10.0, description="Learning rate (> 0).")
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="Momentum, used when name is 'momentum'.")
-    nesterov: bool = False
+    nesterov: bool = Field(False, description="Nesterov momentum (name 'momentum' only).")
     weight_decay: float = Field(0.0, ge=0.0, description="Decoupled weight decay / L2 penalty (CNN).")
 
 
 class EarlyStoppingConfig(_Strict):
-    enabled: bool = False
-    monitor: Literal["val_loss", "val_acc"] = "val_loss"
-    patience: int = Field(3, ge=1)
-    min_delta: float = Field(0.0, ge=0.0)
+    """Stop when the monitored metric stops improving; the best epoch's weights are restored."""
+
+    enabled: bool = Field(False, description="Turn early stopping on.")
+    monitor: Literal["val_loss", "val_acc"] = Field("val_loss", description="Metric watched for improvement.")
+    patience: int = Field(3, ge=1, le=10_000, description="Epochs without improvement before stopping.")
+    min_delta: float = Field(0.0, ge=0.0, description="Smallest change that counts as an improvement.")
 
 
 class TrainConfig(_Strict):
+    """The training loop."""
+
     epochs: int = Field(10, ge=1, le=10_000, description="Number of epochs (>= 1).")
-    batch_size: int = Field(128, ge=1, le=65_536)
-    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    batch_size: int = Field(128, ge=1, le=65_536, description="Examples per training batch.")
+    early_stopping: EarlyStoppingConfig = Field(
+        default_factory=EarlyStoppingConfig, description="See train.early_stopping below."
+    )
     progress_every: int = Field(
         0, ge=0, description="Write a progress line every N batches (0: about 20 per epoch)."
     )
@@ -102,13 +186,17 @@ class TrainConfig(_Strict):
 class PerfConfig(_Strict):
     """Speed knobs. Defaults are safe everywhere; see bench/ for what they buy."""
 
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when available, else CPU.")
     data_on_device: bool = Field(True, description="CNN: keep the decoded dataset as tensors on the GPU.")
     amp: bool = Field(False, description="CNN: bf16 autocast on CUDA.")
-    channels_last: bool = False
+    channels_last: bool = Field(False, description="CNN: channels_last memory format.")
     compile: bool = Field(False, description="CNN: torch.compile the model.")
-    num_workers: int = Field(0, ge=0, le=64, description="DataLoader workers (0: in-process batched indexing).")
-    keras_backend: Literal["tensorflow", "torch", "jax"] = "tensorflow"
+    num_workers: int = Field(
+        0, ge=0, le=64, description="DataLoader workers (0: in-process batched indexing)."
+    )
+    keras_backend: Literal["tensorflow", "torch", "jax"] = Field(
+        "tensorflow", description="MLP: Keras 3 backend."
+    )
     jit_compile: bool | Literal["auto"] = Field("auto", description="MLP: Keras jit_compile (XLA).")
     threads: int | None = Field(None, ge=1, description="CPU threads for the framework (default: all cores).")
 
@@ -116,17 +204,100 @@ class PerfConfig(_Strict):
 class ExperimentConfig(_Strict):
     """One experiment = one run when launched."""
 
-    name: str | None = Field(None, description="Display name; defaults to the file name.")
-    description: str = ""
+    name: str | None = Field(
+        None,
+        min_length=1,
+        max_length=NAME_MAX_LEN,
+        description="Display name (any text up to 80 characters; run ids are made safe from it); "
+        "defaults to the file name.",
+    )
+    description: str = Field("", description="Free text: what the experiment shows.")
     trainer: str = Field(..., description="mlp (Keras, MNIST) or cnn (PyTorch, CIFAR-10).")
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    data: DataConfig = Field(default_factory=DataConfig)
-    model: ModelConfig
-    augment: AugmentConfig = Field(default_factory=AugmentConfig)
-    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    perf: PerfConfig = Field(default_factory=PerfConfig)
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seeds weights, the validation split and shuffling.")
+    data: DataConfig = Field(default_factory=DataConfig, description="See data below.")
+    model: ModelConfig = Field(..., description="See model below.")
+    augment: AugmentConfig = Field(default_factory=AugmentConfig, description="See augment below.")
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig, description="See optimizer below.")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="See train below.")
+    perf: PerfConfig = Field(default_factory=PerfConfig, description="See perf below.")
+
+    @field_validator("trainer")
+    @classmethod
+    def _known_trainer(cls, value: str) -> str:
+        try:
+            known = trainer_modules()
+        except ValueError as exc:
+            raise PydanticCustomError("trainer_env", "{error}", {"error": str(exc)}) from None
+        if value not in known:
+            raise PydanticCustomError(
+                "unknown_trainer",
+                "unknown trainer '{got}'",
+                {"got": value, "choices": tuple(known)},
+            )
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _model_fits_trainer(cls, value: ModelConfig, info: ValidationInfo) -> ModelConfig:
+        """The model name must be one the trainer builds (registered trainers accept any)."""
+        trainer = info.data.get("trainer")
+        allowed = MODELS_OF_TRAINER.get(trainer) if isinstance(trainer, str) else None
+        if allowed is not None and value.name not in allowed:
+            raise PydanticCustomError(
+                "unknown_model",
+                "unknown model '{got}' for trainer {trainer}",
+                {"got": value.name, "trainer": trainer, "choices": allowed, "subfield": "name"},
+            )
+        return value
 
     @property
     def dataset(self) -> str:
         return self.data.dataset or DATASET_OF_TRAINER.get(self.trainer, "mnist")
+
+
+# --------------------------------------------------------------------------- studies (sweeps)
+
+_VARIANT_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"
+
+
+class StudyVariant(_Strict):
+    """One arm of a study: a name and the keys it changes."""
+
+    name: str = Field(
+        ...,
+        pattern=_VARIANT_NAME,
+        description="Short unique name used in run names: letters, digits, '.', '_', '-' (max 40).",
+    )
+    description: str = Field("", description="What this variant changes and why.")
+    set: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Dotted keys to change, e.g. {optimizer.lr: 0.1, model.dropout: 0.3}.",
+    )
+
+
+class StudySpec(_Strict):
+    """A study (sweep): one base experiment expanded over variants x grid x repeat."""
+
+    study: str = Field(..., min_length=1, max_length=120, description="Title shown in the TUI and run lists.")
+    base: str = Field(..., min_length=1, description="Experiment YAML, relative to the study file.")
+    description: str = Field("", description="Which homework question this answers and how.")
+    set: dict[str, Any] = Field(default_factory=dict, description="Dotted keys changed in every run.")
+    variants: list[StudyVariant] = Field(
+        default_factory=list, max_length=200, description="Named arms; none means one arm, the base."
+    )
+    grid: dict[str, list[Any]] = Field(
+        default_factory=dict, description="Dotted key → list of values; runs cover the cartesian product."
+    )
+    repeat: int = Field(
+        1, ge=1, le=100, description="Seed axis: N runs per combination with seeds seed..seed+N-1."
+    )
+
+    @field_validator("grid")
+    @classmethod
+    def _grid_lists_not_empty(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in value.items():
+            if not values:
+                raise PydanticCustomError(
+                    "empty_grid", "grid key '{key}' has no values", {"key": key, "subfield": key}
+                )
+        return value
