@@ -488,7 +488,6 @@ _HINTS: dict[str, str] = {
     "train.batch_size": "use a batch size of at least 1, e.g. 32 or 128",
     "data.val_split": "use a fraction in [0, 1), e.g. 0.1",
     "name": "use a short one-line name (at most 80 characters)",
-    "trainer": "use a trainer listed above",
 }
 
 
@@ -583,7 +582,9 @@ def _describe(err: Mapping[str, Any], root: type[BaseModel]) -> tuple[list[str |
     if etype == "string_pattern_mismatch":
         msg = f"{_got(value)} is not allowed here"
         return path, msg, hint or "use only letters, digits, '.', '_' and '-' (start with a letter or digit)"
-    if etype in ("bad_text", "trainer_env", "empty_grid", "value_error", "assertion_error"):
+    if etype == "trainer_env":
+        return path, str(err.get("msg")), f"set {EXTRA_TRAINERS_ENV} to name=python.module[,...]"
+    if etype in ("bad_text", "empty_grid", "value_error", "assertion_error"):
         text = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
         return path, text, hint
     if etype == "int_from_float":
@@ -1020,7 +1021,9 @@ def _expand(doc: _Doc, cli: list[tuple[str, Loc, Any, int]]) -> list[PlannedRun]
                 run_cfg = cfg.model_copy(deep=True)
                 seed_applied = dict(applied)
                 if r:
-                    seed_layer = _Layer(path=("seed",), doc=doc, offset=("repeat",), label=f"repeat {spec.repeat}")
+                    seed_layer = _Layer(
+                        path=("seed",), doc=doc, offset=("repeat",), label=f"repeat {spec.repeat}"
+                    )
                     try:
                         run_cfg.seed = cfg.seed + r
                     except ValidationError as exc:
@@ -1062,7 +1065,7 @@ def trainer_module(name: str) -> str:
         modules = trainer_modules()
     except ValueError as exc:
         raise ConfigError(
-            str(exc), file=EXTRA_TRAINERS_ENV, field="trainer", hint="use name=python.module"
+            str(exc), field="trainer", hint=f"set {EXTRA_TRAINERS_ENV} to name=python.module[,...]"
         ) from None
     if name not in modules:
         raise ConfigError(
