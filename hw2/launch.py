@@ -87,7 +87,9 @@ def _fallback_trainer_module(trainer: str) -> str:
             mapping[name.strip()] = module.strip()
     if trainer not in mapping:
         known = ", ".join(sorted(mapping))
-        raise LaunchError(f"unknown trainer {trainer!r} (known: {known}); register more with HW2_EXTRA_TRAINERS")
+        raise LaunchError(
+            f"unknown trainer {trainer!r} (known: {known}); register more with HW2_EXTRA_TRAINERS"
+        )
     return mapping[trainer]
 
 
@@ -110,7 +112,15 @@ def trainer_env(cuda_visible_devices: str | None, base: Mapping[str, str] | None
 
 
 def trainer_command(run_dir: Path, module: str, data_dir: str | None = None) -> list[str]:
-    cmd = [sys.executable, "-m", module, "--config", str(run_dir / contract.CONFIG_FILE), "--run-dir", str(run_dir)]
+    cmd = [
+        sys.executable,
+        "-m",
+        module,
+        "--config",
+        str(run_dir / contract.CONFIG_FILE),
+        "--run-dir",
+        str(run_dir),
+    ]
     if data_dir:
         cmd += ["--data-dir", str(data_dir)]
     return cmd
@@ -159,7 +169,12 @@ def start_trainer(
     try:
         log = open(run_dir / contract.LOG_FILE, "ab")  # noqa: SIM115 - handed to the child, closed below
     except OSError as exc:
-        _mark(run_dir, status="failed", error=f"cannot open {contract.LOG_FILE}: {exc.strerror}", ended=time.time())
+        _mark(
+            run_dir,
+            status="failed",
+            error=f"cannot open {contract.LOG_FILE}: {exc.strerror}",
+            ended=time.time(),
+        )
         raise LaunchError(f"{run_dir}: cannot open {contract.LOG_FILE}: {exc.strerror}") from exc
     try:
         log.write(f"--- hw2: launching {' '.join(cmd)}\n".encode())

@@ -61,9 +61,13 @@ def _writable_runs_dir(runs_dir: Path | str) -> Path:
     try:
         runs_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise QueueError(f"cannot create runs dir {runs_dir}: {exc.strerror}; fix: pass a writable --runs-dir") from exc
+        raise QueueError(
+            f"cannot create runs dir {runs_dir}: {exc.strerror}; fix: pass a writable --runs-dir"
+        ) from exc
     if not os.access(runs_dir, os.W_OK | os.X_OK):
-        raise QueueError(f"runs dir {runs_dir} is not writable; fix: pass a writable --runs-dir or fix its permissions")
+        raise QueueError(
+            f"runs dir {runs_dir} is not writable; fix: pass a writable --runs-dir or fix its permissions"
+        )
     return runs_dir
 
 

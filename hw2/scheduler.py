@@ -116,7 +116,9 @@ class Scheduler:
         self.n_gpus = gpu.gpu_count()
         self.slots_per_gpu = _env_int("HW2_SLOTS_PER_GPU", 1, minimum=1)
         self.cpu_slots = _env_int("HW2_CPU_SLOTS", 1, minimum=1)
-        self.mem_aware = self.n_gpus > 0 and self.slots_per_gpu > 1 and os.environ.get("HW2_GPU_MEM_AWARE") != "0"
+        self.mem_aware = (
+            self.n_gpus > 0 and self.slots_per_gpu > 1 and os.environ.get("HW2_GPU_MEM_AWARE") != "0"
+        )
         self.margin_mb = _env_float("HW2_GPU_MEM_MARGIN_MB", 1024.0)
         self.children: dict[str, Child] = {}
         self._lock_fd: int | None = None
@@ -310,7 +312,9 @@ class Scheduler:
                     continue
             self.children[path.name] = Child(path.name, path, proc, gpu_index, chash)
             occupants.append(Occupant(pid=proc.pid, gpu=gpu_index, expected_peak_mb=need))
-            log.info("%s: started pid %d on %s", path.name, proc.pid, f"GPU {gpu_index}" if self.n_gpus else "CPU")
+            log.info(
+                "%s: started pid %d on %s", path.name, proc.pid, f"GPU {gpu_index}" if self.n_gpus else "CPU"
+            )
             started += 1
         return started
 
@@ -369,7 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     launch.daemonize_if_asked(args.fork)
     logging.basicConfig(
-        stream=sys.stderr, level=logging.INFO, format="%(asctime)s scheduler[%(process)d] %(levelname)s %(message)s"
+        stream=sys.stderr,
+        level=logging.INFO,
+        format="%(asctime)s scheduler[%(process)d] %(levelname)s %(message)s",
     )
     runs_dir: Path = args.runs_dir
     try:

@@ -266,7 +266,9 @@ class RunsWatcher:
             is_new = t is None
             if t is None:
                 path = found[run_id]
-                t = _Tracked(path=path, tailer=MetricsTailer(path / contract.METRICS_FILE, self.max_bytes_per_run))
+                t = _Tracked(
+                    path=path, tailer=MetricsTailer(path / contract.METRICS_FILE, self.max_bytes_per_run)
+                )
                 self._runs[run_id] = t
             upd = self._poll_one(run_id, t, is_new)
             if upd is not None:

@@ -62,7 +62,9 @@ def train(ctx: RunContext) -> dict[str, Any]:
     if mode in {"fail", "sigkill"} and fail_at is None:
         fail_at = 1
     ctx.set_meta(device="cpu")
-    ctx.log.info("fake trainer: %d epochs x %d batches, %.3fs per batch, mode %s", epochs, batches, sleep, mode)
+    ctx.log.info(
+        "fake trainer: %d epochs x %d batches, %.3fs per batch, mode %s", epochs, batches, sleep, mode
+    )
 
     best_epoch, best_val_acc = 0, -1.0
     for epoch in range(1, epochs + 1):
@@ -76,7 +78,9 @@ def train(ctx: RunContext) -> dict[str, Any]:
             if sleep > 0:
                 time.sleep(sleep)
             part = batch / batches
-            ctx.progress(epoch, batch, batches, loss=tl * (1.1 - 0.1 * part), acc=ta * (0.95 + 0.05 * part), force=True)
+            ctx.progress(
+                epoch, batch, batches, loss=tl * (1.1 - 0.1 * part), acc=ta * (0.95 + 0.05 * part), force=True
+            )
         lr = cfg.optimizer.lr
         ctx.epoch(
             epoch=epoch,

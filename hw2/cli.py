@@ -1,0 +1,591 @@
+"""``hw2-tui``: the headless command line (and, with no command, the TUI).
+
+Why a CLI beside the TUI: on a remote GPU box you often want to queue a sweep over SSH, log out,
+and come back later; every command works without a terminal UI and exits with a meaningful code.
+The CLI never imports a training framework (trainers run as subprocesses); the TUI is imported
+lazily only when no command is given.
+
+Exit codes: 0 success; 1 a run failed or an operation could not be done; 2 usage or config
+error; 130 a run was killed (or following was interrupted with Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from hw2 import contract
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_KILLED = 0, 1, 2, 130
+PROG = "hw2-tui"
+
+
+class CliError(Exception):
+    """A one-line message for the user and an exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # usage + one line, exit 2 (argparse's contract)
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("hw2-tui")
+    except Exception:
+        return "0.1.0"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _runs_dir(args: argparse.Namespace) -> Path:
+    return Path(args.runs_dir) if getattr(args, "runs_dir", None) else contract.default_runs_dir()
+
+
+def _configs_dir(args: argparse.Namespace) -> Path:
+    return Path(getattr(args, "configs_dir", None) or "configs")
+
+
+def _resolve_config(args: argparse.Namespace, name: str) -> Path:
+    """A config file given as a path, or a name inside the configs dir (with or without .yaml)."""
+    candidates = [Path(name)]
+    cdir = _configs_dir(args)
+    candidates += [cdir / name, cdir / f"{name}.yaml", cdir / f"{name}.yml"]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise CliError(
+        f"{name}: no such config file (also looked in {cdir}/); fix: give a path to a .yaml file", EXIT_USAGE
+    )
+
+
+def _plan(args: argparse.Namespace, name: str) -> list[Any]:
+    from hw2.config import ConfigError, expand_study
+
+    path = _resolve_config(args, name)
+    try:
+        return expand_study(path, list(args.set or []))
+    except ConfigError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
+
+
+def _data_dir(args: argparse.Namespace) -> str | None:
+    d = getattr(args, "data_dir", None)
+    return str(Path(d).resolve()) if d else None
+
+
+def _find_run(runs_dir: Path, ref: str) -> str:
+    """A run id from an exact id or a unique part of one (e.g. its last 4 hex digits)."""
+    ids = [p.name for p in contract.list_run_dirs(runs_dir)]
+    if ref in ids:
+        return ref
+    matches = [i for i in ids if ref in i]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise CliError(f"no run matching {ref!r} in {runs_dir}; fix: see `{PROG} ls`")
+    raise CliError(
+        f"{ref!r} matches {len(matches)} runs ({', '.join(matches[:3])}, ...); give more of the id"
+    )
+
+
+def _fmt_acc(x: float | None) -> str:
+    return "" if x is None else f"{x:.4f}"
+
+
+def _fmt_secs(s: float | None) -> str:
+    if s is None:
+        return ""
+    s = int(s)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _exit_for(status: str) -> int:
+    return {"done": EXIT_OK, "killed": EXIT_KILLED}.get(status, EXIT_FAILED)
+
+
+# --------------------------------------------------------------------------- run (foreground)
+
+
+def _progress() -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=_console(),
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hw2 import launch, queue, store
+    from hw2.tail import MetricsTailer
+
+    planned = _plan(args, args.config)
+    if len(planned) != 1:
+        raise CliError(
+            f"{args.config} is a study with {len(planned)} runs; fix: use `{PROG} sweep {args.config}`",
+            EXIT_USAGE,
+        )
+    runs_dir = _runs_dir(args)
+    if args.detach:
+        run_id = queue.enqueue(runs_dir, planned[0], data_dir=_data_dir(args))
+        queue.ensure_scheduler(runs_dir)
+        print(run_id)
+        return EXIT_OK
+
+    queue._writable_runs_dir(runs_dir)
+    with launch.queue_lock(runs_dir):
+        run_id = queue.create_run(runs_dir, planned[0], data_dir=_data_dir(args), extra={"foreground": True})
+        path = contract.run_path(runs_dir, run_id)
+        meta = contract.read_meta(path)
+        assert meta is not None
+        proc = launch.start_trainer(path, meta, cuda_visible_devices=None, launched_by="cli", cwd=os.getcwd())
+    console = _console()
+    console.print(f"run {run_id} (pid {proc.pid}); log: {path / contract.LOG_FILE}")
+
+    interrupts = 0
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        nonlocal interrupts
+        interrupts += 1
+        sig = signal.SIGTERM if interrupts == 1 else signal.SIGKILL
+        launch.signal_group(proc.pid, contract.process_create_time(proc.pid), sig)
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    tailer = MetricsTailer(path / contract.METRICS_FILE)
+    epochs = planned[0].cfg.train.epochs
+    try:
+        with _progress() as progress:
+            ep_task = progress.add_task("epochs ", total=epochs, info="")
+            b_task = progress.add_task("batches", total=None, info="")
+            while True:
+                rc = proc.poll()
+                for line in tailer.read_new().lines:
+                    if line["type"] == "progress":
+                        info = (
+                            f"loss {line['loss']:.4f}" if isinstance(line.get("loss"), (int, float)) else ""
+                        )
+                        progress.update(b_task, total=line["batches"], completed=line["batch"], info=info)
+                    else:
+                        progress.update(
+                            ep_task,
+                            completed=line["epoch"],
+                            info=f"val_acc {line['val_acc']:.4f}  val_loss {line['val_loss']:.4f}",
+                        )
+                        progress.console.print(
+                            f"epoch {line['epoch']}/{line.get('epochs', epochs)}  "
+                            f"train_loss {line['train_loss']:.4f}  train_acc {line['train_acc']:.4f}  "
+                            f"val_loss {line['val_loss']:.4f}  val_acc {line['val_acc']:.4f}"
+                        )
+                if rc is not None:
+                    break
+                time.sleep(0.1)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    launch.finalize_exit(path, proc.returncode)
+    view = store.load_run(path)
+    if view.status == "done" and view.result:
+        r = view.result
+        console.print(
+            f"run {run_id} done: test_acc {r['test_acc']:.4f}  test_loss {r['test_loss']:.4f}  "
+            f"best_val_acc {r['best_val_acc']:.4f} (epoch {r['best_epoch']})  in {_fmt_secs(r['total_seconds'])}"
+        )
+    else:
+        print(
+            f"{PROG}: run {run_id} {view.status}: {view.error or 'no error recorded'} "
+            f"(exit code {view.meta.exit_code}; log: {path / contract.LOG_FILE})",
+            file=sys.stderr,
+        )
+    return _exit_for(view.status)
+
+
+# --------------------------------------------------------------------------- sweep
+
+
+def _follow(runs_dir: Path, run_ids: list[str]) -> int:
+    """Progress bars for ``run_ids`` until all are final; exit code from the worst outcome."""
+    from hw2 import store
+
+    statuses: dict[str, str] = {}
+    interrupted = False
+
+    def on_int(_s: int, _f: Any) -> None:
+        nonlocal interrupted
+        interrupted = True
+
+    old = signal.signal(signal.SIGINT, on_int)
+    try:
+        with _progress() as progress:
+            tasks = {}
+            for rid in run_ids:
+                tasks[rid] = progress.add_task(rid, total=None, info="queued")
+            while not interrupted:
+                for rid in run_ids:
+                    view = store.load_run(contract.run_path(runs_dir, rid))
+                    statuses[rid] = view.status
+                    info = view.status
+                    if view.last_val_acc is not None:
+                        info += f"  val_acc {view.last_val_acc:.4f}"
+                    if view.status == "done" and view.test_acc is not None:
+                        info += f"  test_acc {view.test_acc:.4f}"
+                    if view.status in ("failed", "killed") and view.error:
+                        info += f"  {view.error[:60]}"
+                    progress.update(
+                        tasks[rid], total=view.epochs_total, completed=view.epochs_done, info=info
+                    )
+                if all(s in contract.FINAL_STATUSES for s in statuses.values()):
+                    break
+                time.sleep(0.5)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if interrupted:
+        print(f"stopped following; the runs go on in the background (see `{PROG} ls`)", file=sys.stderr)
+        return EXIT_KILLED
+    bad = {rid: s for rid, s in statuses.items() if s != "done"}
+    for rid, s in bad.items():
+        print(f"{PROG}: run {rid} {s}", file=sys.stderr)
+    print(f"{len(run_ids) - len(bad)}/{len(run_ids)} runs done")
+    return EXIT_OK if not bad else EXIT_FAILED
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from hw2 import queue
+
+    planned = _plan(args, args.study)
+    runs_dir = _runs_dir(args)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CliError(
+                f"{args.study}: add --yes to queue {len(planned)} runs non-interactively", EXIT_USAGE
+            )
+        for p in planned:
+            print(f"  {p.name}")
+        answer = input(f"queue these {len(planned)} runs? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            print("nothing queued")
+            return EXIT_OK
+    data_dir = _data_dir(args)
+    run_ids = [queue.enqueue(runs_dir, p, data_dir=data_dir) for p in planned]
+    queue.ensure_scheduler(runs_dir)
+    for rid in run_ids:
+        print(rid)
+    if args.detach:
+        return EXIT_OK
+    return _follow(runs_dir, run_ids)
+
+
+# --------------------------------------------------------------------------- ls / export
+
+
+def _row(view: Any) -> dict[str, Any]:
+    return {
+        "run_id": view.run_id,
+        "name": view.name,
+        "study": view.study,
+        "status": view.status,
+        "epoch": view.epochs_done,
+        "epochs": view.epochs_total,
+        "val_acc": view.last_val_acc,
+        "best_val_acc": view.best_val_acc,
+        "test_acc": view.test_acc,
+        "elapsed": view.elapsed,
+        "error": view.error,
+    }
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from hw2 import store
+
+    views = store.list_runs(_runs_dir(args))
+    if args.status:
+        views = [v for v in views if v.status in args.status]
+    if args.json:
+        print(json.dumps([_row(v) for v in views], indent=2))
+        return EXIT_OK
+    from rich.table import Table
+
+    table = Table(title=f"runs in {_runs_dir(args)}", show_lines=False)
+    for col in ("id", "name", "study", "status", "epoch", "val acc", "best val", "test acc", "elapsed"):
+        table.add_column(col, no_wrap=col in ("id", "status"))
+    for v in views:
+        total = v.epochs_total
+        table.add_row(
+            v.run_id,
+            v.name,
+            v.study or "",
+            v.status,
+            f"{v.epochs_done}/{total if total is not None else '?'}",
+            _fmt_acc(v.last_val_acc),
+            _fmt_acc(v.best_val_acc),
+            _fmt_acc(v.test_acc),
+            _fmt_secs(v.elapsed),
+        )
+    console = _console()
+    if not views:
+        console.print(f"no runs in {_runs_dir(args)}")
+    else:
+        console.print(table)
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from hw2.export import export_csv
+
+    results, metrics = export_csv(_runs_dir(args), Path(args.out))
+    print(results)
+    print(metrics)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- kill / requeue
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    from hw2 import launch, queue
+
+    runs_dir = _runs_dir(args)
+    run_id = _find_run(runs_dir, args.run_id)
+    before = contract.read_meta(contract.run_path(runs_dir, run_id))
+    if queue.kill_run(runs_dir, run_id):
+        if before is not None and before.status == "queued":
+            print(f"{run_id}: killed (was queued)")
+        else:
+            print(f"{run_id}: sent SIGTERM (SIGKILL after {launch.kill_grace():g}s if still alive)")
+        return EXIT_OK
+    status = before.status if before else "unknown"
+    raise CliError(f"{run_id}: not running (status {status}); nothing to kill")
+
+
+def cmd_requeue(args: argparse.Namespace) -> int:
+    from hw2 import queue
+
+    runs_dir = _runs_dir(args)
+    run_id = _find_run(runs_dir, args.run_id)
+    new_id = queue.requeue(runs_dir, run_id)
+    queue.ensure_scheduler(runs_dir)
+    print(new_id)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- validate / data
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from hw2.config import ConfigError, discover, expand_study
+
+    paths = [Path(p) for p in args.paths] or [_configs_dir(args)]
+    errors = 0
+    checked = 0
+    for path in paths:
+        if path.is_dir():
+            for entry in discover(path):
+                checked += 1
+                if entry.error is not None:
+                    errors += 1
+                    print(str(entry.error))
+                else:
+                    print(f"ok: {entry.path} ({len(entry.runs)} run{'s' if len(entry.runs) != 1 else ''})")
+        elif path.is_file():
+            checked += 1
+            try:
+                runs = expand_study(path)
+            except ConfigError as exc:
+                errors += 1
+                print(str(exc))
+            else:
+                print(f"ok: {path} ({len(runs)} run{'s' if len(runs) != 1 else ''})")
+        else:
+            errors += 1
+            print(f"{path}: no such file or directory")
+    print(f"{checked} file(s) checked, {errors} error(s)", file=sys.stderr)
+    return EXIT_OK if errors == 0 else EXIT_FAILED
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    cmd = [sys.executable, "-m", "trainers.data", args.data_cmd]
+    try:
+        return subprocess.run(cmd, check=False).returncode
+    except OSError as exc:
+        raise CliError(f"could not run {' '.join(cmd)}: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- scheduler
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from hw2 import queue, store
+
+    runs_dir = _runs_dir(args)
+    if args.action == "start":
+        queue.ensure_scheduler(runs_dir)
+    elif args.action == "stop":
+        if queue.stop_scheduler(runs_dir):
+            print("scheduler stopped (running trainers keep running)")
+        else:
+            print("no scheduler running")
+        return EXIT_OK
+    counts: dict[str, int] = {}
+    for v in store.list_runs(runs_dir) if runs_dir.is_dir() else []:
+        counts[v.status] = counts.get(v.status, 0) + 1
+    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("queued", "running"))
+    info = queue.scheduler_info(runs_dir) if runs_dir.is_dir() else None
+    if info:
+        where = f"{info.get('gpus')} GPU x {info.get('slots_per_gpu')}" if info.get("gpus") else "CPU"
+        print(f"scheduler: running (pid {info.get('pid')}, {info.get('slots')} slot(s), {where}); {summary}")
+    else:
+        print(f"scheduler: not running; {summary}")
+        if args.action == "start":
+            print("(it exits by itself when nothing is queued)")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- TUI
+
+
+def open_tui(args: argparse.Namespace) -> int:
+    try:
+        from tui.app import run_app
+    except ImportError as exc:
+        raise CliError(
+            f"the TUI is not available ({exc}); use a command instead, see `{PROG} --help`"
+        ) from exc
+    result = run_app(runs_dir=_runs_dir(args), configs_dir=_configs_dir(args))
+    return int(result) if isinstance(result, int) else EXIT_OK
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--runs-dir", default=argparse.SUPPRESS, help="runs folder (default: $HW2_RUNS_DIR or ./runs)"
+    )
+    common.add_argument(
+        "--configs-dir", default=argparse.SUPPRESS, help="configs folder (default: ./configs)"
+    )
+    common.add_argument(
+        "--data-dir", default=argparse.SUPPRESS, help="dataset folder, exported to trainers as HW2_DATA_DIR"
+    )
+    p = _Parser(
+        prog=PROG,
+        parents=[common],
+        description="Run, queue, watch and export the homework-2 experiments. "
+        "Without a command, opens the terminal UI.",
+    )
+    p.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+
+    r = add("run", "Run one experiment: in the foreground with a progress bar, or queued with --detach.")
+    r.add_argument("config", help="experiment YAML (a path, or a name inside the configs dir)")
+    r.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override a field, e.g. optimizer.lr=0.1"
+    )
+    r.add_argument(
+        "--detach", action="store_true", help="queue it for the scheduler, print the run id, return"
+    )
+    r.set_defaults(func=cmd_run)
+
+    s = add("sweep", "Queue every run of a study (or one experiment) and follow them until they finish.")
+    s.add_argument("study", help="study YAML (a path, or a name inside the configs dir)")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field in every run")
+    s.add_argument("--detach", action="store_true", help="queue, print the run ids and return at once")
+    s.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    s.set_defaults(func=cmd_sweep)
+
+    ls = add("ls", "List runs: status, epoch, accuracies, elapsed time.")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    ls.add_argument("--status", action="append", choices=contract.STATUSES, help="only runs with this status")
+    ls.set_defaults(func=cmd_ls)
+
+    e = add("export", "Write results.csv (one row per run) and metrics.csv (one row per epoch).")
+    e.add_argument("--out", default="export", help="output folder (default: ./export)")
+    e.set_defaults(func=cmd_export)
+
+    k = add("kill", "Stop a run: a queued run is cancelled, a running one gets SIGTERM (then SIGKILL).")
+    k.add_argument("run_id", help="run id, or a unique part of it")
+    k.set_defaults(func=cmd_kill)
+
+    q = add("requeue", "Queue a new run with the same config as an earlier run.")
+    q.add_argument("run_id", help="run id, or a unique part of it")
+    q.set_defaults(func=cmd_requeue)
+
+    v = add("validate", "Check config files; prints one line per error, non-zero exit if any.")
+    v.add_argument("paths", nargs="*", help="files or folders (default: the configs dir)")
+    v.set_defaults(func=cmd_validate)
+
+    d = add("data", "Dataset helpers (runs python -m trainers.data).")
+    d.add_argument("data_cmd", choices=["check"], help="check: find and verify MNIST and CIFAR-10")
+    d.set_defaults(func=cmd_data)
+
+    sc = add("scheduler", "Show, start or stop the background scheduler that launches queued runs.")
+    sc.add_argument("action", choices=["status", "start", "stop"], nargs="?", default="status")
+    sc.set_defaults(func=cmd_scheduler)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if getattr(args, "data_dir", None):
+        os.environ["HW2_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    from hw2.launch import LaunchError
+    from hw2.queue import QueueError
+
+    try:
+        func = getattr(args, "func", None)
+        return func(args) if func else open_tui(args)
+    except CliError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.code
+    except (QueueError, LaunchError, contract.ContractError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except BrokenPipeError:
+        with contextlib.suppress(Exception):
+            sys.stderr.close()
+        return EXIT_FAILED
+    except PermissionError as exc:
+        print(f"{PROG}: error: permission denied: {exc.filename or exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:
+        print(f"{PROG}: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_KILLED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,258 @@
+"""Queue + scheduler daemon with real subprocesses (the fake trainer on the real harness)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hw2 import contract, queue
+from hw2.config import expand_study
+from hw2.scheduler import admit_on_gpu
+from tests.conftest import PROJECT_ROOT
+from tests.runtime.conftest import WriteConfig, all_final, statuses, wait_for
+
+
+def _enqueue(runs_dir: Path, cfg: Path, n: int = 1) -> list[str]:
+    planned = expand_study(cfg)
+    return [queue.enqueue(runs_dir, p) for p in planned * n]
+
+
+def _meta(runs_dir: Path, run_id: str) -> contract.RunMeta:
+    meta = contract.read_meta(runs_dir / run_id)
+    assert meta is not None
+    return meta
+
+
+def _launch_count(run_dir: Path) -> int:
+    try:
+        return (run_dir / contract.LOG_FILE).read_text().count("--- hw2: launching")
+    except FileNotFoundError:
+        return 0
+
+
+def test_enqueue_writes_config_and_queued_meta(runs_dir: Path, write_config: WriteConfig) -> None:
+    [rid] = _enqueue(runs_dir, write_config("exp-a", epochs=4))
+    d = runs_dir / rid
+    meta = _meta(runs_dir, rid)
+    assert meta.status == "queued" and meta.trainer == "fake" and meta.epochs == 4 and meta.name == "exp-a"
+    assert meta.extra["trainer_module"] == "tests.fake_trainer"
+    cfg = yaml.safe_load((d / contract.CONFIG_FILE).read_text())
+    assert cfg["train"]["epochs"] == 4 and cfg["trainer"] == "fake"
+    assert not (d / contract.METRICS_FILE).exists()
+
+
+@pytest.mark.parametrize("name", ["../../escape", "/etc/passwd", "..", "a/../../b"])
+def test_hostile_names_never_leave_the_runs_dir(runs_dir: Path, write_config: WriteConfig, name: str) -> None:
+    cfg = write_config("plain")
+    planned = expand_study(cfg)[0]
+    planned.name = name
+    planned.cfg.name = name
+    rid = queue.enqueue(runs_dir, planned)
+    d = (runs_dir / rid).resolve()
+    assert d.parent == runs_dir.resolve()
+    assert (d / contract.META_FILE).is_file()
+    assert sorted(p.name for p in runs_dir.parent.iterdir()) == sorted(
+        p.name for p in runs_dir.parent.iterdir() if p.name in {"runs", "configs"}
+    )
+
+
+def test_scheduler_drains_queue_never_exceeding_slots(
+    runs_dir: Path, write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HW2_CPU_SLOTS", "2")
+    ids = _enqueue(runs_dir, write_config("drain", epochs=2, batches=20), n=5)
+    queue.ensure_scheduler(runs_dir)
+    max_running = 0
+    seen_running: set[str] = set()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        st = statuses(runs_dir)
+        running = [r for r, s in st.items() if s == "running"]
+        seen_running |= set(running)
+        max_running = max(max_running, len(running))
+        if all(s in contract.FINAL_STATUSES for s in st.values()):
+            break
+        time.sleep(0.02)
+    st = statuses(runs_dir)
+    assert st == {rid: "done" for rid in ids}
+    assert max_running == 2, "two slots were never both used (or more were used)"
+    assert seen_running == set(ids)
+    for rid in ids:
+        assert _launch_count(runs_dir / rid) == 1
+        assert (runs_dir / rid / contract.RESULT_FILE).is_file()
+        assert _meta(runs_dir, rid).cuda_visible_devices == ""  # CPU slot hides GPUs
+    # oldest first: the scheduler launched them in queue order
+    log = (runs_dir / queue.SCHEDULER_LOG).read_text().splitlines()
+    launched = [line.split(": started pid")[0].split()[-1] for line in log if ": started pid" in line]
+    assert launched == ids
+    # the daemon exits by itself once the queue is empty
+    assert wait_for(lambda: not queue.scheduler_lock_held(runs_dir), timeout=10)
+
+
+def test_kill_queued_run_is_immediate(runs_dir: Path, write_config: WriteConfig) -> None:
+    [rid] = _enqueue(runs_dir, write_config("to-kill"))
+    assert queue.kill_run(runs_dir, rid) is True
+    meta = _meta(runs_dir, rid)
+    assert meta.status == "killed" and meta.error == "killed while queued"
+    assert queue.kill_run(runs_dir, rid) is False  # already final
+    queue.ensure_scheduler(runs_dir)  # nothing to launch
+    time.sleep(1.0)
+    assert _launch_count(runs_dir / rid) == 0
+
+
+def test_kill_running_run_records_killed(runs_dir: Path, write_config: WriteConfig) -> None:
+    [rid] = _enqueue(runs_dir, write_config("long", epochs=50, batches=20))
+    queue.ensure_scheduler(runs_dir)
+    assert wait_for(lambda: (runs_dir / rid / contract.METRICS_FILE).exists() and _meta(runs_dir, rid).pid)
+    pid = _meta(runs_dir, rid).pid
+    assert queue.kill_run(runs_dir, rid) is True
+    assert wait_for(lambda: _meta(runs_dir, rid).status == "killed", timeout=20)
+    meta = _meta(runs_dir, rid)
+    assert meta.exit_code == 143 and "SIGTERM" in (meta.error or "")
+    assert wait_for(lambda: not contract.pid_alive(pid), timeout=10)
+
+
+def test_kill_escalates_to_sigkill_when_sigterm_is_ignored(runs_dir: Path, write_config: WriteConfig) -> None:
+    # A process that ignores SIGTERM, recorded as a running run (as a wedged trainer would be).
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "print('ready', flush=True); time.sleep(60)",
+        ],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+        [rid] = _enqueue(runs_dir, write_config("wedged"))
+        contract.update_meta(
+            runs_dir / rid,
+            status="running",
+            pid=proc.pid,
+            pid_create_time=contract.process_create_time(proc.pid),
+        )
+        t0 = time.monotonic()
+        assert queue.kill_run(runs_dir, rid, grace=1.0) is True
+        rc = proc.wait(timeout=20)
+        assert rc == -signal.SIGKILL
+        assert time.monotonic() - t0 >= 0.9
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_trainer_sigkill_is_recorded_by_the_reaper(runs_dir: Path, write_config: WriteConfig) -> None:
+    [rid] = _enqueue(runs_dir, write_config("crash", model="sigkill"))
+    queue.ensure_scheduler(runs_dir)
+    assert wait_for(lambda: all_final(runs_dir), timeout=30)
+    meta = _meta(runs_dir, rid)
+    assert meta.status == "killed"
+    assert meta.error == "killed by SIGKILL"
+    assert meta.exit_code == -9
+
+
+def test_trainer_exception_fails_with_traceback_in_log(
+    runs_dir: Path, write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HW2_FAKE_FAIL_AT_EPOCH", "2")
+    [rid] = _enqueue(runs_dir, write_config("boom", epochs=3))
+    queue.ensure_scheduler(runs_dir)
+    assert wait_for(lambda: all_final(runs_dir), timeout=30)
+    meta = _meta(runs_dir, rid)
+    assert meta.status == "failed" and meta.exit_code == 1
+    assert meta.error == "RuntimeError: fake failure at epoch 2"
+    log = (runs_dir / rid / contract.LOG_FILE).read_text()
+    assert "Traceback (most recent call last)" in log and "fake failure at epoch 2" in log
+    lines = list(contract.iter_metrics(runs_dir / rid / contract.METRICS_FILE))
+    assert [x["epoch"] for x in lines if x["type"] == "epoch"] == [1]
+
+
+def test_concurrent_ensure_scheduler_starts_one_daemon(runs_dir: Path, write_config: WriteConfig) -> None:
+    ids = _enqueue(runs_dir, write_config("race", epochs=1, batches=5), n=3)
+    code = "import sys; from hw2 import queue; queue.ensure_scheduler(sys.argv[1])"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(runs_dir)], cwd=PROJECT_ROOT) for _ in range(4)
+    ]
+    for p in procs:
+        assert p.wait(timeout=60) == 0
+    assert wait_for(lambda: all_final(runs_dir), timeout=60)
+    assert statuses(runs_dir) == {rid: "done" for rid in ids}
+    for rid in ids:
+        assert _launch_count(runs_dir / rid) == 1
+    log = (runs_dir / queue.SCHEDULER_LOG).read_text()
+    started = [line for line in log.splitlines() if ": started pid" in line]
+    assert len(started) == 3
+    # every daemon that got the lock logged "scheduler pid"; only one may hold it at a time, and
+    # with runs in flight no second one can have taken over
+    assert log.count("scheduler pid") == 1
+
+
+def test_scheduler_reconciles_runs_that_died_unwatched(runs_dir: Path, write_config: WriteConfig) -> None:
+    [rid] = _enqueue(runs_dir, write_config("ghost"))
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    ctime = contract.process_create_time(proc.pid)
+    proc.wait()
+    contract.update_meta(runs_dir / rid, status="running", pid=proc.pid, pid_create_time=ctime)
+    [rid2] = _enqueue(runs_dir, write_config("after-ghost", epochs=1))
+    queue.ensure_scheduler(runs_dir)
+    assert wait_for(lambda: all_final(runs_dir), timeout=30)
+    meta = _meta(runs_dir, rid)
+    assert meta.status == "failed" and meta.error == "process died without finishing (exit code unknown)"
+    assert _meta(runs_dir, rid2).status == "done"
+
+
+def test_requeue_copies_config(runs_dir: Path, write_config: WriteConfig) -> None:
+    [rid] = _enqueue(runs_dir, write_config("again", epochs=3))
+    queue.kill_run(runs_dir, rid)
+    new = queue.requeue(runs_dir, rid)
+    assert new != rid
+    meta = _meta(runs_dir, new)
+    assert meta.status == "queued" and meta.extra["requeued_from"] == rid and meta.attempt == 2
+    assert (runs_dir / new / contract.CONFIG_FILE).read_text() == (
+        runs_dir / rid / contract.CONFIG_FILE
+    ).read_text()
+    with pytest.raises(queue.QueueError, match="no run"):
+        queue.requeue(runs_dir, "20990101-000000-nope-0000")
+    with pytest.raises(queue.QueueError, match="unsafe run id"):
+        queue.kill_run(runs_dir, "../etc")
+
+
+def test_unwritable_runs_dir_is_a_clear_error(tmp_path: Path, write_config: WriteConfig) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    planned = expand_study(write_config("nowhere"))[0]
+    with pytest.raises(queue.QueueError, match="cannot create runs dir"):
+        queue.enqueue(blocker / "runs", planned)
+    if os.geteuid() != 0:  # root ignores directory permissions
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        try:
+            with pytest.raises(queue.QueueError, match="not writable"):
+                queue.enqueue(ro, planned)
+        finally:
+            ro.chmod(0o755)
+
+
+def test_memory_admission_rule() -> None:
+    # empty GPU always admits, even an unmeasured run
+    assert admit_on_gpu(1000, [], None, 1024)
+    # an unmeasured newcomer never shares
+    assert not admit_on_gpu(80_000, [(2000.0, 2000.0)], None, 1024)
+    # 80 GB free, one run at its 2 GB peak, newcomer needs 2 GB + 1 GB margin: fits
+    assert admit_on_gpu(80_000, [(2000.0, 2000.0)], 2000.0, 1024)
+    # the occupant has only used 500 MB of its 20 GB peak so far: its growth is reserved
+    assert not admit_on_gpu(21_000, [(20_000.0, 500.0)], 1000.0, 1024)
+    assert admit_on_gpu(22_000, [(20_000.0, 19_000.0)], 1000.0, 1024)
+    # an occupant of unknown size blocks sharing
+    assert not admit_on_gpu(80_000, [(None, 100.0)], 10.0, 0)

@@ -1,0 +1,189 @@
+"""Run store and watcher: effective status, incremental updates, removal."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from hw2 import contract
+from hw2.contract import RunMeta
+from hw2.store import DIED_ERROR, RunsWatcher, list_runs, load_run
+
+
+def _make_run(runs_dir: Path, run_id: str, **meta_fields: object) -> Path:
+    d = runs_dir / run_id
+    d.mkdir()
+    (d / contract.CONFIG_FILE).write_text("trainer: fake\ntrain: {epochs: 3}\n")
+    meta = RunMeta(run_id=run_id, name=run_id, trainer="fake", epochs=3)
+    for k, v in meta_fields.items():
+        setattr(meta, k, v)
+    contract.write_meta(d, meta)
+    return d
+
+
+def _dead_pid() -> tuple[int, float | None]:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    ctime = contract.process_create_time(proc.pid)
+    proc.wait()
+    return proc.pid, ctime
+
+
+def _epoch_line(i: int, val_acc: float) -> str:
+    return (
+        json.dumps(
+            {
+                "type": "epoch",
+                "epoch": i,
+                "epochs": 3,
+                "train_loss": 1.0 / i,
+                "train_acc": 0.5,
+                "val_loss": 1.0,
+                "val_acc": val_acc,
+                "lr": 0.01,
+                "seconds": 1.0,
+                "time": 0,
+            }
+        )
+        + "\n"
+    )
+
+
+def test_running_run_with_dead_pid_shows_failed(runs_dir: Path) -> None:
+    pid, ctime = _dead_pid()
+    d = _make_run(runs_dir, "r-dead", status="running", pid=pid, pid_create_time=ctime, started=1.0)
+    view = load_run(d)
+    assert view.status == "failed"
+    assert view.error == DIED_ERROR
+    assert contract.read_meta(d).status == "running"  # a reader never writes
+
+
+def test_running_run_with_live_pid_stays_running(runs_dir: Path) -> None:
+    d = _make_run(
+        runs_dir,
+        "r-live",
+        status="running",
+        pid=os.getpid(),
+        pid_create_time=contract.process_create_time(os.getpid()),
+    )
+    assert load_run(d).status == "running"
+
+
+def test_reused_pid_is_not_trusted(runs_dir: Path) -> None:
+    # Same pid as a live process but another creation time: the recorded process is gone.
+    d = _make_run(runs_dir, "r-reused", status="running", pid=os.getpid(), pid_create_time=1000.0)
+    assert load_run(d).status == "failed"
+
+
+def test_load_run_reads_epochs_progress_and_result(runs_dir: Path) -> None:
+    d = _make_run(runs_dir, "r-done", status="done", started=100.0, ended=160.0)
+    (d / contract.METRICS_FILE).write_text(
+        _epoch_line(1, 0.5)
+        + json.dumps({"type": "progress", "epoch": 2, "epochs": 3, "batch": 4, "batches": 10})
+        + "\n"
+        + "garbage\n"
+        + _epoch_line(2, 0.7)
+    )
+    contract.write_result(
+        d,
+        {
+            "test_loss": 0.3,
+            "test_acc": 0.9,
+            "best_epoch": 2,
+            "best_val_acc": 0.7,
+            "total_seconds": 60.0,
+            "params": 10,
+        },
+    )
+    view = load_run(d)
+    assert [e["epoch"] for e in view.epochs] == [1, 2]
+    assert view.progress["batch"] == 4
+    assert view.skipped_lines == 1
+    assert view.result["test_acc"] == 0.9
+    assert view.config["trainer"] == "fake"
+    assert (view.epochs_done, view.epochs_total) == (2, 3)
+    assert view.best_val_acc == 0.7 and view.last_val_acc == 0.7 and view.test_acc == 0.9
+    assert view.elapsed == 60.0
+
+
+def test_list_runs_ignores_hidden_and_metaless_folders(runs_dir: Path) -> None:
+    _make_run(runs_dir, "b-run")
+    _make_run(runs_dir, "a-run")
+    (runs_dir / ".hidden").mkdir()
+    (runs_dir / "no-meta").mkdir()
+    (runs_dir / ".scheduler.log").write_text("x")
+    assert [v.run_id for v in list_runs(runs_dir)] == ["a-run", "b-run"]
+
+
+def test_watcher_reports_only_changes(runs_dir: Path) -> None:
+    w = RunsWatcher(runs_dir)
+    assert w.poll() == []
+    d = _make_run(runs_dir, "r1", status="queued")
+    ups = w.poll()
+    assert [(u.run_id, u.new, u.view_changed, u.status) for u in ups] == [("r1", True, True, "queued")]
+    assert w.poll() == []  # nothing changed: nothing reported
+
+    with open(d / contract.METRICS_FILE, "a") as fh:
+        fh.write(_epoch_line(1, 0.4))
+    ups = w.poll()
+    assert len(ups) == 1 and not ups[0].view_changed
+    assert [x["epoch"] for x in ups[0].new_lines] == [1]
+
+    with open(d / contract.METRICS_FILE, "a") as fh:
+        fh.write("junk\n" + _epoch_line(2, 0.6)[:20])
+    ups = w.poll()
+    assert ups[0].new_lines == [] and ups[0].skipped == 1
+    with open(d / contract.METRICS_FILE, "a") as fh:
+        fh.write(_epoch_line(2, 0.6)[20:])
+    assert [x["epoch"] for x in w.poll()[0].new_lines] == [2]
+
+    contract.update_meta(d, status="done")
+    ups = w.poll()
+    assert ups[0].view_changed and ups[0].status == "done" and ups[0].new_lines == []
+    view = w.view("r1")
+    assert view is not None and [e["epoch"] for e in view.epochs] == [1, 2]
+
+    (d / contract.METRICS_FILE).write_text(_epoch_line(1, 0.9))
+    ups = w.poll()
+    assert ups[0].truncated and [x["val_acc"] for x in ups[0].new_lines] == [0.9]
+    assert [e["val_acc"] for e in w.view("r1").epochs] == [0.9]
+
+    shutil.rmtree(d)
+    ups = w.poll()
+    assert [(u.run_id, u.removed) for u in ups] == [("r1", True)]
+    assert w.view("r1") is None and w.poll() == []
+
+
+def test_watcher_flips_dead_running_run_to_failed(runs_dir: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        _make_run(
+            runs_dir,
+            "r-live",
+            status="running",
+            pid=proc.pid,
+            pid_create_time=contract.process_create_time(proc.pid),
+        )
+        w = RunsWatcher(runs_dir)
+        assert w.poll()[0].status == "running"
+        assert w.poll() == []
+    finally:
+        proc.kill()
+        proc.wait()
+    ups = w.poll()  # no file changed, but the process is gone
+    assert len(ups) == 1 and ups[0].view_changed
+    assert ups[0].status == "failed" and ups[0].error == DIED_ERROR
+
+
+def test_watcher_back_pressure_delivers_everything(runs_dir: Path) -> None:
+    d = _make_run(runs_dir, "r-big", status="done")
+    (d / contract.METRICS_FILE).write_text("".join(_epoch_line(i, 0.5) for i in range(1, 101)))
+    w = RunsWatcher(runs_dir, max_bytes_per_run=2000)
+    got = []
+    for _ in range(100):
+        for u in w.poll():
+            got += [x["epoch"] for x in u.new_lines]
+    assert got == list(range(1, 101))
