@@ -32,7 +32,16 @@ from textual.worker import get_current_worker
 
 from tui.model import RunState, differing_keys
 from tui.screens import ConfirmScreen, HelpScreen
-from tui.widgets import KEY_HPARAMS, TIME_COLUMNS, ConfigTree, GpuBar, MetricPlots, NodeData, RunsTable, gpu_text
+from tui.widgets import (
+    KEY_HPARAMS,
+    TIME_COLUMNS,
+    ConfigTree,
+    GpuBar,
+    MetricPlots,
+    NodeData,
+    RunsTable,
+    gpu_text,
+)
 
 DEFAULT_POLL_INTERVAL = 0.25
 GPU_INTERVAL = 2.0
@@ -131,6 +140,7 @@ class HW2App(App[None]):
         self.gpu: list[Any] | None = None
         self.polls = 0
         self.first_poll_done = threading.Event()
+        self.configs_loaded = threading.Event()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._log_target: tuple[str, Path] | None = None
@@ -159,19 +169,26 @@ class HW2App(App[None]):
                         yield Static("highlight a run to see its resolved config", id="config-view")
         yield Footer()
 
+    # Widgets are looked up once: ``App.query_one`` searches the *active* screen, which is a modal
+    # while a confirm or help dialog is up, and updates keep arriving then.
     @property
     def table(self) -> RunsTable:
-        return self.query_one("#runs", RunsTable)
+        return self._w["runs"]
 
     @property
     def tree(self) -> ConfigTree:
-        return self.query_one("#configs", ConfigTree)
+        return self._w["configs"]
 
     @property
     def plots(self) -> MetricPlots:
-        return self.query_one("#plots", MetricPlots)
+        return self._w["plots"]
 
     def on_mount(self) -> None:
+        self._w: dict[str, Any] = {
+            w.id: w
+            for w in self.screen.query("#runs, #configs, #plots, #log, #gpu, #config-view, #tabs, #filter")
+            if w.id
+        }
         self.table.set_columns(KEY_HPARAMS)
         self.tree.root.set_label(self.configs_dir.name + "/")
         self._apply_width_class(self.size.width)
@@ -319,7 +336,7 @@ class HW2App(App[None]):
                 if u.meta is not None:
                     st.set_meta(u.meta)
                 if u.status:
-                    st.status = u.status
+                    st.set_status(u.status)
                 if u.error is not None:
                     st.error = u.error
                 if u.path is not None:
@@ -358,8 +375,15 @@ class HW2App(App[None]):
             return True
         hay = " ".join(
             str(x)
-            for x in (st.name, st.study or "", st.status, st.trainer, st.run_id, st.device or "",
-                      (st.config.get("model") or {}).get("name", "") if isinstance(st.config, dict) else "")
+            for x in (
+                st.name,
+                st.study or "",
+                st.status,
+                st.trainer,
+                st.run_id,
+                st.device or "",
+                (st.config.get("model") or {}).get("name", "") if isinstance(st.config, dict) else "",
+            )
         ).lower()
         return all(word in hay for word in self.filter_text.lower().split())
 
@@ -373,7 +397,7 @@ class HW2App(App[None]):
     def on_log_chunk(self, msg: LogChunk) -> None:
         if self._log_target is None or msg.run_id != self._log_target[0]:
             return
-        log = self.query_one("#log", Log)
+        log = self._w["log"]
         if msg.reset:
             log.clear()
         log.write(msg.text)
@@ -387,11 +411,12 @@ class HW2App(App[None]):
         for st in self.runs.values():
             if not st.deleted and st.status in counts:
                 counts[st.status] += 1
-        self.query_one("#gpu", GpuBar).update(gpu_text(self.gpu, counts))
+        self._w["gpu"].update(gpu_text(self.gpu, counts))
 
     def on_configs_loaded(self, msg: ConfigsLoaded) -> None:
         self.config_entries = msg.entries
-        self.tree.load(msg.entries, self.configs_dir.name + "/")
+        self.tree.load(msg.entries, self.configs_dir)
+        self.configs_loaded.set()
         if msg.error:
             self.notify(msg.error, severity="error")
 
@@ -438,17 +463,20 @@ class HW2App(App[None]):
         return out
 
     def _redraw_plots(self) -> None:
-        tabs = self.query_one("#tabs", TabbedContent)
+        tabs = self._w["tabs"]
         if tabs.active != "tab-plots":
             return
         self.plots.draw(self.plotted_runs(), self.smooth)
+
+    def on_metric_plots_ready(self) -> None:
+        self._redraw_plots()
 
     @on(TabbedContent.TabActivated, "#tabs")
     def _tab_activated(self) -> None:
         self._redraw_plots()
 
     def _show_config(self, run_id: str | None) -> None:
-        view = self.query_one("#config-view", Static)
+        view = self._w["config-view"]
         st = self.runs.get(run_id) if run_id else None
         if st is None:
             view.update("highlight a run to see its resolved config")
@@ -462,7 +490,11 @@ class HW2App(App[None]):
             head.append(f"# {st.garbage} unreadable metrics line(s) skipped")
         if st.result:
             head.append("# result: " + ", ".join(f"{k}={v}" for k, v in sorted(st.result.items())))
-        body = yaml.safe_dump(st.config, sort_keys=False, default_flow_style=False) if st.config else "(no config.yaml)"
+        body = (
+            yaml.safe_dump(st.config, sort_keys=False, default_flow_style=False)
+            if st.config
+            else "(no config.yaml)"
+        )
         from rich.text import Text
 
         view.update(Text("\n".join(head) + "\n" + body))
@@ -474,10 +506,10 @@ class HW2App(App[None]):
             self.push_screen(HelpScreen())
 
     def action_tab(self, tab: str) -> None:
-        self.query_one("#tabs", TabbedContent).active = tab
+        self._w["tabs"].active = tab
 
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
+        box = self._w["filter"]
         box.add_class("-shown")
         box.focus()
 
@@ -488,11 +520,11 @@ class HW2App(App[None]):
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self) -> None:
         if not self.filter_text:
-            self.query_one("#filter", Input).remove_class("-shown")
+            self._w["filter"].remove_class("-shown")
         self.table.focus()
 
     def on_key(self, event: Any) -> None:
-        box = self.query_one("#filter", Input)
+        box = self._w["filter"]
         if event.key == "escape" and (box.has_focus or self.filter_text):
             box.value = ""
             self.set_filter("")
@@ -564,7 +596,10 @@ class HW2App(App[None]):
             self.table.sort_column = "name"
         self.table.sort_reverse = not self.table.sort_reverse
         self.table.apply_sort()
-        self.notify(f"sorted by {self._label(self.table.sort_column)} ({'desc' if self.table.sort_reverse else 'asc'})", timeout=2)
+        self.notify(
+            f"sorted by {self._label(self.table.sort_column)} ({'desc' if self.table.sort_reverse else 'asc'})",
+            timeout=2,
+        )
 
     def _label(self, key: str | None) -> str:
         return next((c.label for c in self.table.columns_def if c.key == key), str(key))
@@ -635,7 +670,9 @@ class HW2App(App[None]):
         if st is None:
             return
         if st.status not in ("queued", "running") or st.deleted:
-            self.notify(f"{st.name} is {st.status}: only queued or running runs can be killed", severity="warning")
+            self.notify(
+                f"{st.name} is {st.status}: only queued or running runs can be killed", severity="warning"
+            )
             return
 
         def answer(ok: bool | None) -> None:
@@ -662,7 +699,9 @@ class HW2App(App[None]):
         if st is None:
             return
         if st.status not in ("failed", "killed"):
-            self.notify(f"{st.name} is {st.status}: only failed or killed runs can be re-queued", severity="warning")
+            self.notify(
+                f"{st.name} is {st.status}: only failed or killed runs can be re-queued", severity="warning"
+            )
             return
         self._requeue(st.run_id, st.name)
 
@@ -693,7 +732,9 @@ class HW2App(App[None]):
             self.call_from_thread(self.notify, f"export failed: {exc}", severity="error", timeout=10)
             return
         self.last_export = (Path(results), Path(metrics))
-        self.call_from_thread(self.notify, f"exported {results} and {Path(metrics).name}", title="Export", timeout=8)
+        self.call_from_thread(
+            self.notify, f"exported {results} and {Path(metrics).name}", title="Export", timeout=8
+        )
 
     def action_reload_configs(self) -> None:
         self._load_configs()
@@ -708,7 +749,11 @@ class HW2App(App[None]):
         yield from super().get_system_commands(screen)
         for title, help_, cb in (
             ("Help: keys", "List every key binding", self.action_help),
-            ("Launch study", "Enqueue every run of the highlighted study (asks first)", self.action_launch_study),
+            (
+                "Launch study",
+                "Enqueue every run of the highlighted study (asks first)",
+                self.action_launch_study,
+            ),
             ("Kill run", "Kill the highlighted run (asks first)", self.action_kill),
             ("Re-queue run", "Re-queue the highlighted failed/killed run", self.action_requeue),
             ("Export CSV", "Write results.csv and metrics.csv under ./exports", self.action_export),
@@ -721,7 +766,11 @@ class HW2App(App[None]):
             ("Reload configs", "Re-read the configs folder", self.action_reload_configs),
             ("Show plots", "Plots tab", lambda: self.action_tab("tab-plots")),
             ("Show log", "Log tab (train.log of the highlighted run)", lambda: self.action_tab("tab-log")),
-            ("Show config", "Config tab (resolved config of the highlighted run)", lambda: self.action_tab("tab-config")),
+            (
+                "Show config",
+                "Config tab (resolved config of the highlighted run)",
+                lambda: self.action_tab("tab-config"),
+            ),
         ):
             yield SystemCommand(title, help_, cb)
 

@@ -80,10 +80,17 @@ class RunState:
     best_epoch: float | None = None
     garbage: int = 0
     deleted: bool = False
+    status_history: list[str] = field(default_factory=list)
+    """Every status seen, in order, without repeats (bounded: a run has at most a handful)."""
     version: int = 0
     """Bumped whenever anything plotted changes, so plots redraw only when needed."""
 
     # ------------------------------------------------------------------ ingest
+
+    def set_status(self, status: str) -> None:
+        self.status = status
+        if not self.status_history or self.status_history[-1] != status:
+            self.status_history.append(status)
 
     def set_meta(self, meta: Any) -> None:
         """Copy the fields shown from a :class:`hw2.contract.RunMeta` (or a dict)."""
@@ -258,9 +265,8 @@ def downsample(xs: Sequence[float], ys: Sequence[float], n: int) -> tuple[list[f
 def ema(values: Sequence[float], weight: float = 0.6) -> list[float]:
     """Exponential moving average (TensorBoard-style, debiased so the start is not pulled to 0)."""
     out: list[float] = []
-    last, num = 0.0, 0
-    for v in values:
-        num += 1
+    last = 0.0
+    for num, v in enumerate(values, start=1):
         last = last * weight + (1 - weight) * v
         out.append(last / (1 - weight**num))
     return out

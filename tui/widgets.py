@@ -7,13 +7,16 @@ only when the plots mount, after the first frame, which keeps cold start short.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.message import Message
 from textual.widgets import DataTable, Static, Tree
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
@@ -76,13 +79,25 @@ def _hp(r: RunState, key: str) -> Any:
 
 BASE_COLUMNS: tuple[Column, ...] = (
     Column("name", "name", lambda r, now: Cell(r.name or r.run_id, sort_key=(r.name or r.run_id).lower())),
-    Column("study", "study", lambda r, now: Cell(r.study or "–", style="dim" if not r.study else "", sort_key=r.study or "")),
+    Column(
+        "study",
+        "study",
+        lambda r, now: Cell(r.study or "–", style="dim" if not r.study else "", sort_key=r.study or ""),
+    ),
     Column("status", "status", _status_cell),
     Column("device", "dev", lambda r, now: Cell(r.device or "–", sort_key=r.device or "")),
     Column("epoch", "epoch", _epoch_cell),
-    Column("train_loss", "tr loss", lambda r, now: _num_cell(r.latest.train_loss if r.latest else None, fmt_float)),
-    Column("val_loss", "va loss", lambda r, now: _num_cell(r.latest.val_loss if r.latest else None, fmt_float)),
-    Column("train_acc", "tr acc", lambda r, now: _num_cell(r.latest.train_acc if r.latest else None, fmt_pct)),
+    Column(
+        "train_loss",
+        "tr loss",
+        lambda r, now: _num_cell(r.latest.train_loss if r.latest else None, fmt_float),
+    ),
+    Column(
+        "val_loss", "va loss", lambda r, now: _num_cell(r.latest.val_loss if r.latest else None, fmt_float)
+    ),
+    Column(
+        "train_acc", "tr acc", lambda r, now: _num_cell(r.latest.train_acc if r.latest else None, fmt_pct)
+    ),
     Column("val_acc", "va acc", lambda r, now: _num_cell(r.latest.val_acc if r.latest else None, fmt_pct)),
     Column("best", "best va", lambda r, now: _num_cell(r.best(), fmt_pct)),
     Column("test", "test acc", lambda r, now: _num_cell(r.test_acc(), fmt_pct)),
@@ -95,11 +110,19 @@ TIME_COLUMNS = ("elapsed", "eta")
 
 
 def _hparam_column(key: str) -> Column:
-    label = key.split(".", 1)[-1] if key.count(".") == 1 and key.startswith(("optimizer", "train", "model")) else key
+    label = (
+        key.split(".", 1)[-1]
+        if key.count(".") == 1 and key.startswith(("optimizer", "train", "model"))
+        else key
+    )
 
     def render(r: RunState, now: float) -> Cell:
         v = _hp(r, key)
-        sort = v if isinstance(v, int | float) and not isinstance(v, bool) else (str(v) if v is not None else None)
+        sort = (
+            v
+            if isinstance(v, int | float) and not isinstance(v, bool)
+            else (str(v) if v is not None else None)
+        )
         return Cell("–" if v is None else fmt_value(v), sort_key=sort)
 
     return Column(f"hp:{key}", label, render)
@@ -161,9 +184,11 @@ class RunsTable(DataTable):
 
     def upsert(self, r: RunState, now: float, columns: Iterable[str] | None = None) -> bool:
         """Add the run's row or update its changed cells; True if a sort-relevant cell changed."""
-        cells = self._render(r, now) if columns is None else {
-            k: c.render(r, now) for k in columns for c in self.columns_def if c.key == k
-        }
+        cells = (
+            self._render(r, now)
+            if columns is None
+            else {k: c.render(r, now) for k in columns for c in self.columns_def if c.key == k}
+        )
         cache = self._cells.get(r.run_id)
         if r.run_id not in self.rows:
             self.add_row(*(cells[c.key] for c in self.columns_def), key=r.run_id)
@@ -192,7 +217,9 @@ class RunsTable(DataTable):
         if not self.sort_column or self.row_count == 0:
             return
         keep = self.highlighted_id()
-        self.sort(self.sort_column, key=lambda cell: getattr(cell, "sort_key", (True, 0)), reverse=self.sort_reverse)
+        self.sort(
+            self.sort_column, key=lambda cell: getattr(cell, "sort_key", (True, 0)), reverse=self.sort_reverse
+        )
         if keep is not None:
             self.move_cursor(row=self.get_row_index(keep), animate=False)
 
@@ -219,6 +246,9 @@ def _series(xs: list[float], ys: list[float | None]) -> tuple[list[float], list[
 
 class MetricPlots(Horizontal):
     """Loss and accuracy against epoch for the highlighted run plus any marked runs."""
+
+    class Ready(Message):
+        """The plots are mounted or resized: the app should (re)draw them."""
 
     DEFAULT_CSS = """
     MetricPlots { height: 1fr; }
@@ -247,6 +277,11 @@ class MetricPlots(Horizontal):
         await self.query_one("#plots-placeholder").remove()
         await self.mount(self.loss, self.acc)
         self._drawn_sig = None
+        self.call_after_refresh(self.post_message, self.Ready())
+
+    def on_resize(self) -> None:
+        if self.ready:
+            self.post_message(self.Ready())
 
     @property
     def ready(self) -> bool:
@@ -254,7 +289,7 @@ class MetricPlots(Horizontal):
 
     def draw(self, runs: Sequence[RunState], smooth: bool) -> bool:
         """Redraw if the data, options or size changed since the last draw; True if it drew."""
-        if self.loss is None or self.acc is None:
+        if self.loss is None or self.acc is None or self.loss.size.width == 0:
             return False
         width = max(self.loss.size.width, 20)
         sig = (tuple((r.run_id, r.version, r.status) for r in runs), smooth, width, self.loss.size.height)
@@ -273,7 +308,9 @@ class MetricPlots(Horizontal):
                 continue
             for i, r in enumerate(runs):
                 color = RUN_COLORS[i % len(RUN_COLORS)]
-                self._plot_run(plt, r, metric, color, overlay, smooth, npts, val_color=None if overlay else "orange")
+                self._plot_run(
+                    plt, r, metric, color, overlay, smooth, npts, val_color=None if overlay else "orange"
+                )
             head = runs[0]
             best, at = head.best(), head.best_at()
             if metric == "acc" and best is not None and at is not None:
@@ -349,7 +386,9 @@ def gpu_text(stats: Sequence[Any] | None, counts: dict[str, int]) -> Text:
             used, total = float(g.mem_used), float(g.mem_total) or 1.0
             util = float(g.util)
             out.append(f"GPU{g.index} ", style="bold")
-            out.append(f"{progress_bar(util / 100, 5)} {util:3.0f}% ", style="green" if util < 80 else "yellow")
+            out.append(
+                f"{progress_bar(util / 100, 5)} {util:3.0f}% ", style="green" if util < 80 else "yellow"
+            )
             # GpuStat memory is in MiB (nvml bytes / 2**20 per hw2.gpu); shown in GiB.
             out.append(f"mem {used / 1024:.1f}/{total / 1024:.1f}G", style="cyan")
     parts = [f"{n} {s}" for s, n in counts.items() if n]
@@ -381,10 +420,20 @@ class ConfigTree(Tree[NodeData]):
     ConfigTree { height: 1fr; }
     """
 
-    def load(self, entries: Sequence[Any], configs_dir: str) -> None:
-        """Show ``hw2.config.discover`` entries: studies (with their runs), experiments, errors."""
+    def load(self, entries: Sequence[Any], configs_dir: Path) -> None:
+        """Show ``hw2.config.discover`` entries: studies (with their runs), experiments, errors.
+
+        Error lines name files relative to ``configs_dir`` (short, and the same on every machine).
+        """
         self.clear()
-        self.root.set_label(Text(configs_dir, style="bold"))
+        self.root.set_label(Text(configs_dir.name + "/", style="bold"))
+        prefixes = sorted({str(configs_dir) + os.sep, str(configs_dir.resolve()) + os.sep}, key=len, reverse=True)
+
+        def rel(text: str) -> str:
+            for p in prefixes:
+                text = text.replace(p, "")
+            return text
+
         self.root.expand()
         studies = [e for e in entries if e.error is None and e.kind == "study"]
         plains = [e for e in entries if e.error is None and e.kind != "study"]
@@ -403,6 +452,6 @@ class ConfigTree(Tree[NodeData]):
         for e in bad:
             label = Text.assemble(("✗ ", "bold red"), (str(getattr(e, "name", e.path)), "red"))
             node = self.root.add(label, data=NodeData("invalid", e), expand=True)
-            node.add_leaf(Text(str(e.error), style="red"), data=NodeData("invalid", e))
+            node.add_leaf(Text(rel(str(e.error)), style="red"), data=NodeData("invalid", e))
         if not entries:
             self.root.add_leaf(Text("no configs found", style="dim"))

@@ -1,0 +1,222 @@
+"""Fixtures for the TUI tests: fake-trainer configs, fixed run folders, a pilot wait helper.
+
+Pilot tests are plain ``def`` functions that call ``asyncio.run`` on the app's ``run_test``
+(no pytest-asyncio needed). Runs are launched through the real queue and scheduler daemon with
+the fake trainer (``HW2_EXTRA_TRAINERS=fake=tests.fake_trainer``); every test stops its
+scheduler and kills its leftover trainers on teardown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hw2.contract import RunMeta, atomic_write_text, host_name, read_meta, write_meta, write_result
+from tests.conftest import PROJECT_ROOT
+
+FIXED_NOW = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC: the fake clock of snapshot tests
+
+
+# ---------------------------------------------------------------------- configs
+
+
+FAKE_EXPERIMENT = """\
+name: fake-one
+trainer: fake
+seed: 1
+model: {{name: {model}}}
+optimizer: {{name: sgd, lr: 0.05}}
+train: {{epochs: {epochs}, batch_size: {batches}}}
+"""
+
+FAKE_STUDY = """\
+study: "Fake sweep"
+description: a sweep of the fake trainer over the learning rate
+base: fake-one.yaml
+grid:
+  optimizer.lr: [0.01, 0.02, 0.03, 0.04]
+"""
+
+INVALID = """\
+name: broken
+trainer: fake
+model: {name: x}
+optimizer: {name: sgd, lr: -1}
+"""
+
+
+def write_configs(d: Path, *, epochs: int = 3, batches: int = 5, model: str = "ok") -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "fake-one.yaml").write_text(FAKE_EXPERIMENT.format(epochs=epochs, batches=batches, model=model))
+    (d / "fake-sweep.yaml").write_text(FAKE_STUDY)
+    (d / "zz-broken.yaml").write_text(INVALID)
+    return d
+
+
+@pytest.fixture
+def fake_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Environment for launching the fake trainer through the real scheduler."""
+    monkeypatch.setenv("HW2_EXTRA_TRAINERS", "fake=tests.fake_trainer")
+    monkeypatch.setenv("HW2_CPU_SLOTS", "2")
+    monkeypatch.setenv("HW2_FAKE_SLEEP", "0.02")
+    monkeypatch.setenv("HW2_SCHEDULER_IDLE", "1")
+    monkeypatch.setenv("HW2_KILL_GRACE", "3")
+    monkeypatch.setenv("PYTHONPATH", str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    monkeypatch.chdir(PROJECT_ROOT)
+
+
+@pytest.fixture
+def configs_dir(tmp_path: Path) -> Path:
+    return write_configs(tmp_path / "configs")
+
+
+@pytest.fixture
+def cleanup_runs(runs_dir: Path) -> Iterator[Path]:
+    """Stop the scheduler and any trainer still alive in ``runs_dir`` after the test."""
+    yield runs_dir
+    from hw2.queue import stop_scheduler
+
+    with contextlib.suppress(Exception):
+        stop_scheduler(runs_dir, timeout=5)
+    for meta_file in runs_dir.glob("*/meta.json"):
+        meta = read_meta(meta_file.parent)
+        if meta and meta.status == "running" and meta.pid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(meta.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(meta.pid, signal.SIGKILL)
+
+
+# ---------------------------------------------------------------------- fixed runs (snapshots)
+
+
+def _curve(e: int, epochs: int, lr: float) -> dict[str, float]:
+    f = e / epochs
+    k = 1.0 + 10 * lr
+    return {
+        "train_loss": round(2.2 * (1 - f) ** k + 0.08, 4),
+        "val_loss": round(2.25 * (1 - f) ** k + 0.15 + 0.02 * f * f, 4),
+        "train_acc": round(0.3 + 0.68 * f**0.7, 4),
+        "val_acc": round(0.28 + 0.66 * f**0.7 - (0.03 if e == epochs else 0.0), 4),
+    }
+
+
+def make_fixed_run(
+    runs_dir: Path,
+    run_id: str,
+    name: str,
+    status: str,
+    *,
+    epochs: int,
+    done: int,
+    study: str | None = None,
+    lr: float = 0.01,
+    model: str = "mlp",
+    started: float = FIXED_NOW - 600,
+    progress: tuple[int, int] | None = None,
+    garbage: int = 0,
+) -> Path:
+    """A run folder with fixed metrics: what the trainer would leave behind, minus the noise."""
+    d = runs_dir / run_id
+    d.mkdir(parents=True)
+    cfg = {
+        "name": name,
+        "trainer": "mlp",
+        "seed": 0,
+        "model": {"name": model, "hidden": [256, 128]},
+        "optimizer": {"name": "sgd", "lr": lr},
+        "train": {"epochs": epochs, "batch_size": 128},
+    }
+    atomic_write_text(d / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+    finished = status in ("done", "failed", "killed")
+    write_meta(
+        d,
+        RunMeta(
+            run_id=run_id,
+            name=name,
+            status=status,
+            trainer="mlp",
+            study=study,
+            created=started - 5,
+            started=None if status == "queued" else started,
+            ended=started + 30.0 * done if finished else None,
+            # running runs name a live pid (this test process) so effective_status keeps them running
+            pid=os.getpid() if status == "running" else None,
+            host="fixed-host" if status != "running" else host_name(),
+            device=None if status == "queued" else "cpu",
+            epochs=epochs,
+            error="RuntimeError: diverged" if status == "failed" else None,
+        ),
+    )
+    with open(d / "metrics.jsonl", "w", encoding="utf-8") as fh:
+        for e in range(1, done + 1):
+            line = {"type": "epoch", "epoch": e, "epochs": epochs, **_curve(e, epochs, lr)}
+            line.update({"lr": lr, "seconds": 30.0, "time": started + 30.0 * e})
+            fh.write(json.dumps(line) + "\n")
+        for _ in range(garbage):
+            fh.write("this is not json\n")
+        if progress:
+            fh.write(
+                json.dumps(
+                    {"type": "progress", "epoch": done + 1, "epochs": epochs, "batch": progress[0],
+                     "batches": progress[1], "loss": 0.6, "acc": 0.8, "time": started}
+                )
+                + "\n"
+            )
+    (d / "train.log").write_text(f"[fixed] {name}: {done} of {epochs} epochs\n", encoding="utf-8")
+    if status == "done":
+        vals = [_curve(e, epochs, lr)["val_acc"] for e in range(1, done + 1)]
+        best = max(range(done), key=lambda i: vals[i])
+        write_result(
+            d,
+            {"test_loss": 0.31, "test_acc": round(vals[best] - 0.01, 4), "best_epoch": best + 1,
+             "best_val_acc": vals[best], "total_seconds": 30.0 * done, "params": 235146},
+        )
+    return d
+
+
+def write_fixed_runs(runs_dir: Path) -> list[str]:
+    """Five runs in every state; the same bytes on every machine."""
+    make_fixed_run(runs_dir, "20260101-000000-mlp-baseline-aaaa", "mlp-baseline", "done", epochs=10, done=10)
+    make_fixed_run(runs_dir, "20260101-000100-lr-0.1-bbbb", "lr-0.1", "done", epochs=10, done=10,
+                   study="LR sweep", lr=0.1)
+    make_fixed_run(runs_dir, "20260101-000200-lr-0.5-cccc", "lr-0.5", "failed", epochs=10, done=3,
+                   study="LR sweep", lr=0.5, garbage=2)
+    make_fixed_run(runs_dir, "20260101-000300-lr-0.05-dddd", "lr-0.05", "running", epochs=10, done=6,
+                   study="LR sweep", lr=0.05, progress=(30, 100), started=FIXED_NOW - 200)
+    make_fixed_run(runs_dir, "20260101-000400-lr-1.0-eeee", "lr-1.0", "queued", epochs=10, done=0,
+                   study="LR sweep", lr=1.0)
+    return sorted(p.name for p in runs_dir.iterdir())
+
+
+# ---------------------------------------------------------------------- pilot helpers
+
+
+async def wait_for(pilot: Any, cond: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
+    """Let the app run until ``cond()`` holds; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or cond}")
+        await pilot.pause(0.05)
+
+
+def run_pilot(app: Any, body: Callable[[Any], Awaitable[None]], size: tuple[int, int] = (140, 40)) -> None:
+    """Run ``body(pilot)`` against a headless ``app`` (plain ``def`` tests, no asyncio plugin)."""
+
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await wait_for(pilot, app.first_poll_done.is_set, 10, "the first poll")
+            await body(pilot)
+
+    asyncio.run(main())
