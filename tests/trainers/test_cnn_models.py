@@ -84,7 +84,10 @@ def test_pool_conv_net_keeps_every_feature_map_size() -> None:
         assert conv_shapes[name] == pool_shapes[name], name
     assert conv_shapes["pool1"] == (3, 6, 14, 14) and conv_shapes["pool2"] == (3, 16, 5, 5)
     downs = [m for m in conv_net.modules() if isinstance(m, nn.Conv2d) and m.stride == (2, 2)]
-    assert [(d.in_channels, d.out_channels, d.kernel_size) for d in downs] == [(6, 6, (2, 2)), (16, 16, (2, 2))]
+    assert [(d.in_channels, d.out_channels, d.kernel_size) for d in downs] == [
+        (6, 6, (2, 2)),
+        (16, 16, (2, 2)),
+    ]
     assert not any(isinstance(m, nn.MaxPool2d) for m in conv_net.modules())
     # the two learned downsamplers add (6*6*4 + 6) + (16*16*4 + 16) parameters
     assert count_params(conv_net) == 62_006 + 150 + 1_040
@@ -136,6 +139,9 @@ def test_build_model_unknown_name_is_one_clear_error() -> None:
 
 
 def test_ignored_model_options_named() -> None:
-    assert ignored_model_options(_cfg("base", batch_norm=True, dropout=0.2)) == ["model.batch_norm", "model.dropout"]
+    assert ignored_model_options(_cfg("base", batch_norm=True, dropout=0.2)) == [
+        "model.batch_norm",
+        "model.dropout",
+    ]
     assert ignored_model_options(_cfg("regularized", batch_norm=True, dropout=0.2)) == []
     assert ignored_model_options(_cfg("deeper")) == []
