@@ -120,7 +120,10 @@ def _fmt_secs(s: float | None) -> str:
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped output (ssh host hw2-tui ls | less, logs) gets full-width rows instead of 80 columns.
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS") or 200)
+    return Console(stderr=stderr, highlight=False, width=width)
 
 
 def _exit_for(status: str) -> int:
