@@ -105,6 +105,7 @@ class HW2App(App[None]):
         Binding("o", "cycle_sort", "Sort", show=False),
         Binding("O", "reverse_sort", "Reverse sort", show=False),
         Binding("R", "reload_configs", "Reload configs", show=False),
+        Binding("c", "toggle_configs", "Configs pane", show=False),
         Binding("1", "tab('tab-plots')", "Plots", show=False),
         Binding("2", "tab('tab-log')", "Log", show=False),
         Binding("3", "tab('tab-config')", "Config", show=False),
@@ -736,6 +737,13 @@ class HW2App(App[None]):
             self.notify, f"exported {results} and {Path(metrics).name}", title="Export", timeout=8
         )
 
+    def action_toggle_configs(self) -> None:
+        """Hide/show the configs pane (gives the table the full width on an 80-column terminal)."""
+        left = self.screen_stack[0].query_one("#left")
+        left.display = not left.display
+        if not left.display and self.tree.has_focus:
+            self.table.focus()
+
     def action_reload_configs(self) -> None:
         self._load_configs()
         self.notify("configs reloaded", timeout=2)
@@ -764,6 +772,7 @@ class HW2App(App[None]):
             ("Cycle sort column", "Sort the runs table by the next column", self.action_cycle_sort),
             ("Reverse sort", "Reverse the runs table order", self.action_reverse_sort),
             ("Reload configs", "Re-read the configs folder", self.action_reload_configs),
+            ("Toggle configs pane", "Hide/show the configs tree", self.action_toggle_configs),
             ("Show plots", "Plots tab", lambda: self.action_tab("tab-plots")),
             ("Show log", "Log tab (train.log of the highlighted run)", lambda: self.action_tab("tab-log")),
             (

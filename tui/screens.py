@@ -15,6 +15,7 @@ HELP_TEXT = """\
   [b]enter[/b]    launch the highlighted experiment / study run (queued, then the scheduler runs it)
   [b]s[/b]        launch every run of the highlighted study (asks first)
   [b]R[/b]        reload configs from disk (invalid files are listed in red and cannot be launched)
+  [b]c[/b]        hide/show the configs pane (more room for the table on small terminals)
 
 [b]Runs table[/b]
   [b]↑ ↓[/b]      highlight a run: its plots, log and config show below

@@ -313,10 +313,13 @@ class MetricPlots(Horizontal):
                 )
             head = runs[0]
             best, at = head.best(), head.best_at()
+            ema_tag = " (EMA)" if smooth else ""
             if metric == "acc" and best is not None and at is not None:
-                plt.title(f"{title} · best val {100 * best:.2f}% @ epoch {at:g}")
+                long = f"{title}{ema_tag} · best val {100 * best:.2f}% @ epoch {at:g}"
+                short = f"acc{ema_tag} best {100 * best:.1f}%@{at:g}"
+                plt.title(long if len(long) + 8 <= width else short)
             else:
-                plt.title(title + (" (EMA)" if smooth else ""))
+                plt.title(title + ema_tag)
             plot.refresh()
         self.draw_count += 1
         self.last_draw_versions = {r.run_id: r.version for r in runs}
@@ -427,7 +430,9 @@ class ConfigTree(Tree[NodeData]):
         """
         self.clear()
         self.root.set_label(Text(configs_dir.name + "/", style="bold"))
-        prefixes = sorted({str(configs_dir) + os.sep, str(configs_dir.resolve()) + os.sep}, key=len, reverse=True)
+        prefixes = sorted(
+            {str(configs_dir) + os.sep, str(configs_dir.resolve()) + os.sep}, key=len, reverse=True
+        )
 
         def rel(text: str) -> str:
             for p in prefixes:

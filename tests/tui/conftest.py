@@ -168,8 +168,16 @@ def make_fixed_run(
         if progress:
             fh.write(
                 json.dumps(
-                    {"type": "progress", "epoch": done + 1, "epochs": epochs, "batch": progress[0],
-                     "batches": progress[1], "loss": 0.6, "acc": 0.8, "time": started}
+                    {
+                        "type": "progress",
+                        "epoch": done + 1,
+                        "epochs": epochs,
+                        "batch": progress[0],
+                        "batches": progress[1],
+                        "loss": 0.6,
+                        "acc": 0.8,
+                        "time": started,
+                    }
                 )
                 + "\n"
             )
@@ -179,8 +187,14 @@ def make_fixed_run(
         best = max(range(done), key=lambda i: vals[i])
         write_result(
             d,
-            {"test_loss": 0.31, "test_acc": round(vals[best] - 0.01, 4), "best_epoch": best + 1,
-             "best_val_acc": vals[best], "total_seconds": 30.0 * done, "params": 235146},
+            {
+                "test_loss": 0.31,
+                "test_acc": round(vals[best] - 0.01, 4),
+                "best_epoch": best + 1,
+                "best_val_acc": vals[best],
+                "total_seconds": 30.0 * done,
+                "params": 235146,
+            },
         )
     return d
 
@@ -188,14 +202,49 @@ def make_fixed_run(
 def write_fixed_runs(runs_dir: Path) -> list[str]:
     """Five runs in every state; the same bytes on every machine."""
     make_fixed_run(runs_dir, "20260101-000000-mlp-baseline-aaaa", "mlp-baseline", "done", epochs=10, done=10)
-    make_fixed_run(runs_dir, "20260101-000100-lr-0.1-bbbb", "lr-0.1", "done", epochs=10, done=10,
-                   study="LR sweep", lr=0.1)
-    make_fixed_run(runs_dir, "20260101-000200-lr-0.5-cccc", "lr-0.5", "failed", epochs=10, done=3,
-                   study="LR sweep", lr=0.5, garbage=2)
-    make_fixed_run(runs_dir, "20260101-000300-lr-0.05-dddd", "lr-0.05", "running", epochs=10, done=6,
-                   study="LR sweep", lr=0.05, progress=(30, 100), started=FIXED_NOW - 200)
-    make_fixed_run(runs_dir, "20260101-000400-lr-1.0-eeee", "lr-1.0", "queued", epochs=10, done=0,
-                   study="LR sweep", lr=1.0)
+    make_fixed_run(
+        runs_dir,
+        "20260101-000100-lr-0.1-bbbb",
+        "lr-0.1",
+        "done",
+        epochs=10,
+        done=10,
+        study="LR sweep",
+        lr=0.1,
+    )
+    make_fixed_run(
+        runs_dir,
+        "20260101-000200-lr-0.5-cccc",
+        "lr-0.5",
+        "failed",
+        epochs=10,
+        done=3,
+        study="LR sweep",
+        lr=0.5,
+        garbage=2,
+    )
+    make_fixed_run(
+        runs_dir,
+        "20260101-000300-lr-0.05-dddd",
+        "lr-0.05",
+        "running",
+        epochs=10,
+        done=6,
+        study="LR sweep",
+        lr=0.05,
+        progress=(30, 100),
+        started=FIXED_NOW - 200,
+    )
+    make_fixed_run(
+        runs_dir,
+        "20260101-000400-lr-1.0-eeee",
+        "lr-1.0",
+        "queued",
+        epochs=10,
+        done=0,
+        study="LR sweep",
+        lr=1.0,
+    )
     return sorted(p.name for p in runs_dir.iterdir())
 
 

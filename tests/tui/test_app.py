@@ -188,12 +188,24 @@ def test_live_plot_follows_new_epoch_lines(runs_dir: Path, configs_dir: Path) ->
         app.table.move_cursor(row=app.table.get_row_index(rid))
         await wait_for(pilot, lambda: rid in app.plots.last_draw_versions, 5, "running run plotted")
         before = app.plots.draw_count
-        line = {"type": "epoch", "epoch": 7, "epochs": 10, "train_loss": 0.5, "train_acc": 0.8,
-                "val_loss": 0.6, "val_acc": 0.99, "lr": 0.05, "seconds": 30.0, "time": FIXED_NOW}
+        line = {
+            "type": "epoch",
+            "epoch": 7,
+            "epochs": 10,
+            "train_loss": 0.5,
+            "train_acc": 0.8,
+            "val_loss": 0.6,
+            "val_acc": 0.99,
+            "lr": 0.05,
+            "seconds": 30.0,
+            "time": FIXED_NOW,
+        }
         t0 = time.monotonic()
         with open(runs_dir / rid / "metrics.jsonl", "a") as fh:
             fh.write(json.dumps(line) + "\n")
-        await wait_for(pilot, lambda: app.runs[rid].epochs_done == 7 and app.plots.draw_count > before, 2, "redraw")
+        await wait_for(
+            pilot, lambda: app.runs[rid].epochs_done == 7 and app.plots.draw_count > before, 2, "redraw"
+        )
         assert time.monotonic() - t0 < 1.0
         assert "99.00% @ epoch 7" in app.plots.acc.plt.build()  # best-val marker moved
 
@@ -279,8 +291,20 @@ def test_command_palette_has_every_action(runs_dir: Path, configs_dir: Path) -> 
 
     async def body(pilot: Any) -> None:
         titles = {c.title for c in app.get_system_commands(app.screen)}
-        for t in ("Launch study", "Kill run", "Re-queue run", "Export CSV", "Filter runs", "Toggle diff columns",
-                  "Toggle smoothing", "Mark run", "Cycle sort column", "Reload configs", "Help: keys", "Quit"):
+        for t in (
+            "Launch study",
+            "Kill run",
+            "Re-queue run",
+            "Export CSV",
+            "Filter runs",
+            "Toggle diff columns",
+            "Toggle smoothing",
+            "Mark run",
+            "Cycle sort column",
+            "Reload configs",
+            "Help: keys",
+            "Quit",
+        ):
             assert t in titles
 
     run_pilot(app, body)
@@ -290,8 +314,9 @@ def test_command_palette_has_every_action(runs_dir: Path, configs_dir: Path) -> 
 
 
 @pytest.mark.usefixtures("fake_env", "cleanup_runs")
-def test_launch_one_run_queued_running_done_and_plotted(runs_dir: Path, configs_dir: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_launch_one_run_queued_running_done_and_plotted(
+    runs_dir: Path, configs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HW2_FAKE_SLEEP", "0.08")
     app = _app(runs_dir, configs_dir)
 
@@ -314,8 +339,9 @@ def test_launch_one_run_queued_running_done_and_plotted(runs_dir: Path, configs_
 
 
 @pytest.mark.usefixtures("fake_env", "cleanup_runs")
-def test_sweep_never_runs_more_than_the_slots(runs_dir: Path, configs_dir: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sweep_never_runs_more_than_the_slots(
+    runs_dir: Path, configs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HW2_CPU_SLOTS", "2")
     app = _app(runs_dir, configs_dir)
     most = 0
@@ -331,7 +357,9 @@ def test_sweep_never_runs_more_than_the_slots(runs_dir: Path, configs_dir: Path,
         def finished() -> bool:
             nonlocal most
             most = max(most, sum(s.status == "running" for s in app.runs.values()))
-            return len(app.runs) == 4 and all(s.status in ("done", "failed", "killed") for s in app.runs.values())
+            return len(app.runs) == 4 and all(
+                s.status in ("done", "failed", "killed") for s in app.runs.values()
+            )
 
         await wait_for(pilot, finished, 120, "the sweep")
         assert sorted(s.status for s in app.runs.values()) == ["done"] * 4
@@ -350,7 +378,9 @@ def test_kill_and_requeue(runs_dir: Path, tmp_path: Path, monkeypatch: pytest.Mo
     async def body(pilot: Any) -> None:
         await _select_config(pilot, app, "experiment")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: any(s.status == "running" and s.points for s in app.runs.values()), 60, "running")
+        await wait_for(
+            pilot, lambda: any(s.status == "running" and s.points for s in app.runs.values()), 60, "running"
+        )
         (rid,) = app.runs
         app.table.focus()
         app.table.move_cursor(row=app.table.get_row_index(rid))
@@ -368,7 +398,9 @@ def test_kill_and_requeue(runs_dir: Path, tmp_path: Path, monkeypatch: pytest.Mo
 
 
 @pytest.mark.usefixtures("fake_env", "cleanup_runs")
-def test_reopen_reattaches_to_live_run(runs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reopen_reattaches_to_live_run(
+    runs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HW2_FAKE_SLEEP", "0.05")
     configs = write_configs(tmp_path / "long", epochs=200, batches=4)
     first = _app(runs_dir, configs)
@@ -377,7 +409,9 @@ def test_reopen_reattaches_to_live_run(runs_dir: Path, tmp_path: Path, monkeypat
     async def launch(pilot: Any) -> None:
         await _select_config(pilot, first, "experiment")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: any(s.status == "running" and s.points for s in first.runs.values()), 60, "running")
+        await wait_for(
+            pilot, lambda: any(s.status == "running" and s.points for s in first.runs.values()), 60, "running"
+        )
         (rid,) = first.runs
         seen[rid] = first.runs[rid].epochs_done
         await pilot.press("q")
