@@ -169,7 +169,10 @@ def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     env = os.environ.get("HW2_CACHE_DIR")
     if env:
         return Path(env).expanduser()
-    return Path.home() / ".cache" / "hw2-tui"
+    try:
+        return Path.home() / ".cache" / "hw2-tui"
+    except RuntimeError:  # no HOME and no passwd entry (some containers)
+        return Path(tempfile.gettempdir()) / "hw2-tui-cache"
 
 
 def _offline() -> bool:
@@ -261,25 +264,34 @@ def locate(dataset: str, data_dir: str | os.PathLike[str] | None = None) -> tupl
     finder = _FINDERS[dataset]
     tried: list[str] = []
     for d, origin in candidate_dirs(data_dir):
-        if not d.exists():
-            if origin in ("argument", "HW2_DATA_DIR"):
-                src = "--data-dir/argument" if origin == "argument" else "HW2_DATA_DIR"
-                raise DataError(
-                    f"{_TITLES[dataset]}: data dir {d} (from {src}) does not exist; {_HINTS[dataset]}"
-                )
-            tried.append(f"{d} ({origin}, missing)")
-            continue
-        if not d.is_dir():
-            raise DataError(f"{d} ({origin}) is not a folder; {_HINTS[dataset]}")
         try:
-            src_found = finder(d, origin)
-        except PermissionError as e:
-            raise DataError(f"{d} ({origin}): cannot read folder ({e.strerror}); {_HINTS[dataset]}") from None
-        if src_found is not None:
-            return src_found, tried
+            found = _look_in(d, origin, dataset, finder, tried)
+        except OSError as e:  # permission problems on the way: still one line, not a traceback
+            raise DataError(f"{d} ({origin}): cannot read ({e.strerror or e}); {_HINTS[dataset]}") from None
+        if found is not None:
+            return found, tried
+    return None, tried
+
+
+def _look_in(
+    d: Path, origin: str, dataset: str, finder: Callable[[Path, str], Source | None], tried: list[str]
+) -> Source | None:
+    """``finder`` on one candidate folder; records why it did not match in ``tried``."""
+    if not d.exists():
+        if origin in ("argument", "HW2_DATA_DIR"):
+            src = "--data-dir/argument" if origin == "argument" else "HW2_DATA_DIR"
+            raise DataError(
+                f"{_TITLES[dataset]}: data dir {d} (from {src}) does not exist; {_HINTS[dataset]}"
+            )
+        tried.append(f"{d} ({origin}, missing)")
+        return None
+    if not d.is_dir():
+        raise DataError(f"{d} ({origin}) is not a folder; {_HINTS[dataset]}")
+    src_found = finder(d, origin)
+    if src_found is None:
         empty = not any(d.iterdir())
         tried.append(f"{d} ({origin}, {'empty' if empty else 'no ' + _TITLES[dataset]})")
-    return None, tried
+    return src_found
 
 
 # ----------------------------------------------------------------------------------- archive helpers
@@ -752,8 +764,16 @@ def _load_cached(entry: Path, mmap: bool) -> Arrays:
 
 @contextlib.contextmanager
 def _locked(lock_path: Path) -> Iterator[None]:
-    """Exclusive ``flock`` on ``lock_path``: one process decodes, the others wait and then read its cache."""
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    """Exclusive ``flock`` on ``lock_path``: one process decodes, the others wait and then read its cache.
+
+    Without a usable lock file we go on unlocked: the atomic rename still prevents torn reads, the
+    worst case is a duplicate decode.
+    """
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -764,7 +784,13 @@ def _locked(lock_path: Path) -> Iterator[None]:
 
 
 def _write_cache(entry: Path, arrays: Arrays, meta: dict[str, Any]) -> None:
-    """Write into a temp folder beside ``entry``, then rename it into place (atomic on POSIX)."""
+    """Write into a temp folder beside ``entry``, then rename it into place (atomic on POSIX).
+
+    Called with the entry's lock held, so any ``.tmp-<entry>-*`` folder is a leftover of a killed
+    writer and can go.
+    """
+    for stale in entry.parent.glob(f".tmp-{entry.name}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{entry.name}-", dir=entry.parent))
     try:
         for k, arr in zip(Arrays._fields, arrays, strict=True):
@@ -886,7 +912,6 @@ def load(
         root.mkdir(parents=True, exist_ok=True)
         entry = cache_entry(src, root)
         lock = root / (entry.name + ".lock")
-        lock.touch(exist_ok=True)
         writable = os.access(root, os.W_OK)
     except OSError as e:
         entry, writable = None, False

@@ -187,3 +187,32 @@ def test_concurrent_loads_decode_once(data_root: Path, cache_dir: Path, tmp_path
     leftovers = [p.name for p in cache_dir.iterdir() if p.name.startswith(".tmp")]
     assert leftovers == []
     np.testing.assert_array_equal(np.load(Path(outs[0]["cache"]) / "x_train.npy"), want.x_train)
+
+
+def test_leftovers_of_a_killed_writer_are_removed(data_root: Path, cache_dir: Path) -> None:
+    write_mnist_idx(data_root, n_train=5, n_test=2)
+    src, _ = D.locate("mnist", data_root)
+    assert src is not None
+    entry = D.cache_entry(src, cache_dir)
+    stale = cache_dir / f".tmp-{entry.name}-abc123"
+    stale.mkdir(parents=True)
+    (stale / "x_train.npy").write_bytes(b"half")
+    assert D.load("mnist", data_root, cache_dir).info.cache_path == entry
+    assert not stale.exists()
+
+
+def test_unusable_lock_file_degrades_to_unlocked(
+    data_root: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    want = write_mnist_idx(data_root, n_train=5, n_test=2)
+    real_open = os.open
+
+    def no_lock(path: str | os.PathLike[str], flags: int, mode: int = 0o777) -> int:
+        if str(path).endswith(".lock"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(D.os, "open", no_lock)
+    res = D.load("mnist", data_root, cache_dir)
+    assert res.info.cache_path is not None and not res.info.from_cache
+    np.testing.assert_array_equal(res.arrays.x_train, want.x_train)

@@ -207,3 +207,17 @@ def test_tar_fallback_and_stream_paths_agree(data_root: Path, monkeypatch: pytes
     monkeypatch.setattr(D, "IN_MEMORY_TAR_LIMIT", 0)
     assert list(D._iter_tar(tar)) == fast  # tarfile streaming
     assert_same(D.load_cifar10(data_root, cache_dir=data_root.parent / "other-cache"), want)
+
+
+def test_python2_style_batches_load(data_root: Path) -> None:
+    """The official batches were pickled by Python 2 numpy: str keys, numpy.core globals."""
+    want = write_cifar_batches_dir(data_root, n_train=10, n_test=2)
+    import pickle
+
+    for f in (data_root / "cifar-10-batches-py").glob("*_batch*"):
+        batch = pickle.loads(f.read_bytes())
+        plain = {"batch_label": "b", "labels": batch[b"labels"], "data": batch[b"data"]}
+        blob = pickle.dumps(plain, protocol=2).replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+        assert b"numpy.core.multiarray" in blob
+        f.write_bytes(blob)
+    assert_same(D.load_cifar10(data_root), want)
