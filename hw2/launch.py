@@ -105,6 +105,7 @@ def trainer_env(cuda_visible_devices: str | None, base: Mapping[str, str] | None
     env = dict(os.environ if base is None else base)
     if cuda_visible_devices is not None:
         env["CUDA_VISIBLE_DEVICES"] = cuda_visible_devices
+        env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # number GPUs as NVML does
     env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
     env["HW2_LOG_REDIRECTED"] = "1"
     env["PYTHONUNBUFFERED"] = "1"

@@ -18,13 +18,15 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
 from hw2 import contract, launch
 from hw2.contract import RunMeta
-from hw2.schema import ExperimentConfig
+
+if TYPE_CHECKING:  # pydantic costs a quarter second to import; `ls` and `kill` never need it
+    from hw2.schema import ExperimentConfig
 
 SCHEDULER_LOCK = ".scheduler.lock"
 SCHEDULER_INFO = ".scheduler.json"
@@ -73,7 +75,7 @@ def _writable_runs_dir(runs_dir: Path | str) -> Path:
 
 def config_hash(cfg: ExperimentConfig | dict[str, Any]) -> str:
     """Hash of what a run computes (name/description excluded): runs of "the same config" share it."""
-    data = cfg.model_dump(mode="json") if isinstance(cfg, ExperimentConfig) else dict(cfg)
+    data = dict(cfg) if isinstance(cfg, dict) else cfg.model_dump(mode="json")
     data.pop("name", None)
     data.pop("description", None)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
@@ -295,6 +297,8 @@ def requeue(runs_dir: Path | str, run_id: str) -> str:
     old = contract.read_meta(path)
     if old is None:
         raise QueueError(f"{path / contract.META_FILE}: unreadable")
+    from hw2.schema import ExperimentConfig
+
     cfg_file = path / contract.CONFIG_FILE
     try:
         data = yaml.safe_load(cfg_file.read_text(encoding="utf-8"))

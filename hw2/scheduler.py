@@ -10,8 +10,10 @@ scheduler per runs dir, so no run is launched twice), and loops every ~0.2 s:
 2. mark ``running`` runs whose process vanished unobserved as ``failed`` (also at start-up);
 3. start the oldest queued runs while slots are free.
 
-Slots: GPUs (NVML) x ``$HW2_SLOTS_PER_GPU`` (default 1), or ``$HW2_CPU_SLOTS`` (default 1) when
-there is no GPU. Each GPU run gets ``CUDA_VISIBLE_DEVICES=<its GPU>``; CPU runs get ``""``.
+Slots: GPUs (NVML; restricted to the daemon's own ``CUDA_VISIBLE_DEVICES`` if set) x
+``$HW2_SLOTS_PER_GPU`` (default 1), or ``$HW2_CPU_SLOTS`` (default 1) when there is no GPU. Each
+GPU run gets ``CUDA_VISIBLE_DEVICES=<its GPU>`` (with ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` so CUDA and
+NVML number GPUs alike); CPU runs get ``""``.
 Runs started elsewhere (``hw2-tui run`` in the foreground, a previous scheduler) count against the
 slots while alive.
 
@@ -108,12 +110,28 @@ def admit_on_gpu(
     return free_mb - growth - margin_mb >= need_mb
 
 
+def visible_gpu_ids(count: int, cuda_visible_devices: str | None) -> list[int]:
+    """NVML indices the scheduler may use: all of them, or those named in its own
+    ``CUDA_VISIBLE_DEVICES`` (``""`` means none: CPU slots). Non-numeric entries (UUIDs) are
+    ignored with the rest, i.e. all GPUs are used."""
+    if cuda_visible_devices is None:
+        return list(range(count))
+    text = cuda_visible_devices.strip()
+    if not text:
+        return []
+    parts = [x.strip() for x in text.split(",")]
+    if not all(x.isdigit() for x in parts):
+        return list(range(count))
+    return [i for i in dict.fromkeys(int(x) for x in parts) if i < count]
+
+
 class Scheduler:
     def __init__(self, runs_dir: Path, *, poll_s: float = POLL_S, idle_s: float | None = None) -> None:
         self.runs_dir = Path(runs_dir).resolve()
         self.poll_s = poll_s
         self.idle_s = _env_float("HW2_SCHEDULER_IDLE", 2.0) if idle_s is None else idle_s
-        self.n_gpus = gpu.gpu_count()
+        self.gpu_ids = visible_gpu_ids(gpu.gpu_count(), os.environ.get("CUDA_VISIBLE_DEVICES"))
+        self.n_gpus = len(self.gpu_ids)
         self.slots_per_gpu = _env_int("HW2_SLOTS_PER_GPU", 1, minimum=1)
         self.cpu_slots = _env_int("HW2_CPU_SLOTS", 1, minimum=1)
         self.mem_aware = (
@@ -153,6 +171,7 @@ class Scheduler:
                 "started": time.time(),
                 "host": contract.host_name(),
                 "gpus": self.n_gpus,
+                "gpu_ids": self.gpu_ids,
                 "slots": self.total_slots,
                 "slots_per_gpu": self.slots_per_gpu,
                 "cpu_slots": self.cpu_slots,
@@ -263,7 +282,7 @@ class Scheduler:
 
     def pick_gpu(self, occupants: list[Occupant], need_mb: float | None) -> int | None:
         """The GPU for the next run (fewest occupants first), or None if none admits it."""
-        per_gpu: dict[int, list[Occupant]] = {i: [] for i in range(self.n_gpus)}
+        per_gpu: dict[int, list[Occupant]] = {i: [] for i in self.gpu_ids}
         for o in occupants:
             if o.gpu in per_gpu:
                 per_gpu[o.gpu].append(o)

@@ -27,6 +27,7 @@ def fake_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     monkeypatch.setenv("HW2_FAKE_SLEEP", "0.005")
     monkeypatch.setenv("HW2_CPU_SLOTS", "1")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # CPU slots even on a GPU box: HW2_CPU_SLOTS rules
     monkeypatch.setenv("HW2_SCHEDULER_IDLE", "0.5")
     monkeypatch.setenv("HW2_KILL_GRACE", "3")
     monkeypatch.delenv("HW2_FAKE_FAIL_AT_EPOCH", raising=False)

@@ -174,8 +174,14 @@ def _finish_two_runs(runs_dir: Path, write_config: WriteConfig) -> list[str]:
     return sorted(statuses(runs_dir))
 
 
-def test_ls_table_and_json(runs_dir: Path, write_config: WriteConfig) -> None:
+def test_ls_and_export(runs_dir: Path, write_config: WriteConfig, tmp_path: Path) -> None:
+    """One pair of finished runs (done + failed) feeds both ``ls`` and ``export`` checks."""
     good, bad = _finish_two_runs(runs_dir, write_config)
+    _check_ls(runs_dir, good, bad)
+    _check_export(runs_dir, good, bad, tmp_path / "out")
+
+
+def _check_ls(runs_dir: Path, good: str, bad: str) -> None:
     proc = cli("ls", "--json", runs_dir=runs_dir)
     assert proc.returncode == 0
     rows = {r["run_id"]: r for r in json.loads(proc.stdout)}
@@ -188,9 +194,7 @@ def test_ls_table_and_json(runs_dir: Path, write_config: WriteConfig) -> None:
     assert [r["run_id"] for r in only] == [bad]
 
 
-def test_export_csv_matches_run_files(runs_dir: Path, write_config: WriteConfig, tmp_path: Path) -> None:
-    good, bad = _finish_two_runs(runs_dir, write_config)
-    out = tmp_path / "out"
+def _check_export(runs_dir: Path, good: str, bad: str, out: Path) -> None:
     proc = cli("export", "--out", str(out), runs_dir=runs_dir)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [str(out / "results.csv"), str(out / "metrics.csv")]

@@ -14,7 +14,7 @@ import yaml
 
 from hw2 import contract, queue
 from hw2.config import expand_study
-from hw2.scheduler import admit_on_gpu
+from hw2.scheduler import admit_on_gpu, visible_gpu_ids
 from tests.conftest import PROJECT_ROOT
 from tests.runtime.conftest import WriteConfig, all_final, statuses, wait_for
 
@@ -256,3 +256,11 @@ def test_memory_admission_rule() -> None:
     assert admit_on_gpu(22_000, [(20_000.0, 19_000.0)], 1000.0, 1024)
     # an occupant of unknown size blocks sharing
     assert not admit_on_gpu(80_000, [(None, 100.0)], 10.0, 0)
+
+
+def test_visible_gpu_ids() -> None:
+    assert visible_gpu_ids(4, None) == [0, 1, 2, 3]
+    assert visible_gpu_ids(4, "") == []
+    assert visible_gpu_ids(4, "2,0,2,9") == [2, 0]
+    assert visible_gpu_ids(2, "GPU-abc") == [0, 1]
+    assert visible_gpu_ids(0, None) == []
