@@ -20,9 +20,10 @@ slots while alive.
 Memory-aware packing (when ``$HW2_SLOTS_PER_GPU`` > 1, unless ``$HW2_GPU_MEM_AWARE=0``): a run
 joins a GPU that already has runs only if NVML's free memory, minus what the runs already there
 are still expected to grow by, leaves room for the new run's expected peak plus
-``$HW2_GPU_MEM_MARGIN_MB`` (default 1024). The expected peak is the largest ``peak_mem_mb`` in
-``result.json`` of earlier runs with the same config hash; a config never measured only gets an
-empty GPU. An empty GPU is always admitted.
+``$HW2_GPU_MEM_MARGIN_MB`` (default 1024). The expected peak is the largest of ``peak_mem_mb`` in
+``result.json`` and the NVML-observed ``gpu_mem_peak_mb`` the scheduler records in meta, over
+earlier runs with the same config hash; a config never measured only gets an empty GPU. An empty
+GPU is always admitted.
 
 It exits once nothing is queued and none of its children is alive (after ``$HW2_SCHEDULER_IDLE``
 seconds, default 2). SIGTERM stops it; the trainers it started keep running and record their
@@ -74,6 +75,7 @@ class Child:
     gpu: int | None
     config_hash: str | None
     started: float = field(default_factory=time.monotonic)
+    gpu_peak_mb: float = 0.0  # largest NVML-reported memory of its process (0: never seen)
 
 
 @dataclass
@@ -230,10 +232,10 @@ class Scheduler:
             meta = self._meta(path)
             if meta is None or meta.extra.get("config_hash") != config_hash:
                 continue
-            result = contract.read_result(path)
-            peak = (result or {}).get("peak_mem_mb")
-            if isinstance(peak, (int, float)) and peak > 0:
-                best = max(best or 0.0, float(peak))
+            result = contract.read_result(path) or {}
+            for peak in (result.get("peak_mem_mb"), meta.extra.get("gpu_mem_peak_mb")):
+                if isinstance(peak, (int, float)) and not isinstance(peak, bool) and peak > 0:
+                    best = max(best or 0.0, float(peak))
         return best
 
     # ----------------------------------------------------------------- loop steps
@@ -249,11 +251,25 @@ class Scheduler:
                 n += 1
         return n
 
+    def sample_gpu_memory(self) -> None:
+        """Track each GPU child's peak memory as NVML sees it (CUDA context and allocator cache
+        included, which a framework's own counter misses); recorded in meta at exit."""
+        for g in {c.gpu for c in self.children.values() if c.gpu is not None}:
+            used = gpu.gpu_processes(g)
+            for c in self.children.values():
+                if c.gpu == g and c.proc.pid in used:
+                    c.gpu_peak_mb = max(c.gpu_peak_mb, used[c.proc.pid])
+
     def reap(self) -> None:
+        if self.n_gpus:
+            self.sample_gpu_memory()
         for run_id, child in list(self.children.items()):
             rc = child.proc.poll()
             if rc is None:
                 continue
+            if child.gpu_peak_mb > 0:
+                with contextlib.suppress(contract.ContractError, OSError):
+                    contract.update_meta(child.path, gpu_mem_peak_mb=round(child.gpu_peak_mb, 1))
             status = launch.finalize_exit(child.path, rc)
             log.info("%s: exited with %s -> %s", run_id, rc, status)
             del self.children[run_id]

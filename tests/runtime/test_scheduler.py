@@ -264,3 +264,59 @@ def test_visible_gpu_ids() -> None:
     assert visible_gpu_ids(4, "2,0,2,9") == [2, 0]
     assert visible_gpu_ids(2, "GPU-abc") == [0, 1]
     assert visible_gpu_ids(0, None) == []
+
+
+def test_pick_gpu_packs_by_measured_peak(
+    runs_dir: Path, write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler's GPU choice on a 2-GPU box, with NVML's answers fixed (no GPU here)."""
+    from hw2 import gpu as gpu_mod
+    from hw2.scheduler import Occupant, Scheduler
+
+    monkeypatch.setenv("HW2_SLOTS_PER_GPU", "2")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    monkeypatch.setattr(gpu_mod, "gpu_count", lambda: 2)
+    free = {0: 10_000.0, 1: 3_000.0}
+    monkeypatch.setattr(
+        gpu_mod,
+        "gpu_stats",
+        lambda: [gpu_mod.GpuStat(i, "fake", 0.0, 80_000 - f, 80_000, f) for i, f in free.items()],
+    )
+    monkeypatch.setattr(gpu_mod, "gpu_processes", lambda i: {100 + i: 4_000.0})
+    sched = Scheduler(runs_dir)
+    assert (sched.gpu_ids, sched.total_slots, sched.mem_aware) == ([0, 1], 4, True)
+
+    # expected peak: the largest measured value over earlier runs of the same config
+    [a, b] = _enqueue(runs_dir, write_config("measured"), n=2)
+    chash = _meta(runs_dir, a).extra["config_hash"]
+    assert chash == _meta(runs_dir, b).extra["config_hash"]
+    assert sched.expected_peak(chash) is None
+    contract.write_result(
+        runs_dir / a,
+        {
+            "test_loss": 1,
+            "test_acc": 0.5,
+            "best_epoch": 1,
+            "best_val_acc": 0.5,
+            "total_seconds": 1,
+            "params": 1,
+            "peak_mem_mb": 3000.0,
+        },
+    )
+    contract.update_meta(runs_dir / b, gpu_mem_peak_mb=4000.0)
+    assert sched.expected_peak(chash) == 4000.0
+
+    # empty GPUs first (fewest occupants), whatever the newcomer's size
+    assert sched.pick_gpu([], None) == 0
+    assert sched.pick_gpu([Occupant(100, 0, 4000.0)], None) == 1
+    # both GPUs busy: an unmeasured run waits; a 4 GB run fits beside the one on GPU 0
+    # (10 GB free, occupant at its peak, 1 GB margin) but not on GPU 1 (3 GB free)
+    busy = [Occupant(100, 0, 4000.0), Occupant(101, 1, 4000.0)]
+    assert sched.pick_gpu(busy, None) is None
+    assert sched.pick_gpu(busy, 4000.0) == 0
+    assert sched.pick_gpu(busy, 9500.0) is None
+    # the occupant of GPU 0 is expected to grow to 8 GB (uses 4 GB now): 10 - 4 - 1 < 6
+    assert sched.pick_gpu([Occupant(100, 0, 8000.0), Occupant(101, 1, 4000.0)], 6000.0) is None
+    # slot limit: two runs on each GPU is full
+    full = busy + [Occupant(None, 0, 1.0), Occupant(None, 1, 1.0)]
+    assert sched.pick_gpu(full, 1.0) is None
