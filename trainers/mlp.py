@@ -1,0 +1,459 @@
+"""Homework 2.1: a Keras 3 ``Sequential`` MLP on full MNIST, run under the run contract.
+
+Run as ``python -m trainers.mlp --config FILE --run-dir DIR [--data-dir D]``; :func:`trainers.common.main`
+handles status, signals, failures and ``result.json``. This module only trains.
+
+Order matters and is deliberate:
+
+1. the data is loaded and prepared first (numpy only), so a missing or corrupt dataset fails the run
+   in well under a second instead of after a ~10 s TensorFlow import;
+2. ``KERAS_BACKEND`` (``perf.keras_backend``) is set *before* Keras is imported, because Keras fixes
+   its backend at import time; with TensorFlow, GPU memory growth is switched on before anything
+   allocates (so a second run or the CNN trainer can share the GPU) and the C++ logs are quietened;
+3. everything is seeded with ``keras.utils.set_random_seed(cfg.seed)``.
+
+The test metrics are always computed on the weights of the best validation epoch (by
+``train.early_stopping.monitor``, ``val_loss`` by default), whether early stopping is on or not; the
+result's ``best_val_acc`` is the validation accuracy of that same epoch, so it and ``test_acc``
+describe one set of weights.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+
+from hw2 import contract
+from hw2.schema import ExperimentConfig
+from trainers.common import RunContext, main
+
+BACKEND_PACKAGES = {"tensorflow": "tensorflow", "torch": "torch", "jax": "jax"}
+IMAGE_SHAPE = (28, 28)
+N_PIXELS = 28 * 28
+N_CLASSES = 10
+EVAL_BATCH = 1024  # evaluation has no gradients: big batches only save Python overhead
+
+
+# ------------------------------------------------------------------------------------------- data
+
+
+@dataclass
+class Prepared:
+    """Flattened, normalised float32 splits ready for ``model.fit``."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    background: float  # the value a blank (0) pixel has after normalisation: augmentation fills with it
+
+
+def prepare_data(cfg: ExperimentConfig, data_dir: str | None) -> Prepared:
+    """Load MNIST, apply ``data.subset``/``test_subset``, split off validation, flatten and normalise.
+
+    Normalisation statistics come from the training split only, so nothing about the validation
+    or test images leaks into training.
+    """
+    from trainers.data import load_mnist, split_validation
+
+    arrays = load_mnist(data_dir)
+    x_all, y_all = arrays.x_train, arrays.y_train
+    x_test, y_test = arrays.x_test, arrays.y_test
+    if cfg.data.subset is not None:
+        x_all, y_all = x_all[: cfg.data.subset], y_all[: cfg.data.subset]
+    if cfg.data.test_subset is not None:
+        x_test, y_test = x_test[: cfg.data.test_subset], y_test[: cfg.data.test_subset]
+
+    train_idx, val_idx = split_validation(len(x_all), cfg.data.val_split, cfg.seed)
+    if len(val_idx) == 0 or len(train_idx) == 0:
+        raise ValueError(
+            f"data.val_split: {cfg.data.val_split} of {len(x_all)} training images leaves "
+            f"{len(train_idx)} for training and {len(val_idx)} for validation; the MLP trainer needs both "
+            "(it keeps the best-validation weights); fix: use a val_split such as 0.1 or a larger data.subset"
+        )
+
+    def flat(x: np.ndarray) -> np.ndarray:
+        return x.reshape(len(x), N_PIXELS).astype(np.float32) / np.float32(255.0)
+
+    x_tr, x_va, x_te = flat(x_all[train_idx]), flat(x_all[val_idx]), flat(x_test)
+    background = 0.0
+    if cfg.data.normalize == "standard":
+        mean = np.float32(x_tr.mean(dtype=np.float64))
+        std = np.float32(max(float(x_tr.std(dtype=np.float64)), 1e-6))
+        x_tr, x_va, x_te = ((x - mean) / std for x in (x_tr, x_va, x_te))
+        background = float(-mean / std)
+    return Prepared(
+        x_train=x_tr,
+        y_train=y_all[train_idx].astype(np.int32),
+        x_val=x_va,
+        y_val=y_all[val_idx].astype(np.int32),
+        x_test=x_te,
+        y_test=y_test.astype(np.int32),
+        background=background,
+    )
+
+
+# -------------------------------------------------------------------------------------- framework
+
+
+def framework_versions(backend: str | None = None) -> dict[str, str]:
+    """Keras plus the backend package, read from package metadata (no framework import needed)."""
+    backend = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
+    out: dict[str, str] = {}
+    for name in ("keras", BACKEND_PACKAGES.get(backend, backend)):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def setup_framework(cfg: ExperimentConfig) -> tuple[Any, str, str | None]:
+    """Select the backend, configure devices/threads, import Keras; returns ``(keras, device, gpu_name)``.
+
+    Safe to call again in the same process with the same backend (tests do): settings that
+    TensorFlow only accepts before its runtime starts are then left as they are.
+    """
+    backend = cfg.perf.keras_backend
+    loaded = sys.modules.get("keras")
+    if loaded is not None and loaded.backend.backend() != backend:
+        raise RuntimeError(
+            f"perf.keras_backend: this process already runs Keras on {loaded.backend.backend()!r}, "
+            f"cannot switch to {backend!r}; fix: run each backend in its own process (python -m trainers.mlp)"
+        )
+    os.environ["KERAS_BACKEND"] = backend
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    want = cfg.perf.device
+    threads = cfg.perf.threads
+    device, gpu_name = "cpu", None
+
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        try:
+            if want == "cpu" and gpus:
+                tf.config.set_visible_devices([], "GPU")
+                gpus = []
+            for gpu in gpus:  # before any tensor exists, or TF grabs (almost) all GPU memory
+                tf.config.experimental.set_memory_growth(gpu, True)
+            if threads:
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+        except RuntimeError:  # runtime already initialised in this process: keep its settings
+            gpus = tf.config.get_visible_devices("GPU")
+        if gpus:
+            details = tf.config.experimental.get_device_details(gpus[0])
+            gpu_name = str(details.get("device_name") or gpus[0].name)
+            device = f"cuda:0 ({gpu_name})"
+    elif backend == "torch":
+        if want == "cpu":
+            os.environ["KERAS_TORCH_DEVICE"] = "cpu"
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        if want != "cpu" and torch.cuda.is_available():
+            gpu_name = torch.cuda.get_device_name(0)
+            device = f"cuda:0 ({gpu_name})"
+        # keras.utils.set_random_seed imports TensorFlow (for tf.data seeds) when installed; keep
+        # that TensorFlow off the GPU so it cannot reserve memory the torch backend needs.
+        try:
+            import tensorflow as tf
+
+            tf.config.set_visible_devices([], "GPU")
+        except (ImportError, RuntimeError):
+            pass
+    if want == "cuda" and gpu_name is None:
+        raise RuntimeError(
+            f"perf.device: 'cuda' but the {backend} backend sees no GPU; fix: set perf.device to auto or cpu"
+        )
+
+    import keras
+
+    keras.utils.set_random_seed(cfg.seed)
+    return keras, device, gpu_name
+
+
+# ------------------------------------------------------------------------------------------ model
+
+
+def build_model(keras: Any, cfg: ExperimentConfig, background: float = 0.0) -> Any:
+    """The ``keras.Sequential`` MLP described by ``cfg.model`` and ``cfg.augment``.
+
+    Input is the flattened 784-pixel image. With augmentation on, it is reshaped to 28x28x1 for the
+    Keras random-transform layers (active only when training) and flattened again; out-of-image
+    pixels are filled with the normalised background value, not reflected digit strokes.
+    """
+    layers = keras.layers
+    m = cfg.model
+    reg = None
+    if m.l1 > 0 and m.l2 > 0:
+        reg = keras.regularizers.L1L2(l1=m.l1, l2=m.l2)
+    elif m.l1 > 0:
+        reg = keras.regularizers.L1(m.l1)
+    elif m.l2 > 0:
+        reg = keras.regularizers.L2(m.l2)
+
+    seq: list[Any] = [keras.Input(shape=(N_PIXELS,), name="pixels")]
+    if cfg.augment.enabled:
+        a = cfg.augment
+        fill = {"fill_mode": "constant", "fill_value": background}
+        seq.append(layers.Reshape((*IMAGE_SHAPE, 1), name="to_image"))
+        if a.rotation > 0:
+            seq.append(layers.RandomRotation(a.rotation, seed=cfg.seed, name="rotate", **fill))
+        if a.translation > 0:
+            seq.append(
+                layers.RandomTranslation(a.translation, a.translation, seed=cfg.seed + 1, name="translate", **fill)
+            )
+        if a.zoom > 0:
+            seq.append(layers.RandomZoom(a.zoom, seed=cfg.seed + 2, name="zoom", **fill))
+    seq.append(layers.Flatten(name="flatten"))
+    for i, width in enumerate(m.hidden, start=1):
+        seq.append(layers.Dense(width, activation=m.activation, kernel_regularizer=reg, name=f"hidden{i}"))
+        if m.dropout > 0:
+            seq.append(layers.Dropout(m.dropout, seed=cfg.seed + 10 + i, name=f"dropout{i}"))
+    seq.append(layers.Dense(N_CLASSES, activation="softmax", kernel_regularizer=reg, name="output"))
+    return keras.Sequential(seq, name="mlp")
+
+
+def build_optimizer(keras: Any, cfg: ExperimentConfig) -> Any:
+    o = cfg.optimizer
+    extra = {"weight_decay": o.weight_decay} if o.weight_decay > 0 else {}
+    if o.name == "sgd":
+        return keras.optimizers.SGD(learning_rate=o.lr, **extra)
+    if o.name == "momentum":
+        return keras.optimizers.SGD(learning_rate=o.lr, momentum=o.momentum, nesterov=o.nesterov, **extra)
+    return keras.optimizers.Adam(learning_rate=o.lr, **extra)
+
+
+def compile_model(keras: Any, model: Any, cfg: ExperimentConfig) -> None:
+    model.compile(
+        optimizer=build_optimizer(keras, cfg),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")],
+        jit_compile=cfg.perf.jit_compile,
+    )
+
+
+# -------------------------------------------------------------------------------------- callbacks
+
+
+def _better(value: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
+    """Whether ``value`` improves on ``best`` (NaN never does; anything beats a NaN best)."""
+    if math.isnan(value):
+        return False
+    if best is None or math.isnan(best):
+        return True
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+def make_callbacks(keras: Any, ctx: RunContext, batches: int) -> dict[str, Any]:
+    """The contract callback, the best-weights keeper and (if enabled) Keras ``EarlyStopping``.
+
+    Returned by role; ``list(result.values())`` is the order for ``fit``: EarlyStopping first and
+    the best-weights keeper last, so the keeper's restore in ``on_train_end`` is the final word.
+    """
+    cfg = ctx.cfg
+    es_cfg = cfg.train.early_stopping
+    monitor = es_cfg.monitor
+    mode = "min" if monitor.endswith("loss") else "max"
+    every = cfg.train.progress_every or max(1, batches // 20)
+
+    class ContractLines(keras.callbacks.Callback):
+        """Epoch and progress lines of the run contract.
+
+        ``async_safe``: Keras then calls ``on_train_batch_end`` from a worker thread with the raw
+        (device) logs, so the training loop never waits for a loss value to be copied back;
+        the lock keeps lines whole. Batch logs hold the epoch's running means, as Keras reports them.
+        """
+
+        async_safe = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self._lock = threading.Lock()
+            self._epoch = 0
+            self._t0 = time.perf_counter()
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self._epoch = epoch + 1
+            self._t0 = time.perf_counter()
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            done = batch + 1
+            if done % every and done != batches:
+                return
+            logs = logs or {}
+            with self._lock:
+                ctx.progress(self._epoch, done, batches, logs.get("loss"), logs.get("acc"))
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            logs = logs or {}
+            lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            with self._lock:
+                ctx.epoch(
+                    epoch=epoch + 1,
+                    train_loss=logs["loss"],
+                    train_acc=logs["acc"],
+                    val_loss=logs["val_loss"],
+                    val_acc=logs["val_acc"],
+                    lr=lr,
+                    seconds=time.perf_counter() - self._t0,
+                )
+
+    class BestWeights(keras.callbacks.Callback):
+        """Keeps the weights of the best epoch by ``monitor`` and restores them when training ends."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.best: float | None = None
+            self.best_epoch = 0
+            self.best_logs: dict[str, float] = {}
+            self.weights: list[Any] | None = None
+            self.epochs_run = 0
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            logs = logs or {}
+            self.epochs_run = epoch + 1
+            value = float(logs[monitor])
+            if self.weights is None or _better(value, self.best, mode):
+                self.best, self.best_epoch = value, epoch + 1
+                self.best_logs = {k: float(v) for k, v in logs.items()}
+                self.weights = self.model.get_weights()
+
+        def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+            if self.weights is not None:
+                self.model.set_weights(self.weights)
+
+    out: dict[str, Any] = {}
+    if es_cfg.enabled:
+        out["early_stopping"] = keras.callbacks.EarlyStopping(
+            monitor=monitor,
+            mode=mode,
+            patience=es_cfg.patience,
+            min_delta=es_cfg.min_delta,
+            restore_best_weights=True,
+        )
+    out["contract"] = ContractLines()
+    out["best"] = BestWeights()
+    return out
+
+
+# ------------------------------------------------------------------------------------------ train
+
+
+def _sync_versions(ctx: RunContext, backend: str) -> None:
+    """Record the versions of the backend actually used (main() guessed from the environment)."""
+    meta = contract.read_meta(ctx.run_dir)
+    versions = dict(meta.versions) if meta else {}
+    for pkg in BACKEND_PACKAGES.values():
+        versions.pop(pkg, None)
+    versions.update(framework_versions(backend))
+    ctx.set_meta(versions=versions)
+
+
+def fit_and_evaluate(ctx: RunContext) -> tuple[Any, dict[str, Any]]:
+    """Train per ``ctx.cfg``; returns the model (best-validation weights restored) and the result."""
+    cfg = ctx.cfg
+    if cfg.trainer != "mlp" or cfg.model.name != "mlp":
+        raise ValueError(
+            f"trainer/model: trainers.mlp trains model 'mlp' (got trainer {cfg.trainer!r}, model {cfg.model.name!r}); "
+            "fix: set trainer: mlp and model.name: mlp"
+        )
+    data_dir = ctx.data_dir or cfg.data.data_dir
+    t_load = time.perf_counter()
+    data = prepare_data(cfg, data_dir)
+    ctx.log.info(
+        "data: %d train / %d val / %d test images (%.1fs)",
+        len(data.x_train),
+        len(data.x_val),
+        len(data.x_test),
+        time.perf_counter() - t_load,
+    )
+
+    keras, device, gpu_name = setup_framework(cfg)
+    backend = keras.backend.backend()
+    ctx.set_meta(device=device, gpu_name=gpu_name, keras_backend=backend)
+    _sync_versions(ctx, backend)
+
+    model = build_model(keras, cfg, data.background)
+    compile_model(keras, model, cfg)
+    batches = math.ceil(len(data.x_train) / cfg.train.batch_size)
+    callbacks = make_callbacks(keras, ctx, batches)
+    ctx.log.info(
+        "keras %s on %s, device %s, %d parameters, %d batches/epoch of %d",
+        keras.__version__,
+        backend,
+        device,
+        model.count_params(),
+        batches,
+        cfg.train.batch_size,
+    )
+
+    model.fit(
+        data.x_train,
+        data.y_train,
+        batch_size=cfg.train.batch_size,
+        epochs=cfg.train.epochs,
+        validation_data=(data.x_val, data.y_val),
+        validation_batch_size=max(EVAL_BATCH, cfg.train.batch_size),
+        shuffle=True,
+        verbose=0,
+        callbacks=list(callbacks.values()),
+    )
+    best = callbacks["best"]
+    test = model.evaluate(
+        data.x_test,
+        data.y_test,
+        batch_size=max(EVAL_BATCH, cfg.train.batch_size),
+        verbose=0,
+        return_dict=True,
+    )
+    epochs_run = best.epochs_run
+    result: dict[str, Any] = {
+        "test_loss": float(test["loss"]),
+        "test_acc": float(test["acc"]),
+        "best_epoch": best.best_epoch,
+        "best_val_acc": best.best_logs["val_acc"],
+        "best_val_loss": best.best_logs["val_loss"],
+        "monitor": cfg.train.early_stopping.monitor,
+        "total_seconds": time.time() - ctx.started,
+        "params": int(model.count_params()),
+        "epochs_run": epochs_run,
+        "stopped_early": epochs_run < cfg.train.epochs,
+        "backend": backend,
+        "device": device,
+        "jit_compile": bool(getattr(model, "jit_compile", False)),
+        "n_train": len(data.x_train),
+        "n_val": len(data.x_val),
+        "n_test": len(data.x_test),
+    }
+    ctx.log.info(
+        "best epoch %d (%s %.4f): test_loss %.4f  test_acc %.4f",
+        best.best_epoch,
+        result["monitor"],
+        best.best,
+        result["test_loss"],
+        result["test_acc"],
+    )
+    return model, result
+
+
+def train(ctx: RunContext) -> dict[str, Any]:
+    """The trainer entry point for :func:`trainers.common.main`."""
+    return fit_and_evaluate(ctx)[1]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(train, framework_versions=framework_versions))
