@@ -362,7 +362,13 @@ def cmd_ls(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from hw2.export import export_csv
 
-    results, metrics = export_csv(_runs_dir(args), Path(args.out))
+    try:
+        results, metrics = export_csv(_runs_dir(args), Path(args.out))
+    except OSError as exc:  # disk full (no file name on a failed write), not a folder, ...
+        where = exc.filename or args.out
+        raise CliError(
+            f"cannot write the export to {where}: {exc.strerror or exc}; fix: free disk space or pass another --out"
+        ) from exc
     print(results)
     print(metrics)
     return EXIT_OK

@@ -230,10 +230,22 @@ def finalize_exit(run_dir: Path, returncode: int) -> str:
     if meta.status in contract.FINAL_STATUSES:
         if meta.exit_code is None:
             _mark(run_dir, exit_code=returncode)
+        _log_exit(run_dir, returncode, meta.status, meta.error)
         return meta.status
     status, error = describe_exit(returncode)
     _mark(run_dir, status=status, error=error, exit_code=returncode, ended=time.time())
+    _log_exit(run_dir, returncode, status, error)
     return status
+
+
+def _log_exit(run_dir: Path, returncode: int, status: str, error: str | None) -> None:
+    """Append how the trainer ended to ``train.log``: the one place a SIGKILL leaves a trace that
+    the TUI's log pane (and ``tail train.log``) shows, next to the traceback of a failure."""
+    line = f"--- hw2: trainer exited with code {returncode}: {status}"
+    if error:
+        line += f" ({error})"
+    with contextlib.suppress(OSError), open(Path(run_dir) / contract.LOG_FILE, "a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
 
 
 def mark_dead_run(run_dir: Path) -> bool:

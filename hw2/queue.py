@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -113,7 +114,6 @@ def create_run(
     else:  # pragma: no cover - 20 random collisions in one second
         raise QueueError(f"could not pick a unique run id for {name!r}")
     resolved = cfg.model_dump(mode="json")
-    contract.atomic_write_text(path / contract.CONFIG_FILE, yaml.safe_dump(resolved, sort_keys=False))
     meta = RunMeta(
         run_id=run_id,
         name=name,
@@ -135,7 +135,14 @@ def create_run(
         meta.extra["data_dir"] = str(data_dir)
     if extra:
         meta.extra.update(extra)
-    contract.write_meta(path, meta)
+    try:
+        contract.atomic_write_text(path / contract.CONFIG_FILE, yaml.safe_dump(resolved, sort_keys=False))
+        contract.write_meta(path, meta)
+    except OSError as exc:  # disk full, quota, I/O error: leave no half-made run folder behind
+        shutil.rmtree(path, ignore_errors=True)
+        raise QueueError(
+            f"cannot write run folder {path}: {exc.strerror or exc}; fix: free disk space or pass another --runs-dir"
+        ) from exc
     return run_id
 
 

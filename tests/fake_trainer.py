@@ -11,8 +11,13 @@ Knobs (all optional):
 * ``HW2_FAKE_SLEEP`` — seconds to sleep per batch (default 0.01).
 * ``HW2_FAKE_FAIL_AT_EPOCH`` — raise ``RuntimeError`` at the start of that epoch (1-based).
 * ``HW2_FAKE_PEAK_MEM_MB`` — reported as ``peak_mem_mb`` in result.json (default 100).
+* ``HW2_FAKE_GPU_MB`` — hold a CUDA buffer of that many MiB for the whole run (imports torch;
+  for the GPU packing test on a real GPU only).
 * ``model.name`` — ``fail`` raises at epoch ``HW2_FAKE_FAIL_AT_EPOCH`` (default 1);
   ``sigkill`` SIGKILLs itself at that epoch (a hard crash the harness cannot record);
+  ``oom`` runs out of memory at that epoch for real: it caps its own address space
+  (``RLIMIT_AS``, current size + ``HW2_FAKE_OOM_HEADROOM_MB``, default 64) and allocates 1 GiB, so
+  the allocator raises a genuine :class:`MemoryError`;
   ``slow`` sleeps 10x longer per batch; anything else trains normally.
   Per-config failure modes let one sweep mix good and bad runs without touching the env.
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import math
 import os
+import resource
 import signal
 import time
 from typing import Any
@@ -49,6 +55,20 @@ def _curve(epoch: int, epochs: int, seed: int) -> tuple[float, float, float, flo
     return train_loss, train_acc, val_loss, val_acc
 
 
+def _run_out_of_memory() -> None:
+    """Cap the address space just above what is in use and allocate past it: a real MemoryError."""
+    import psutil
+
+    headroom = int(_env_float("HW2_FAKE_OOM_HEADROOM_MB", 64.0) * 2**20)
+    limit = psutil.Process().memory_info().vms + headroom
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    hog = bytearray(1 << 30)  # raises MemoryError: 1 GiB does not fit under the cap
+    del hog
+
+
 def train(ctx: RunContext) -> dict[str, Any]:
     cfg = ctx.cfg
     epochs = cfg.train.epochs
@@ -59,9 +79,16 @@ def train(ctx: RunContext) -> dict[str, Any]:
         sleep *= 10
     fail_env = os.environ.get("HW2_FAKE_FAIL_AT_EPOCH")
     fail_at: int | None = int(fail_env) if fail_env else None
-    if mode in {"fail", "sigkill"} and fail_at is None:
+    if mode in {"fail", "sigkill", "oom"} and fail_at is None:
         fail_at = 1
-    ctx.set_meta(device="cpu")
+    gpu_mb = _env_float("HW2_FAKE_GPU_MB", 0.0)
+    hold = None
+    if gpu_mb > 0:
+        import torch
+
+        hold = torch.empty(int(gpu_mb * 2**20), dtype=torch.uint8, device="cuda")
+        hold.fill_(1)
+    ctx.set_meta(device="cuda" if hold is not None else "cpu")
     ctx.log.info(
         "fake trainer: %d epochs x %d batches, %.3fs per batch, mode %s", epochs, batches, sleep, mode
     )
@@ -71,6 +98,8 @@ def train(ctx: RunContext) -> dict[str, Any]:
         if fail_at is not None and epoch == fail_at:
             if mode == "sigkill":
                 os.kill(os.getpid(), signal.SIGKILL)
+            if mode == "oom":
+                _run_out_of_memory()
             raise RuntimeError(f"fake failure at epoch {epoch}")
         t0 = time.time()
         tl, ta, vl, va = _curve(epoch, epochs, cfg.seed)
@@ -102,7 +131,7 @@ def train(ctx: RunContext) -> dict[str, Any]:
         "total_seconds": time.time() - ctx.started,
         "params": 1000 + 10 * batches,
         "peak_mem_mb": _env_float("HW2_FAKE_PEAK_MEM_MB", 100.0),
-        "device": "cpu",
+        "device": "cuda" if hold is not None else "cpu",
     }
 
 

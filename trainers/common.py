@@ -17,6 +17,7 @@ This module imports no training framework; each trainer imports its own.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -222,7 +223,10 @@ def main(
         if _is_oom(exc):
             error = f"out of memory: {error}"
     finally:
-        metrics.close()
+        # A failed write (disk full: EFBIG/ENOSPC) leaves its line in the buffer and close() would
+        # raise again; the status below must still be recorded, so a close error is ignored.
+        with contextlib.suppress(OSError):
+            metrics.close()
         try:
             contract.update_meta(run_dir, status=status, exit_code=code, error=error, ended=time.time())
         except OSError as exc:  # runs dir gone or not writable: say so on stderr, keep the exit code
