@@ -91,7 +91,7 @@ class ConfigError(Exception):
     ) -> None:
         self.file = os.fspath(file) if file is not None else None
         self.line = line
-        self.field = field or DOC_FIELD
+        self.field = _printable(field) if field else DOC_FIELD
         self.hint = hint
         self.more = more
         self.problem = _one_line(message)
@@ -104,13 +104,18 @@ class ConfigError(Exception):
     def __str__(self) -> str:
         where = ""
         if self.file is not None:
-            where = self.file + (f":{self.line}" if self.line is not None else "") + ": "
+            where = _printable(self.file) + (f":{self.line}" if self.line is not None else "") + ": "
         fld = "" if self.field.startswith("<") else f"{self.field}: "
         return f"{where}{fld}{self.message}"
 
 
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped, so an error stays one readable line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def _one_line(text: str, limit: int = 600) -> str:
-    text = " ".join(str(text).split())
+    text = _printable(" ".join(str(text).split()))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -142,10 +147,14 @@ def _dotted(loc: Sequence[str | int]) -> str:
 # --------------------------------------------------------------------------- YAML with lines
 
 
-class _LineLoader(yaml.SafeLoader):
-    """``SafeLoader`` whose composed node tree is indexed: key path → line of the key.
+# libyaml's parser when PyYAML has it (4-5x faster to scan); the constructor is SafeConstructor
+# either way, i.e. exactly what yaml.safe_load uses.
+_SafeBase: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    Safe constructors only (no python/* tags); composing first is what keeps the marks.
+
+class _LineLoader(_SafeBase):  # type: ignore[misc, valid-type]
+    """The safe loader, used in two steps: compose the node tree (keeps every key's line), then
+    construct plain data from it. Safe constructors only: python/* tags are refused.
     """
 
     def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:  # type: ignore[override]
@@ -234,9 +243,24 @@ def _index(node: yaml.Node, path: Loc, lines: dict[Loc, int], seen: set[int], fi
             _index(item, (*path, str(i)), lines, seen, file)
 
 
+def _reader_error(exc: yaml.reader.ReaderError, text: str, file: str) -> ConfigError:
+    """A character YAML refuses (control characters, ...), at its line."""
+    return ConfigError(
+        f"YAML error: character {chr(exc.character)!r} is not allowed in YAML"
+        if isinstance(exc.character, int)
+        else f"YAML error: {exc.reason}",
+        file=file,
+        line=text[: max(int(exc.position or 0), 0)].count("\n") + 1,
+        hint="remove it (write it as an escape inside double quotes)",
+    )
+
+
 def _parse_yaml(text: str, file: str) -> _Doc:
     """Parse one YAML document; every failure becomes a ConfigError with a line."""
-    loader = _LineLoader(text)
+    try:
+        loader = _LineLoader(text)
+    except yaml.reader.ReaderError as exc:  # the pure-Python reader checks the text up front
+        raise _reader_error(exc, text, file) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -251,6 +275,8 @@ def _parse_yaml(text: str, file: str) -> _Doc:
         data = loader.construct_document(node)
     except ConfigError:
         raise
+    except yaml.reader.ReaderError as exc:  # libyaml checks it while parsing
+        raise _reader_error(exc, text, file) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1

@@ -13,13 +13,37 @@ OK = "trainer: mlp\nmodel:\n  name: mlp\n"
 
 # (id, yaml text, line, field, substrings the one-line message must contain)
 CASES: list[tuple[str, str, int, str, tuple[str, ...]]] = [
-    ("unknown-key", OK + "optimzer:\n  lr: 0.1\n", 4, "optimzer", ("unknown key 'optimzer'", "did you mean 'optimizer'?")),
+    (
+        "unknown-key",
+        OK + "optimzer:\n  lr: 0.1\n",
+        4,
+        "optimzer",
+        ("unknown key 'optimzer'", "did you mean 'optimizer'?"),
+    ),
     ("unknown-nested-key", OK + "train:\n  epoch: 3\n", 5, "train.epoch", ("did you mean 'epochs'?",)),
-    ("lr-zero", OK + "optimizer:\n  name: adam\n  lr: 0\n", 6, "optimizer.lr", ("must be > 0 (got 0)", "fix:")),
+    (
+        "lr-zero",
+        OK + "optimizer:\n  name: adam\n  lr: 0\n",
+        6,
+        "optimizer.lr",
+        ("must be > 0 (got 0)", "fix:"),
+    ),
     ("lr-negative", OK + "optimizer: {lr: -1}\n", 4, "optimizer.lr", ("must be > 0 (got -1)",)),
     ("lr-text", OK + "optimizer: {lr: fast}\n", 4, "optimizer.lr", ("must be a number", "'fast'")),
-    ("dropout-one", "trainer: mlp\nmodel:\n  name: mlp\n  dropout: 1.0\n", 4, "model.dropout", ("must be < 1", "[0, 1)")),
-    ("dropout-negative", "trainer: mlp\nmodel:\n  name: mlp\n  dropout: -0.1\n", 4, "model.dropout", ("must be >= 0",)),
+    (
+        "dropout-one",
+        "trainer: mlp\nmodel:\n  name: mlp\n  dropout: 1.0\n",
+        4,
+        "model.dropout",
+        ("must be < 1", "[0, 1)"),
+    ),
+    (
+        "dropout-negative",
+        "trainer: mlp\nmodel:\n  name: mlp\n  dropout: -0.1\n",
+        4,
+        "model.dropout",
+        ("must be >= 0",),
+    ),
     ("epochs-zero", OK + "train:\n  epochs: 0\n", 5, "train.epochs", ("must be >= 1 (got 0)",)),
     ("epochs-fraction", OK + "train:\n  epochs: 2.5\n", 5, "train.epochs", ("whole number",)),
     ("epochs-text", OK + "train:\n  epochs: ten\n", 5, "train.epochs", ("whole number", "'ten'")),
@@ -29,18 +53,88 @@ CASES: list[tuple[str, str, int, str, tuple[str, ...]]] = [
     ("nan", OK + "optimizer: {weight_decay: .nan}\n", 4, "optimizer.weight_decay", ("finite number",)),
     ("inf", OK + "optimizer: {weight_decay: .inf}\n", 4, "optimizer.weight_decay", ("finite number",)),
     ("bool-text", OK + "augment: {enabled: maybe}\n", 4, "augment.enabled", ("true or false",)),
-    ("hidden-zero", "trainer: mlp\nmodel:\n  name: mlp\n  hidden:\n    - 128\n    - 0\n", 6, "model.hidden[1]", ("must be >= 1",)),
-    ("hidden-scalar", "trainer: mlp\nmodel:\n  name: mlp\n  hidden: 128\n", 4, "model.hidden", ("a list of whole numbers",)),
-    ("unknown-trainer", "trainer: cnnn\nmodel: {name: base}\n", 1, "trainer", ("unknown trainer 'cnnn'", "did you mean 'cnn'?", "mlp, cnn")),
-    ("unknown-cnn-model", "trainer: cnn\nmodel:\n  name: bsae\n", 3, "model.name", ("unknown model 'bsae' for trainer cnn", "did you mean 'base'?", "base, no_relu, pool_conv, deeper, regularized")),
-    ("model-of-other-trainer", "trainer: mlp\nmodel:\n  name: deeper\n", 3, "model.name", ("for trainer mlp", "use one of: mlp")),
-    ("unknown-optimizer", OK + "optimizer:\n  name: adamw\n", 5, "optimizer.name", ("one of sgd, momentum, adam", "did you mean 'adam'?")),
-    ("unknown-activation", "trainer: mlp\nmodel:\n  name: mlp\n  activation: rellu\n", 4, "model.activation", ("did you mean 'relu'?",)),
-    ("section-as-scalar", OK + "optimizer: adam\n", 4, "optimizer", ("must be a mapping", "optimizer: {name: adam}")),
-    ("missing-trainer", "model:\n  name: mlp\n", 1, "trainer", ("missing required key 'trainer'", "mlp, cnn")),
+    (
+        "hidden-zero",
+        "trainer: mlp\nmodel:\n  name: mlp\n  hidden:\n    - 128\n    - 0\n",
+        6,
+        "model.hidden[1]",
+        ("must be >= 1",),
+    ),
+    (
+        "hidden-scalar",
+        "trainer: mlp\nmodel:\n  name: mlp\n  hidden: 128\n",
+        4,
+        "model.hidden",
+        ("a list of whole numbers",),
+    ),
+    (
+        "unknown-trainer",
+        "trainer: cnnn\nmodel: {name: base}\n",
+        1,
+        "trainer",
+        ("unknown trainer 'cnnn'", "did you mean 'cnn'?", "mlp, cnn"),
+    ),
+    (
+        "unknown-cnn-model",
+        "trainer: cnn\nmodel:\n  name: bsae\n",
+        3,
+        "model.name",
+        (
+            "unknown model 'bsae' for trainer cnn",
+            "did you mean 'base'?",
+            "base, no_relu, pool_conv, deeper, regularized",
+        ),
+    ),
+    (
+        "model-of-other-trainer",
+        "trainer: mlp\nmodel:\n  name: deeper\n",
+        3,
+        "model.name",
+        ("for trainer mlp", "use one of: mlp"),
+    ),
+    (
+        "unknown-optimizer",
+        OK + "optimizer:\n  name: adamw\n",
+        5,
+        "optimizer.name",
+        ("one of sgd, momentum, adam", "did you mean 'adam'?"),
+    ),
+    (
+        "unknown-activation",
+        "trainer: mlp\nmodel:\n  name: mlp\n  activation: rellu\n",
+        4,
+        "model.activation",
+        ("did you mean 'relu'?",),
+    ),
+    (
+        "section-as-scalar",
+        OK + "optimizer: adam\n",
+        4,
+        "optimizer",
+        ("must be a mapping", "optimizer: {name: adam}"),
+    ),
+    (
+        "missing-trainer",
+        "model:\n  name: mlp\n",
+        1,
+        "trainer",
+        ("missing required key 'trainer'", "mlp, cnn"),
+    ),
     ("missing-model", "trainer: cnn\n", 1, "model", ("missing required key 'model'",)),
-    ("missing-model-name", "trainer: cnn\nmodel:\n  hidden: [3]\n", 2, "model.name", ("missing required key 'name'",)),
-    ("typo-beats-missing", "traner: mlp\nmodel: {name: mlp}\n", 1, "traner", ("did you mean 'trainer'?", "1 more problem")),
+    (
+        "missing-model-name",
+        "trainer: cnn\nmodel:\n  hidden: [3]\n",
+        2,
+        "model.name",
+        ("missing required key 'name'",),
+    ),
+    (
+        "typo-beats-missing",
+        "traner: mlp\nmodel: {name: mlp}\n",
+        1,
+        "traner",
+        ("did you mean 'trainer'?", "1 more problem"),
+    ),
     ("name-too-long", "name: " + "x" * 81 + "\n" + OK, 1, "name", ("at most 80 characters",)),
     ("name-control-char", 'name: "a\\x07b"\n' + OK, 1, "name", ("control character",)),
     ("name-empty", 'name: ""\n' + OK, 1, "name", ("at least 1",)),
@@ -50,17 +144,31 @@ CASES: list[tuple[str, str, int, str, tuple[str, ...]]] = [
     ("syntax-error", "trainer: mlp\nmodel:\n  name: [mlp\n", 4, "<document>", ("YAML syntax error",)),
     ("tab-indent", "trainer: mlp\n\tmodel: x\n", 2, "<document>", ("YAML syntax error",)),
     ("bad-date", OK + "name: 2020-13-45\n", 4, "<document>", ("not a valid date",)),
-    ("python-tag", "trainer: !!python/object/apply:os.system [ls]\nmodel: {name: mlp}\n", 1, "<document>", ("constructor",)),
+    (
+        "python-tag",
+        "trainer: !!python/object/apply:os.system [ls]\nmodel: {name: mlp}\n",
+        1,
+        "<document>",
+        ("constructor",),
+    ),
     ("top-level-list", "- trainer: mlp\n", 1, "<document>", ("must be a mapping",)),
     ("top-level-scalar", "hello\n", 1, "<document>", ("must be a mapping",)),
     ("empty-file", "", 1, "<document>", ("empty",)),
     ("only-comments", "# just a comment\n", 1, "<document>", ("empty",)),
     ("two-documents", OK + "---\n" + OK, 4, "<document>", ("YAML syntax error",)),
-    ("recursive-alias", "trainer: mlp\nmodel: &m {name: mlp, again: *m}\n", 2, "model.again", ("unknown key 'again'",)),
+    (
+        "recursive-alias",
+        "trainer: mlp\nmodel: &m {name: mlp, again: *m}\n",
+        2,
+        "model.again",
+        ("unknown key 'again'",),
+    ),
 ]
 
 
-@pytest.mark.parametrize(("text", "line", "field", "parts"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("text", "line", "field", "parts"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_bad_config(
     write_yaml: Callable[[str, str], Path], text: str, line: int, field: str, parts: tuple[str, ...]
 ) -> None:
@@ -114,7 +222,9 @@ def test_a_study_is_not_an_experiment(write_yaml: Callable[[str, str], Path]) ->
 def test_name_defaults_to_the_file_name(write_yaml: Callable[[str, str], Path]) -> None:
     assert load_experiment(write_yaml("my-exp.yaml", OK)).name == "my-exp"
     weird = 'name: "../../etc/passwd ✓ <b>"\n' + OK
-    assert load_experiment(write_yaml("w.yaml", weird)).name == "../../etc/passwd ✓ <b>"  # kept; ids are made safe
+    assert (
+        load_experiment(write_yaml("w.yaml", weird)).name == "../../etc/passwd ✓ <b>"
+    )  # kept; ids are made safe
 
 
 def test_discover_keeps_going_past_bad_files(write_yaml: Callable[[str, str], Path], tmp_path: Path) -> None:

@@ -103,7 +103,9 @@ def test_errors_in_the_file_still_point_at_the_file(write_yaml: Callable[[str, s
     assert (info.value.file, info.value.line, info.value.field) == (str(path), 8, "train.epochs")
 
 
-def test_override_that_breaks_a_file_value_points_at_that_value(write_yaml: Callable[[str, str], Path]) -> None:
+def test_override_that_breaks_a_file_value_points_at_that_value(
+    write_yaml: Callable[[str, str], Path],
+) -> None:
     path = write_yaml("e.yaml", OK)
     with pytest.raises(ConfigError) as info:
         load_experiment(path, ["trainer=cnn"])  # the file's model 'mlp' no longer fits

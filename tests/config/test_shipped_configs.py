@@ -71,7 +71,12 @@ def test_study_expands(path: Path) -> None:
 def test_reference_recipes() -> None:
     """The three reference configs named by the issue hold the agreed recipes."""
     mlp = load_experiment(CONFIGS / "mlp/baseline.yaml")
-    assert (mlp.trainer, mlp.model.name, mlp.optimizer.name, mlp.optimizer.lr) == ("mlp", "mlp", "adam", 0.001)
+    assert (mlp.trainer, mlp.model.name, mlp.optimizer.name, mlp.optimizer.lr) == (
+        "mlp",
+        "mlp",
+        "adam",
+        0.001,
+    )
     assert mlp.train.epochs == 10 and mlp.train.batch_size == 128 and mlp.data.val_split == 0.1
 
     tut = load_experiment(CONFIGS / "cnn/tutorial.yaml")
@@ -116,7 +121,9 @@ def test_regularised_study_compares_the_same_architecture() -> None:
 def test_discover_the_shipped_tree() -> None:
     entries = discover(CONFIGS)
     assert [e.error for e in entries if e.error] == []
-    assert [e.path for e in entries] == sorted((e.path for e in entries), key=lambda p: p.relative_to(CONFIGS).as_posix())
+    assert [e.path for e in entries] == sorted(
+        (e.path for e in entries), key=lambda p: p.relative_to(CONFIGS).as_posix()
+    )
     studies = [e for e in entries if e.kind == "study"]
     assert len(studies) == len(EXPECTED_STUDIES)
     assert sum(len(e.runs) for e in studies) == sum(v[0] for v in EXPECTED_STUDIES.values())

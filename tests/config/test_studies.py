@@ -84,7 +84,12 @@ def test_study_without_variants_or_grid(write_yaml: Callable[[str, str], Path]) 
 def test_plain_experiment_expands_to_one_run(write_yaml: Callable[[str, str], Path]) -> None:
     path = write_yaml("exp.yaml", BASE)
     (run,) = expand_study(path, ["optimizer.lr=0.01"])
-    assert (run.name, run.study, run.config_path, run.overrides) == ("exp", None, str(path), {"optimizer.lr": 0.01})
+    assert (run.name, run.study, run.config_path, run.overrides) == (
+        "exp",
+        None,
+        str(path),
+        {"optimizer.lr": 0.01},
+    )
     assert run.cfg.optimizer.lr == 0.01 and not is_study(path)
 
 
@@ -100,31 +105,87 @@ S = "study: T\nbase: base.yaml\n"
 
 # (id, study text, line, field, substrings)
 STUDY_ERRORS = [
-    ("variant-bad-value", S + "variants:\n  - name: ok\n  - name: bad\n    set:\n      optimizer.lr: -1\n", 7, "optimizer.lr", ("variant 'bad'", "must be > 0")),
-    ("variant-unknown-key", S + "variants:\n  - name: v\n    set:\n      optimizer.lrr: 1\n", 6, "optimizer.lrr", ("variant 'v'", "did you mean 'lr'?")),
-    ("variant-nested-value", S + "variants:\n  - name: v\n    set:\n      optimizer:\n        name: adamw\n", 7, "optimizer.name", ("variant 'v'", "did you mean 'adam'?")),
-    ("duplicate-variant", S + "variants:\n  - name: a\n  - name: a\n", 5, "variants[1].name", ("duplicate variant name 'a'",)),
+    (
+        "variant-bad-value",
+        S + "variants:\n  - name: ok\n  - name: bad\n    set:\n      optimizer.lr: -1\n",
+        7,
+        "optimizer.lr",
+        ("variant 'bad'", "must be > 0"),
+    ),
+    (
+        "variant-unknown-key",
+        S + "variants:\n  - name: v\n    set:\n      optimizer.lrr: 1\n",
+        6,
+        "optimizer.lrr",
+        ("variant 'v'", "did you mean 'lr'?"),
+    ),
+    (
+        "variant-nested-value",
+        S + "variants:\n  - name: v\n    set:\n      optimizer:\n        name: adamw\n",
+        7,
+        "optimizer.name",
+        ("variant 'v'", "did you mean 'adam'?"),
+    ),
+    (
+        "duplicate-variant",
+        S + "variants:\n  - name: a\n  - name: a\n",
+        5,
+        "variants[1].name",
+        ("duplicate variant name 'a'",),
+    ),
     ("variant-name-chars", S + "variants:\n  - name: 'a b/c'\n", 4, "variants[0].name", ("not allowed",)),
-    ("variant-without-name", S + "variants:\n  - set: {seed: 1}\n", 4, "variants[0].name", ("missing required key 'name'",)),
+    (
+        "variant-without-name",
+        S + "variants:\n  - set: {seed: 1}\n",
+        4,
+        "variants[0].name",
+        ("missing required key 'name'",),
+    ),
     ("set-unknown-key", S + "set:\n  train.epoch: 3\n", 4, "train.epoch", ("did you mean 'epochs'?",)),
     ("set-bad-value", S + "set:\n  train.epochs: 0\n", 4, "train.epochs", ("must be >= 1",)),
-    ("grid-bad-value", S + "grid:\n  optimizer.name:\n    - sgd\n    - adamw\n", 6, "optimizer.name", ("grid optimizer.name='adamw'", "did you mean 'adam'?")),
+    (
+        "grid-bad-value",
+        S + "grid:\n  optimizer.name:\n    - sgd\n    - adamw\n",
+        6,
+        "optimizer.name",
+        ("grid optimizer.name='adamw'", "did you mean 'adam'?"),
+    ),
     ("grid-empty", S + "grid:\n  optimizer.name: []\n", 4, "grid.optimizer.name", ("has no values",)),
     ("grid-not-list", S + "grid:\n  optimizer.name: adam\n", 4, "grid.optimizer.name", ("a list",)),
-    ("grid-unknown-key", S + "grid:\n  optimiser.name: [sgd]\n", 4, "optimiser", ("did you mean 'optimizer'?",)),
+    (
+        "grid-unknown-key",
+        S + "grid:\n  optimiser.name: [sgd]\n",
+        4,
+        "optimiser",
+        ("did you mean 'optimizer'?",),
+    ),
     ("repeat-zero", S + "repeat: 0\n", 3, "repeat", ("must be >= 1",)),
-    ("too-many-runs", S + "grid:\n  seed: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]\nrepeat: 100\n", 3, "grid", ("1100 runs",)),
+    (
+        "too-many-runs",
+        S + "grid:\n  seed: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]\nrepeat: 100\n",
+        3,
+        "grid",
+        ("1100 runs",),
+    ),
     ("seed-overflow", S + "set:\n  seed: 2147483647\nrepeat: 2\n", 5, "seed", ("repeat 2", "must be <=")),
     ("missing-base-file", "study: T\nbase: nope.yaml\n", 2, "base", ("file not found",)),
     ("base-is-a-study", "study: T\nbase: s.yaml\n", 2, "base", ("itself a study",)),
     ("missing-base-key", "study: T\n", 1, "base", ("missing required key 'base'",)),
     ("typo-in-study-key", "studdy: T\nbase: base.yaml\n", 1, "studdy", ("did you mean 'study'?",)),
     ("unknown-study-key", S + "variantz: []\n", 3, "variantz", ("did you mean 'variants'?",)),
-    ("set-inside-scalar", S + "set:\n  optimizer: adam\n  optimizer.lr: 0.1\n", 4, "optimizer", ("must be a mapping",)),
+    (
+        "set-inside-scalar",
+        S + "set:\n  optimizer: adam\n  optimizer.lr: 0.1\n",
+        4,
+        "optimizer",
+        ("must be a mapping",),
+    ),
 ]
 
 
-@pytest.mark.parametrize(("text", "line", "field", "parts"), [c[1:] for c in STUDY_ERRORS], ids=[c[0] for c in STUDY_ERRORS])
+@pytest.mark.parametrize(
+    ("text", "line", "field", "parts"), [c[1:] for c in STUDY_ERRORS], ids=[c[0] for c in STUDY_ERRORS]
+)
 def test_study_errors_name_the_study_file_and_line(
     write_yaml: Callable[[str, str], Path], text: str, line: int, field: str, parts: tuple[str, ...]
 ) -> None:

@@ -39,7 +39,9 @@ def test_registered_trainer_accepts_any_model(
         load_experiment(write_yaml("c.yaml", "trainer: cnn\nmodel: {name: anything-goes}\n"))
 
 
-@pytest.mark.parametrize("spec", ["fake", "fake=", "=tests.fake_trainer", "fake=tests/fake.py", "cnn=tests.fake_trainer"])
+@pytest.mark.parametrize(
+    "spec", ["fake", "fake=", "=tests.fake_trainer", "fake=tests/fake.py", "cnn=tests.fake_trainer"]
+)
 def test_malformed_registration_is_a_config_error(
     write_yaml: Callable[[str, str], Path], monkeypatch: pytest.MonkeyPatch, spec: str
 ) -> None:
