@@ -45,6 +45,7 @@ from tui.widgets import (
 
 DEFAULT_POLL_INTERVAL = 0.25
 GPU_INTERVAL = 2.0
+TICK_S = 1.0
 LOG_TAIL_BYTES = 64 * 1024
 LOG_MAX_LINES = 5000
 QUIT_NOTE = "runs keep going in the background; reopen hw2-tui to watch them"
@@ -146,6 +147,8 @@ class HW2App(App[None]):
         self._stop = threading.Event()
         self._log_target: tuple[str, Path] | None = None
         self._highlighted: str | None = None
+        self._dirty_rows: set[str] = set()
+        self._config_text = ""
         self._log_run: str | None = None
         self.last_export: tuple[Path, Path] | None = None
 
@@ -197,7 +200,7 @@ class HW2App(App[None]):
         self._poll_runs()
         self._poll_gpu()
         self._load_configs()
-        self.set_interval(1.0, self._tick)
+        self.set_interval(TICK_S, self._tick)
 
     def on_resize(self, event: Any) -> None:
         self._apply_width_class(event.size.width)
@@ -349,17 +352,24 @@ class HW2App(App[None]):
                 if u.view_changed and u.result is not None and u.result != st.result:
                     st.set_result(u.result)
                 last_progress = None
+                epochs = False
                 for line in u.new_lines:
                     if line.get("type") == "epoch":
                         st.add_epochs([line])
-                        last_progress = None
+                        last_progress, epochs = None, True
                     else:
                         last_progress = line
                 st.set_progress(last_progress)
                 st.garbage += int(u.skipped or 0)
-                if u.view_changed or u.new_lines or u.skipped:
+                if u.view_changed or u.skipped or u.truncated or epochs:
                     st.version += 1
-                resort |= self._show_row(st, now)
+                    st.epoch_version += 1
+                if u.view_changed or u.new or u.truncated:
+                    resort |= self._show_row(st, now)  # new run or new status: show it at once
+                else:
+                    # Metric lines only (16 runs x 20 Hz): every changed row is updated together on
+                    # the next tick, so the table repaints once a second, not once per line.
+                    self._dirty_rows.add(st.run_id)
             if columns_dirty and self.diff_mode:
                 self._refresh_columns()
             if resort:
@@ -367,7 +377,9 @@ class HW2App(App[None]):
             if self._highlighted is None and table.row_count:
                 self._on_highlight(table.highlighted_id())
             self._redraw_plots()
-            if self._highlighted and any(u.run_id == self._highlighted for u in msg.updates):
+            if self._highlighted and any(
+                u.run_id == self._highlighted and u.view_changed for u in msg.updates
+            ):
                 self._show_config(self._highlighted)
         self._update_gpu_bar()
 
@@ -412,7 +424,7 @@ class HW2App(App[None]):
         for st in self.runs.values():
             if not st.deleted and st.status in counts:
                 counts[st.status] += 1
-        self._w["gpu"].update(gpu_text(self.gpu, counts))
+        self._w["gpu"].show(gpu_text(self.gpu, counts))
 
     def on_configs_loaded(self, msg: ConfigsLoaded) -> None:
         self.config_entries = msg.entries
@@ -422,12 +434,20 @@ class HW2App(App[None]):
             self.notify(msg.error, severity="error")
 
     def _tick(self) -> None:
-        """Once a second: elapsed/ETA of running runs (the only cells that change with time)."""
+        """Once a second: rows with only new progress lines, and elapsed/ETA of running runs."""
         now = self.clock()
+        dirty, self._dirty_rows = self._dirty_rows, set()
+        resort = False
         with self.batch_update():
+            for rid in dirty:
+                st = self.runs.get(rid)
+                if st is not None and not st.deleted:
+                    resort |= self._show_row(st, now)
             for st in self.runs.values():
-                if st.status == "running" and st.run_id in self.table.rows:
+                if st.status == "running" and st.run_id in self.table.rows and st.run_id not in dirty:
                     self.table.upsert(st, now, columns=TIME_COLUMNS)
+            if resort:
+                self.table.apply_sort()
             self._redraw_plots()
 
     # ------------------------------------------------------------------ highlight, plots, config
@@ -496,9 +516,12 @@ class HW2App(App[None]):
             if st.config
             else "(no config.yaml)"
         )
-        from rich.text import Text
+        text = "\n".join(head) + "\n" + body
+        if text != self._config_text:
+            self._config_text = text
+            from rich.text import Text
 
-        view.update(Text("\n".join(head) + "\n" + body))
+            view.update(Text(text))
 
     # ------------------------------------------------------------------ actions: view
 

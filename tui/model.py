@@ -80,10 +80,14 @@ class RunState:
     best_epoch: float | None = None
     garbage: int = 0
     deleted: bool = False
+    _hparams: tuple[dict[str, Any], dict[str, Any]] | None = field(default=None, repr=False, compare=False)
     status_history: list[str] = field(default_factory=list)
     """Every status seen, in order, without repeats (bounded: a run has at most a handful)."""
     version: int = 0
     """Bumped whenever anything plotted changes, so plots redraw only when needed."""
+    epoch_version: int = 0
+    """Bumped for changes other than progress lines (epochs, result, status): redrawn at once;
+    progress-only changes are redrawn at most once a second."""
 
     # ------------------------------------------------------------------ ingest
 
@@ -140,6 +144,7 @@ class RunState:
             self.points = self.points[:half:2] + self.points[half:]
         if changed:
             self.version += 1
+            self.epoch_version += 1
         return changed
 
     def set_progress(self, line: Mapping[str, Any] | None) -> bool:
@@ -162,6 +167,7 @@ class RunState:
         if result is not None:
             self.result = dict(result)
             self.version += 1
+            self.epoch_version += 1
 
     # ------------------------------------------------------------------ derived
 
@@ -225,7 +231,11 @@ class RunState:
         return self.best_epoch
 
     def hparams(self) -> dict[str, Any]:
-        return flatten_config(self.config)
+        """Flattened config, cached until the config object changes."""
+        cached = self._hparams
+        if cached is None or cached[0] is not self.config:
+            cached = self._hparams = (self.config, flatten_config(self.config))
+        return cached[1]
 
 
 # ---------------------------------------------------------------------- helpers

@@ -8,6 +8,7 @@ only when the plots mount, after the first frame, which keeps cold start short.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import DataTable, Static, Tree
-from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
 
 from tui.model import (
     STATUS_STYLES,
@@ -199,8 +200,11 @@ class RunsTable(DataTable):
         sort_hit = False
         for key, cell in cells.items():
             if cache.get(key) != cell.plain:
+                # Re-measuring column widths costs a full pass over the table: only when it grows.
+                col = self.columns.get(ColumnKey(key))
+                grow = col is None or cell.cell_len > col.content_width
                 try:
-                    self.update_cell(r.run_id, key, cell, update_width=True)
+                    self.update_cell(r.run_id, key, cell, update_width=grow)
                 except (CellDoesNotExist, RowDoesNotExist):
                     continue
                 cache[key] = cell.plain
@@ -235,6 +239,7 @@ class RunsTable(DataTable):
 # ---------------------------------------------------------------------- plots
 
 # Colours per overlaid run (plotext names), and the faint colour for raw curves behind EMA.
+PROGRESS_REDRAW_S = 1.0
 RUN_COLORS = ("cyan", "orange", "green", "magenta", "yellow", "blue", "red", "white")
 FAINT = "gray"
 
@@ -242,6 +247,28 @@ FAINT = "gray"
 def _series(xs: list[float], ys: list[float | None]) -> tuple[list[float], list[float]]:
     pts = [(x, y) for x, y in zip(xs, ys, strict=False) if y is not None]
     return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def _cached_plot_class() -> type[PlotextPlot]:
+    """A PlotextPlot that rebuilds its text only when its data, size or theme changed.
+
+    Plain PlotextPlot rebuilds the whole plotext figure on every render, which includes every
+    unrelated repaint of the screen region; this keeps the last build instead.
+    """
+    from textual_plotext import PlotextPlot
+
+    class CachedPlot(PlotextPlot):
+        data_serial = 0
+        _key: Any = None
+        _built: Any = None
+
+        def render(self) -> Any:
+            key = (self.data_serial, self.size, self.app.theme, self.theme)
+            if key != self._key or self._built is None:
+                self._built, self._key = super().render(), key
+            return self._built
+
+    return CachedPlot
 
 
 class MetricPlots(Horizontal):
@@ -260,6 +287,7 @@ class MetricPlots(Horizontal):
         self.loss: PlotextPlot | None = None
         self.acc: PlotextPlot | None = None
         self._drawn_sig: Any = None
+        self._drawn_at = 0.0
         self.draw_count = 0
         self.last_draw_versions: dict[str, int] = {}
 
@@ -270,10 +298,9 @@ class MetricPlots(Horizontal):
         self.call_after_refresh(self._mount_plots)
 
     async def _mount_plots(self) -> None:
-        from textual_plotext import PlotextPlot  # heavy (plotext): after the first frame
-
-        self.loss = PlotextPlot(id="loss-plot")
-        self.acc = PlotextPlot(id="acc-plot")
+        cls = _cached_plot_class()  # heavy (plotext): after the first frame
+        self.loss = cls(id="loss-plot")
+        self.acc = cls(id="acc-plot")
         await self.query_one("#plots-placeholder").remove()
         await self.mount(self.loss, self.acc)
         self._drawn_sig = None
@@ -292,10 +319,21 @@ class MetricPlots(Horizontal):
         if self.loss is None or self.acc is None or self.loss.size.width == 0:
             return False
         width = max(self.loss.size.width, 20)
-        sig = (tuple((r.run_id, r.version, r.status) for r in runs), smooth, width, self.loss.size.height)
-        if sig == self._drawn_sig:
+        sig = (
+            tuple((r.run_id, r.epoch_version, r.status) for r in runs),
+            smooth,
+            width,
+            self.loss.size.height,
+        )
+        versions = {r.run_id: r.version for r in runs}
+        now = time.monotonic()
+        # Same epochs, status and options: only progress lines (the partial epoch) may have
+        # changed, which is redrawn at most once a second.
+        if sig == self._drawn_sig and (
+            versions == self.last_draw_versions or now - self._drawn_at < PROGRESS_REDRAW_S
+        ):
             return False
-        self._drawn_sig = sig
+        self._drawn_sig, self._drawn_at = sig, now
         npts = max(8, (width - 10) * 2)
         overlay = len(runs) > 1
         for plot, metric, title in ((self.loss, "loss", "loss"), (self.acc, "acc", "accuracy")):
@@ -320,9 +358,10 @@ class MetricPlots(Horizontal):
                 plt.title(long if len(long) + 8 <= width else short)
             else:
                 plt.title(title + ema_tag)
+            plot.data_serial += 1
             plot.refresh()
         self.draw_count += 1
-        self.last_draw_versions = {r.run_id: r.version for r in runs}
+        self.last_draw_versions = versions
         return True
 
     @staticmethod
@@ -401,9 +440,19 @@ def gpu_text(stats: Sequence[Any] | None, counts: dict[str, int]) -> Text:
 
 
 class GpuBar(Static):
+    """One line; updated without a layout pass, and only when its text changes."""
+
     DEFAULT_CSS = """
-    GpuBar { height: 1; padding: 0 1; background: $boost; }
+    GpuBar { height: 1; width: 1fr; padding: 0 1; background: $boost; }
     """
+
+    _last: str = ""
+
+    def show(self, text: Text) -> None:
+        key = text.markup
+        if key != self._last:
+            self._last = key
+            self.update(text, layout=False)
 
 
 # ---------------------------------------------------------------------- config tree

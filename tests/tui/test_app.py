@@ -248,11 +248,13 @@ def test_log_tab_follows_train_log(runs_dir: Path, configs_dir: Path) -> None:
     run_pilot(app, body)
 
 
+@pytest.mark.usefixtures("fake_env")
 def test_invalid_config_listed_and_not_launchable(runs_dir: Path, configs_dir: Path) -> None:
     app = _app(runs_dir, configs_dir, start_scheduler=False)
 
     async def body(pilot: Any) -> None:
         node = await _select_config(pilot, app, "invalid")
+        assert node.data.entry.name == "zz-broken"  # the only bad file; the fake configs are valid
         label = node.children[0].label
         assert "zz-broken.yaml:4: optimizer.lr: must be > 0" in label.plain
         assert "red" in str(label.style)
