@@ -10,7 +10,8 @@ Knobs (all optional):
 * ``train.epochs`` — epochs; ``train.batch_size`` — *batches per epoch* (one progress line each).
 * ``HW2_FAKE_SLEEP`` — seconds to sleep per batch (default 0.01).
 * ``HW2_FAKE_FAIL_AT_EPOCH`` — raise ``RuntimeError`` at the start of that epoch (1-based).
-* ``HW2_FAKE_PEAK_MEM_MB`` — reported as ``peak_mem_mb`` in result.json (default 100).
+* ``HW2_FAKE_PEAK_MEM_MB`` — reported as ``peak_mem_mb`` in result.json (default 100, or
+  ``HW2_FAKE_GPU_MB`` when set, as torch's own allocator counter would report it).
 * ``HW2_FAKE_GPU_MB`` — hold a CUDA buffer of that many MiB for the whole run (imports torch;
   for the GPU packing test on a real GPU only).
 * ``model.name`` — ``fail`` raises at epoch ``HW2_FAKE_FAIL_AT_EPOCH`` (default 1);
@@ -130,7 +131,7 @@ def train(ctx: RunContext) -> dict[str, Any]:
         "best_val_acc": best_val_acc,
         "total_seconds": time.time() - ctx.started,
         "params": 1000 + 10 * batches,
-        "peak_mem_mb": _env_float("HW2_FAKE_PEAK_MEM_MB", 100.0),
+        "peak_mem_mb": _env_float("HW2_FAKE_PEAK_MEM_MB", gpu_mb or 100.0),
         "device": "cuda" if hold is not None else "cpu",
     }
 

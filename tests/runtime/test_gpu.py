@@ -9,7 +9,7 @@ import pytest
 
 from hw2 import contract, gpu, queue
 from hw2.config import expand_study
-from tests.runtime.conftest import WriteConfig, statuses
+from tests.runtime.conftest import WriteConfig, statuses, wait_for
 
 
 def test_gpu_functions_never_raise() -> None:
@@ -61,3 +61,59 @@ def test_scheduler_pins_each_run_to_one_gpu(
         assert meta.extra["gpu"] == int(meta.cuda_visible_devices)
     info_log = (runs_dir / queue.SCHEDULER_LOG).read_text()
     assert f"{n} GPU x 1" in info_log
+
+
+def _torch_cuda() -> bool:
+    import subprocess
+    import sys
+
+    code = "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"
+    try:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_memory_aware_packing_on_a_real_gpu(
+    runs_dir: Path, write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Measured configs share a GPU; an unmeasured config gets the GPU to itself."""
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    if gpu.gpu_count() != 1 or not _torch_cuda():
+        pytest.skip("needs exactly one GPU and torch with CUDA")
+    monkeypatch.setenv("HW2_SLOTS_PER_GPU", "3")
+    monkeypatch.setenv("HW2_FAKE_GPU_MB", "1024")
+    monkeypatch.setenv("HW2_FAKE_SLEEP", "0.05")
+    x = expand_study(write_config("pack-x", epochs=3, batches=20))[0]
+    y = expand_study(write_config("pack-y", epochs=3, batches=20, seed=1))[0]
+
+    def drain() -> list[dict[str, str]]:
+        queue.ensure_scheduler(runs_dir)
+        samples = []
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            st = statuses(runs_dir)
+            samples.append(st)
+            if all(s in contract.FINAL_STATUSES for s in st.values()):
+                # the daemon exits once it has reaped everything (and recorded GPU peaks)
+                assert wait_for(lambda: not queue.scheduler_lock_held(runs_dir), timeout=30)
+                return samples
+            time.sleep(0.05)
+        raise AssertionError(f"runs did not finish: {statuses(runs_dir)}")
+
+    [first] = [queue.enqueue(runs_dir, x)]
+    drain()
+    meta = contract.read_meta(runs_dir / first)
+    assert meta.status == "done" and meta.extra["gpu_mem_peak_mb"] >= 1024  # NVML saw the buffer
+
+    xs = [queue.enqueue(runs_dir, x) for _ in range(3)]
+    ys = [queue.enqueue(runs_dir, y) for _ in range(2)]
+    samples = drain()
+    assert all(statuses(runs_dir)[r] == "done" for r in xs + ys)
+    running = [{r for r, s in st.items() if s == "running"} for st in samples]
+    assert max(len(r & set(xs)) for r in running) == 3, "measured runs were not packed"
+    # the first y (config never measured) waited for an empty GPU instead of joining the x runs
+    for r in running:
+        assert not (r & set(ys) and r & set(xs)), f"an unmeasured run shared the GPU: {r}"
