@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import difflib
 import itertools
-import math
 import os
 import re
 import sys
@@ -38,6 +37,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from hw2.schema import (
+    BUILTIN_TRAINER_MODULES,
     EXTRA_TRAINERS_ENV,
     ExperimentConfig,
     StudySpec,
@@ -1177,13 +1177,11 @@ def _default_text(info: FieldInfo) -> str:
     if isinstance(value, BaseModel):
         return "(section)"
     if value is None:
-        return "null"
+        return "`null`"
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return "`true`" if value else "`false`"
     if isinstance(value, str):
         return f"`{value}`" if value else '`""`'
-    if isinstance(value, float) and (math.isinf(value) or math.isnan(value)):
-        return str(value)
     text = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
     return f"`{text}`"
 
@@ -1199,8 +1197,18 @@ def _allowed_text(info: FieldInfo, name: str) -> str:
         if item_rng:
             parts.append(item_rng)
     cons = _constraints(info)
-    if "max_length" in cons:
-        parts.append(f"at most {cons['max_length']} long")
+    unit = "characters" if str in _unwrap(info.annotation) else "items"
+    if "min_length" in cons and "max_length" in cons:
+        parts.append(f"{cons['min_length']}-{cons['max_length']} {unit}")
+    elif "max_length" in cons:
+        parts.append(f"at most {cons['max_length']} {unit}")
+    elif cons.get("min_length") == 1:
+        parts.append("not empty")
+    elif "min_length" in cons:
+        parts.append(f"at least {cons['min_length']} {unit}")
+    pattern = next((getattr(m, "pattern", None) for m in info.metadata if getattr(m, "pattern", None)), None)
+    if pattern:
+        parts.append(f"matches `{pattern}`")
     return "; ".join(parts)
 
 
@@ -1240,7 +1248,7 @@ def schema_reference() -> str:
         out += _table(model, f"{dotted}.")
     out += ["", "### Study (top level)", "", *_table(StudySpec, "")]
     out += ["", "### Study `variants[]` item", "", *_table(StudyVariant, "")]
-    trainers = ", ".join(f"`{k}` → `{v}`" for k, v in trainer_modules().items())
+    trainers = ", ".join(f"`{k}` → `{v}`" for k, v in BUILTIN_TRAINER_MODULES.items())
     out += ["", f"Trainers: {trainers}; more via `{EXTRA_TRAINERS_ENV}=name=module,...`."]
     return "\n".join(out) + "\n"
 

@@ -108,7 +108,8 @@ class DataConfig(_Strict):
     data_dir: str | None = Field(None, description="Local data folder; overrides HW2_DATA_DIR.")
     normalize: Literal["standard", "unit"] = Field(
         "standard",
-        description="standard: per-channel mean/std (the tutorial uses 0.5/0.5 for CIFAR); unit: x/255.",
+        description="standard: CNN (x/255 - 0.5) / 0.5 per channel as in the PyTorch tutorial, MLP the "
+        "training set's mean/std; unit: x/255.",
     )
 
 
@@ -212,7 +213,10 @@ class ExperimentConfig(_Strict):
         "defaults to the file name.",
     )
     description: str = Field("", description="Free text: what the experiment shows.")
-    trainer: str = Field(..., description="mlp (Keras, MNIST) or cnn (PyTorch, CIFAR-10).")
+    trainer: str = Field(
+        ...,
+        description="mlp (Keras, MNIST) or cnn (PyTorch, CIFAR-10), or a trainer registered with HW2_EXTRA_TRAINERS.",
+    )
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seeds weights, the validation split and shuffling.")
     data: DataConfig = Field(default_factory=DataConfig, description="See data below.")
     model: ModelConfig = Field(..., description="See model below.")

@@ -76,7 +76,10 @@ def experiments(draw: st.DrawFn) -> dict[str, Any]:
     """A (usually) valid experiment, then 0-2 perturbations: a key dropped, added or its value replaced."""
     trainer = draw(st.sampled_from(["mlp", "mlp", "cnn", "cnn", "cnn", "fake"]))
     models = {"mlp": ["mlp"], "cnn": ["base", "no_relu", "deeper", "regularized"], "fake": ["x"]}[trainer]
-    doc: dict[str, Any] = {"trainer": trainer, "model": {"name": draw(st.sampled_from([*models, *models, "bsae"]))}}
+    doc: dict[str, Any] = {
+        "trainer": trainer,
+        "model": {"name": draw(st.sampled_from([*models, *models, "bsae"]))},
+    }
     if draw(st.booleans()):
         doc["name"] = draw(
             st.text(st.characters(exclude_categories=("Cc", "Cs")), max_size=12) | st.text(max_size=4)
