@@ -250,6 +250,10 @@ def test_every_document_is_valid_or_a_config_error(fuzz_dir: Path, text: str, ar
         assert parsed is not None, "bad overrides must not load"
         assert cfg.name and all(math.isfinite(x) for x in (cfg.optimizer.lr, cfg.model.dropout, cfg.model.l1))
         assert cfg.train.epochs >= 1 and cfg.optimizer.lr > 0 and 0 <= cfg.model.dropout < 1
+        # What the queue writes as a run's config.yaml loads back to the same config.
+        resolved = fuzz_dir / "resolved.yaml"
+        resolved.write_text(_dump(cfg.model_dump(mode="json")), encoding="utf-8")
+        assert load_experiment(resolved) == cfg
     try:
         runs = expand_study(path, args)
     except ConfigError as err:

@@ -130,3 +130,14 @@ def test_discover_the_shipped_tree() -> None:
     assert all(e.study_title for e in studies)
     exp = {e.path.relative_to(CONFIGS).as_posix(): e for e in entries if e.kind == "experiment"}
     assert exp["mlp/baseline.yaml"].name == "mlp-baseline" and exp["mlp/baseline.yaml"].study_title is None
+
+
+def test_resolved_configs_round_trip_through_yaml(tmp_path: Path) -> None:
+    """The queue writes ``cfg.model_dump(mode="json")`` as the run's config.yaml; the trainer reloads it."""
+    import yaml
+
+    for path in [*EXPERIMENTS, *STUDIES]:
+        for run in expand_study(path):
+            out = tmp_path / "config.yaml"
+            out.write_text(yaml.safe_dump(run.cfg.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+            assert load_experiment(out) == run.cfg, run.name
