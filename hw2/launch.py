@@ -29,6 +29,7 @@ QUEUE_LOCK = ".queue.lock"
 BUILTIN_TRAINERS = {"mlp": "trainers.mlp", "cnn": "trainers.cnn"}
 _MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 DEFAULT_KILL_GRACE_S = 10.0
+DIED_ERROR = "process died without finishing (exit code unknown)"
 
 
 class LaunchError(Exception):
@@ -227,11 +228,13 @@ def finalize_exit(run_dir: Path, returncode: int) -> str:
     meta = contract.read_meta(run_dir)
     if meta is None:
         return "failed"
-    if meta.status in contract.FINAL_STATUSES:
+    if meta.status in contract.FINAL_STATUSES and meta.error != DIED_ERROR:
         if meta.exit_code is None:
             _mark(run_dir, exit_code=returncode)
         _log_exit(run_dir, returncode, meta.status, meta.error)
         return meta.status
+    # Still running, or a watcher that could not see the exit code (a scheduler checking a
+    # foreground run's pid) already wrote the generic "died" error: we know better, say so.
     status, error = describe_exit(returncode)
     _mark(run_dir, status=status, error=error, exit_code=returncode, ended=time.time())
     _log_exit(run_dir, returncode, status, error)
@@ -255,12 +258,7 @@ def mark_dead_run(run_dir: Path) -> bool:
         return False
     if meta.pid and contract.pid_alive(meta.pid, meta.pid_create_time):
         return False
-    _mark(
-        run_dir,
-        status="failed",
-        error="process died without finishing (exit code unknown)",
-        ended=time.time(),
-    )
+    _mark(run_dir, status="failed", error=DIED_ERROR, ended=time.time())
     return True
 
 

@@ -20,9 +20,10 @@ import yaml
 
 from hw2 import contract
 from hw2.contract import RunMeta
+from hw2.launch import DIED_ERROR
 from hw2.tail import MetricsTailer
 
-DIED_ERROR = "process died without finishing (exit code unknown)"
+__all__ = ["DIED_ERROR", "RunUpdate", "RunView", "RunsWatcher", "list_runs", "load_run", "read_config"]
 
 
 @dataclass

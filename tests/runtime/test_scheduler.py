@@ -320,3 +320,23 @@ def test_pick_gpu_packs_by_measured_peak(
     # slot limit: two runs on each GPU is full
     full = busy + [Occupant(None, 0, 1.0), Occupant(None, 1, 1.0)]
     assert sched.pick_gpu(full, 1.0) is None
+
+
+def test_exit_code_beats_an_earlier_died_guess(runs_dir: Path, write_config: WriteConfig) -> None:
+    """A scheduler may see a foreground run's pid vanish before the CLI (its parent) reaps it and
+    learns the exit code; the parent's better answer replaces the generic guess."""
+    from hw2 import launch
+
+    [rid] = _enqueue(runs_dir, write_config("fg-race"))
+    proc = subprocess.Popen([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"])
+    ctime = contract.process_create_time(proc.pid)
+    contract.update_meta(runs_dir / rid, status="running", pid=proc.pid, pid_create_time=ctime)
+    assert wait_for(lambda: not contract.pid_alive(proc.pid, ctime))
+    assert launch.mark_dead_run(runs_dir / rid)  # what the scheduler writes, knowing no exit code
+    assert _meta(runs_dir, rid).error == launch.DIED_ERROR
+    assert launch.finalize_exit(runs_dir / rid, proc.wait()) == "killed"
+    meta = _meta(runs_dir, rid)
+    assert (meta.status, meta.error, meta.exit_code) == ("killed", "killed by SIGKILL", -9)
+    # a status the trainer recorded itself is never overwritten
+    contract.update_meta(runs_dir / rid, status="done", error=None, exit_code=0)
+    assert launch.finalize_exit(runs_dir / rid, 1) == "done"
