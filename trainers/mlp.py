@@ -166,14 +166,6 @@ def setup_framework(cfg: ExperimentConfig) -> tuple[Any, str, str | None]:
         if want != "cpu" and torch.cuda.is_available():
             gpu_name = torch.cuda.get_device_name(0)
             device = f"cuda:0 ({gpu_name})"
-        # keras.utils.set_random_seed imports TensorFlow (for tf.data seeds) when installed; keep
-        # that TensorFlow off the GPU so it cannot reserve memory the torch backend needs.
-        try:
-            import tensorflow as tf
-
-            tf.config.set_visible_devices([], "GPU")
-        except (ImportError, RuntimeError):
-            pass
     if want == "cuda" and gpu_name is None:
         raise RuntimeError(
             f"perf.device: 'cuda' but the {backend} backend sees no GPU; fix: set perf.device to auto or cpu"
@@ -181,8 +173,27 @@ def setup_framework(cfg: ExperimentConfig) -> tuple[Any, str, str | None]:
 
     import keras
 
+    if backend != "tensorflow":
+        _keep_tensorflow_off_gpu()
     keras.utils.set_random_seed(cfg.seed)
     return keras, device, gpu_name
+
+
+def _keep_tensorflow_off_gpu() -> None:
+    """Hide the GPUs from TensorFlow when another backend trains.
+
+    ``keras.utils.set_random_seed`` imports TensorFlow (for tf.data seeds) whenever it is
+    installed; hidden GPUs mean that TensorFlow can never reserve memory the real backend needs.
+    Must run *after* ``import keras``: with torch, TensorFlow loaded before Keras pulls in
+    torch._dynamo/triton crashes the process (two LLVM copies; a segfault, seen with TF 2.21 and
+    torch 2.14).
+    """
+    try:
+        import tensorflow as tf
+
+        tf.config.set_visible_devices([], "GPU")
+    except (ImportError, RuntimeError):
+        pass
 
 
 # ------------------------------------------------------------------------------------------ model
@@ -214,7 +225,9 @@ def build_model(keras: Any, cfg: ExperimentConfig, background: float = 0.0) -> A
             seq.append(layers.RandomRotation(a.rotation, seed=cfg.seed, name="rotate", **fill))
         if a.translation > 0:
             seq.append(
-                layers.RandomTranslation(a.translation, a.translation, seed=cfg.seed + 1, name="translate", **fill)
+                layers.RandomTranslation(
+                    a.translation, a.translation, seed=cfg.seed + 1, name="translate", **fill
+                )
             )
         if a.zoom > 0:
             seq.append(layers.RandomZoom(a.zoom, seed=cfg.seed + 2, name="zoom", **fill))
