@@ -250,9 +250,11 @@ def _follow(runs_dir: Path, run_ids: list[str]) -> int:
             tasks = {}
             for rid in run_ids:
                 tasks[rid] = progress.add_task(rid, total=None, info="queued")
+            watcher = store.RunsWatcher(runs_dir)  # re-reads only what changed between ticks
             while not interrupted:
+                watcher.poll()
                 for rid in run_ids:
-                    view = store.load_run(contract.run_path(runs_dir, rid))
+                    view = watcher.view(rid) or store.load_run(contract.run_path(runs_dir, rid))
                     statuses[rid] = view.status
                     info = view.status
                     if view.last_val_acc is not None:
