@@ -29,7 +29,7 @@ def fake_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HW2_CPU_SLOTS", "1")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # CPU slots even on a GPU box: HW2_CPU_SLOTS rules
     monkeypatch.setenv("HW2_SCHEDULER_IDLE", "0.5")
-    monkeypatch.setenv("HW2_KILL_GRACE", "3")
+    monkeypatch.setenv("HW2_KILL_GRACE", "15")  # a loaded CI box may need seconds to unwind
     monkeypatch.delenv("HW2_FAKE_FAIL_AT_EPOCH", raising=False)
     monkeypatch.delenv("HW2_SLOTS_PER_GPU", raising=False)
     monkeypatch.chdir(PROJECT_ROOT)

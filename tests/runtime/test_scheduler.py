@@ -113,9 +113,9 @@ def test_kill_running_run_records_killed(runs_dir: Path, write_config: WriteConf
     assert wait_for(lambda: (runs_dir / rid / contract.METRICS_FILE).exists() and _meta(runs_dir, rid).pid)
     pid = _meta(runs_dir, rid).pid
     assert queue.kill_run(runs_dir, rid) is True
-    assert wait_for(lambda: _meta(runs_dir, rid).status == "killed", timeout=20)
+    assert wait_for(lambda: _meta(runs_dir, rid).status == "killed", timeout=30)
     meta = _meta(runs_dir, rid)
-    assert meta.exit_code == 143 and "SIGTERM" in (meta.error or "")
+    assert (meta.exit_code, meta.error) == (143, "stopped by SIGTERM"), meta.to_dict()
     assert wait_for(lambda: not contract.pid_alive(pid), timeout=10)
 
 
@@ -192,9 +192,12 @@ def test_concurrent_ensure_scheduler_starts_one_daemon(runs_dir: Path, write_con
     log = (runs_dir / queue.SCHEDULER_LOG).read_text()
     started = [line for line in log.splitlines() if ": started pid" in line]
     assert len(started) == 3
-    # every daemon that got the lock logged "scheduler pid"; only one may hold it at a time, and
-    # with runs in flight no second one can have taken over
-    assert log.count("scheduler pid") == 1
+    # one daemon held the lock while the runs were launched: a loser that starts very late (a
+    # loaded box) may only take the lock after the winner exits, and then finds nothing to do
+    lines = log.splitlines()
+    last_start = max(i for i, line in enumerate(lines) if ": started pid" in line)
+    assert sum("scheduler pid" in line for line in lines[:last_start]) == 1, log
+    assert len({line.split("scheduler[")[1].split("]")[0] for line in started}) == 1, log
 
 
 def test_scheduler_reconciles_runs_that_died_unwatched(runs_dir: Path, write_config: WriteConfig) -> None:
