@@ -198,7 +198,7 @@ def tui_env(runs_dir: Path) -> dict[str, str]:
             "COLUMNS": "",
             "LINES": "",
             "TEXTUAL_ANIMATIONS": "none",
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])),
         }
     )
     return env
@@ -218,9 +218,11 @@ def bench_cold_start(tmp: Path, repeats: int = 5) -> list[float]:
     for _ in range(repeats):
         t0 = time.monotonic()
         proc, master = spawn_in_pty(hw2_tui_cmd(runs), 80, 24, tui_env(runs))
-        _, seen = drain(master, until=b"Configs", timeout=30)
+        out, seen = drain(master, until=b"Configs", timeout=30)
         if seen is not None:
             times.append(seen - t0)
+        else:
+            print(f"cold start: no frame in 30 s; hw2-tui printed: {out[-2000:]!r}")
         stop_pty_app(proc, master)
     return times
 
@@ -314,7 +316,9 @@ def bench_cpu(tmp: Path, live: int, hz: float, duration: float) -> dict[str, flo
     writer = start_writer(runs, ids, hz)
     proc, master = spawn_in_pty(hw2_tui_cmd(runs), 120, 36, tui_env(runs))
     try:
-        drain(master, until=b"Configs", timeout=30)
+        out, seen = drain(master, until=b"Configs", timeout=30)
+        if seen is None:
+            raise SystemExit(f"hw2-tui showed no frame in 30 s; it printed: {out[-2000:]!r}")
         drain(master, timeout=3.0)  # settle: plots mounted, first polls done
         p = psutil.Process(proc.pid)
         c0, t0, rss0 = p.cpu_times(), time.monotonic(), p.memory_info().rss

@@ -197,6 +197,9 @@ class HW2App(App[None]):
         self.tree.root.set_label(self.configs_dir.name + "/")
         self._apply_width_class(self.size.width)
         self.table.focus()
+
+    def on_ready(self) -> None:
+        """After the first frame: start the workers (their imports would otherwise delay it)."""
         self._poll_runs()
         self._poll_gpu()
         self._load_configs()

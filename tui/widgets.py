@@ -18,6 +18,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.widget import MountError
 from textual.widgets import DataTable, Static, Tree
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
 
@@ -298,11 +299,16 @@ class MetricPlots(Horizontal):
         self.call_after_refresh(self._mount_plots)
 
     async def _mount_plots(self) -> None:
+        if not self.is_attached or self.app._exit:
+            return  # the app quit before its first frame settled
         cls = _cached_plot_class()  # heavy (plotext): after the first frame
-        self.loss = cls(id="loss-plot")
-        self.acc = cls(id="acc-plot")
-        await self.query_one("#plots-placeholder").remove()
-        await self.mount(self.loss, self.acc)
+        loss, acc = cls(id="loss-plot"), cls(id="acc-plot")
+        try:
+            await self.query_one("#plots-placeholder").remove()
+            await self.mount(loss, acc)
+        except MountError:
+            return  # closing
+        self.loss, self.acc = loss, acc
         self._drawn_sig = None
         self.call_after_refresh(self.post_message, self.Ready())
 
