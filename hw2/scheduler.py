@@ -380,8 +380,13 @@ class Scheduler:
         idle_since: float | None = None
         try:
             while not self._stop:
-                self.reap()
-                self.launch_ready()
+                try:
+                    self.reap()
+                    self.launch_ready()
+                except Exception:  # one odd run folder (deleted mid-launch, ...) must not stop the queue
+                    log.exception("scheduler step failed; retrying")
+                    time.sleep(1.0)
+                    continue
                 if self.children or self.has_queued():
                     idle_since = None
                 else:
