@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# One prepared GPU check for the CNN trainer, for a lent H100/H200 machine (about 7.5 minutes).
+#
+#   bash bench/gpu_check.sh --data-dir DIR [--budget-s 450] [--tiny]
+#
+# DIR holds cifar10/cifar10-jpeg.tar.gz (or any layout trainers.data accepts). Results go to
+# $OUT (a temp folder when $OUT is unset): results.jsonl (every measurement), summary.txt, log.txt.
+# Python: python3 with torch, numpy, pillow, pyyaml, psutil; pydantic (+ pydantic_core,
+# annotated_types, typing_inspection) is installed from ./.whl/*.whl when it is missing.
+#
+# Sections, each time-boxed with `timeout` (and its own internal deadline), run in this order:
+#   warm   decode CIFAR-10 into the cache                                   (box  60 s)
+#   epochs base CNN epoch at batch 4 and 32; GPU-resident vs host data     (box  85 s)
+#   knobs  bf16 autocast, channels_last, torch.compile on/off (deeper net) (box 110 s)
+#   pack   1, 2, 4, 8 real trainer subprocesses at once: runs/hour         (box  80 s)
+#   study  the 2.2.* homework study set through the queue + scheduler      (box: the rest)
+# Boxes shrink to fit --budget-s (default 450 s); a slow section can't eat the next one's time.
+# --tiny is the CPU dry run: 2 000-image subset, 1 epoch, compile skipped.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+ROOT=$(pwd)
+
+DATA_DIR=""
+BUDGET=450
+TINY=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --data-dir) DATA_DIR="$2"; shift 2 ;;
+    --budget-s) BUDGET="$2"; shift 2 ;;
+    --tiny|--dry-run) TINY="--tiny"; shift ;;
+    *) echo "gpu_check.sh: unknown argument $1; usage: bash bench/gpu_check.sh --data-dir DIR [--budget-s S] [--tiny]" >&2; exit 2 ;;
+  esac
+done
+[ -n "$DATA_DIR" ] || { echo "gpu_check.sh: --data-dir DIR is required (folder holding cifar10/)" >&2; exit 2; }
+DATA_DIR=$(cd "$DATA_DIR" && pwd) || { echo "gpu_check.sh: no such folder: $DATA_DIR" >&2; exit 2; }
+OUT=${OUT:-$(mktemp -d /tmp/gpu-check-XXXXXX)}
+mkdir -p "$OUT"
+PY=${PYTHON:-python3}
+export PYTHONUNBUFFERED=1 HW2_OFFLINE=1
+export HW2_CACHE_DIR=${HW2_CACHE_DIR:-/tmp/hw2-cache}
+
+exec > >(tee -a "$OUT/log.txt") 2>&1
+START=$(date +%s)
+echo "gpu_check: $(date -u +%FT%TZ) root=$ROOT data=$DATA_DIR out=$OUT budget=${BUDGET}s ${TINY}"
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version,utilization.gpu --format=csv,noheader
+
+if ! "$PY" -c "import pydantic" 2>/dev/null; then
+  if ls .whl/*.whl >/dev/null 2>&1; then
+    echo "installing pydantic from .whl/ into /tmp/site"
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 3
+    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+  else
+    echo "gpu_check.sh: pydantic is missing and there are no wheels in .whl/" >&2; exit 3
+  fi
+fi
+export PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH}
+"$PY" -c "import torch, pydantic, yaml, numpy, PIL, psutil; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'pydantic', pydantic.VERSION)" || exit 3
+
+# section NAME BOX_SECONDS [extra args]: run one section under a hard time box that also fits
+# what is left of the budget (keeping 25 s for the ones after it and the summary).
+section() {
+  local name=$1 box=$2; shift 2
+  local now left
+  now=$(date +%s); left=$(( BUDGET - (now - START) - 15 ))
+  [ "$box" -gt "$left" ] && box=$left
+  if [ "$box" -lt 10 ]; then echo "== $name: skipped, budget spent"; return; fi
+  echo "== $name (time box ${box}s)"
+  timeout -k 10 "$box" "$PY" bench/gpu_bench.py "$name" --data-dir "$DATA_DIR" --out "$OUT" \
+    --budget-s "$((box - 5))" $TINY "$@"
+  local rc=$?
+  [ $rc -ne 0 ] && echo "== $name: exit $rc$([ $rc -eq 124 ] && echo ' (time box)')"
+  return 0
+}
+
+section warm 60
+section epochs 85
+section knobs 110
+section pack 80
+section study 400  # whatever is left of the budget
+"$PY" bench/gpu_bench.py summary --out "$OUT" $TINY
+echo "gpu_check: total $(( $(date +%s) - START ))s; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"
