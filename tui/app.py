@@ -159,7 +159,7 @@ class HW2App(App[None]):
         yield GpuBar(gpu_text(None, {}), id="gpu")
         with Horizontal(id="body"):
             with Vertical(id="left"):
-                yield Label("Configs", classes="pane-title")
+                yield Label("Configs", classes="pane-title", id="configs-title")
                 yield ConfigTree("configs", id="configs")
             with Vertical(id="right"):
                 yield Input(placeholder="filter runs (esc clears)", id="filter")
@@ -194,7 +194,8 @@ class HW2App(App[None]):
             if w.id
         }
         self.table.set_columns(KEY_HPARAMS)
-        self.tree.root.set_label(self.configs_dir.name + "/")
+        self.tree.show_root = False
+        self.query_one("#configs-title", Label).update(f"Configs: {self.configs_dir.name}/")
         self._apply_width_class(self.size.width)
         self.table.focus()
 
@@ -500,10 +501,9 @@ class HW2App(App[None]):
         self._redraw_plots()
 
     def _show_config(self, run_id: str | None) -> None:
-        view = self._w["config-view"]
         st = self.runs.get(run_id) if run_id else None
         if st is None:
-            view.update("highlight a run to see its resolved config")
+            self._set_config_text("highlight a run to see its resolved config")
             return
         import yaml  # hw2.store has it loaded already
 
@@ -519,12 +519,7 @@ class HW2App(App[None]):
             if st.config
             else "(no config.yaml)"
         )
-        text = "\n".join(head) + "\n" + body
-        if text != self._config_text:
-            self._config_text = text
-            from rich.text import Text
-
-            view.update(Text(text))
+        self._set_config_text("\n".join(head) + "\n" + body)
 
     # ------------------------------------------------------------------ actions: view
 
@@ -652,6 +647,39 @@ class HW2App(App[None]):
         elif data.kind in ("experiment", "run") and data.planned is not None:
             self.launch([data.planned])
 
+    @on(Tree.NodeHighlighted, "#configs")
+    def _node_highlighted(self, event: Tree.NodeHighlighted) -> None:
+        """Show the highlighted config (its full error, or the resolved run configs) in the Config tab."""
+        data: NodeData | None = event.node.data
+        if data is None:
+            return
+        e = data.entry
+        lines = [f"# {e.path}"]
+        if data.kind == "invalid":
+            lines += ["# cannot be launched:", f"# {e.error}"]
+        else:
+            runs = [data.planned] if data.kind == "run" and data.planned is not None else list(e.runs)
+            if e.kind == "study":
+                lines.append(f"# study '{e.study_title or e.name}': {len(e.runs)} runs (s launches all)")
+            for p in runs[:8]:
+                lines.append(f"\n# --- {p.name} (enter launches it)")
+                try:
+                    import yaml
+
+                    lines.append(yaml.safe_dump(p.cfg.model_dump(mode="json"), sort_keys=False).rstrip())
+                except Exception as exc:  # a config that cannot be shown is still launchable
+                    lines.append(f"# ({exc})")
+            if len(runs) > 8:
+                lines.append(f"\n# … and {len(runs) - 8} more")
+        self._set_config_text("\n".join(lines))
+
+    def _set_config_text(self, text: str) -> None:
+        if text != self._config_text:
+            self._config_text = text
+            from rich.text import Text
+
+            self._w["config-view"].update(Text(text))
+
     def action_launch_study(self) -> None:
         node = self.tree.cursor_node
         data: NodeData | None = node.data if node is not None else None
@@ -759,8 +787,9 @@ class HW2App(App[None]):
             self.call_from_thread(self.notify, f"export failed: {exc}", severity="error", timeout=10)
             return
         self.last_export = (Path(results), Path(metrics))
+        where = Path(results).resolve()
         self.call_from_thread(
-            self.notify, f"exported {results} and {Path(metrics).name}", title="Export", timeout=8
+            self.notify, f"exported {where} and {Path(metrics).name}", title="Export", timeout=10
         )
 
     def action_toggle_configs(self) -> None:

@@ -281,6 +281,10 @@ class MetricPlots(Horizontal):
     DEFAULT_CSS = """
     MetricPlots { height: 1fr; }
     MetricPlots > #plots-placeholder { width: 1fr; content-align: center middle; color: $text-muted; }
+    MetricPlots > #plots-empty { width: 1fr; height: 1fr; content-align: center middle; color: $text-muted;
+                                 text-align: center; display: none; }
+    MetricPlots.-empty > #plots-empty { display: block; }
+    MetricPlots.-empty > PlotextPlot { display: none; }
     """
 
     def __init__(self, **kw: Any) -> None:
@@ -292,8 +296,14 @@ class MetricPlots(Horizontal):
         self.draw_count = 0
         self.last_draw_versions: dict[str, int] = {}
 
+    EMPTY_HINT = (
+        "No run to plot yet.\n\nPick a config on the left (shift+tab) and press enter to launch it,\n"
+        "or s to launch a whole study. Highlight a run in the table to plot it; space overlays more."
+    )
+
     def compose(self) -> ComposeResult:
         yield Static("plots load…", id="plots-placeholder")
+        yield Static(self.EMPTY_HINT, id="plots-empty")
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._mount_plots)
@@ -305,7 +315,7 @@ class MetricPlots(Horizontal):
         loss, acc = cls(id="loss-plot"), cls(id="acc-plot")
         try:
             await self.query_one("#plots-placeholder").remove()
-            await self.mount(loss, acc)
+            await self.mount(loss, acc, before="#plots-empty")
         except MountError:
             return  # closing
         self.loss, self.acc = loss, acc
@@ -322,8 +332,15 @@ class MetricPlots(Horizontal):
 
     def draw(self, runs: Sequence[RunState], smooth: bool) -> bool:
         """Redraw if the data, options or size changed since the last draw; True if it drew."""
-        if self.loss is None or self.acc is None or self.loss.size.width == 0:
+        if self.loss is None or self.acc is None:
             return False
+        if not runs:
+            self.set_class(True, "-empty")
+            self._drawn_sig = None
+            return False
+        self.set_class(False, "-empty")
+        if self.loss.size.width == 0:
+            return False  # just un-hidden: drawn on the resize that follows
         width = max(self.loss.size.width, 20)
         sig = (
             tuple((r.run_id, r.epoch_version, r.status) for r in runs),
@@ -484,6 +501,7 @@ class ConfigTree(Tree[NodeData]):
         Error lines name files relative to ``configs_dir`` (short, and the same on every machine).
         """
         self.clear()
+        self.show_root = False
         self.root.set_label(Text(configs_dir.name + "/", style="bold"))
         prefixes = sorted(
             {str(configs_dir) + os.sep, str(configs_dir.resolve()) + os.sep}, key=len, reverse=True

@@ -258,6 +258,10 @@ def test_invalid_config_listed_and_not_launchable(runs_dir: Path, configs_dir: P
         label = node.children[0].label
         assert "zz-broken.yaml:4: optimizer.lr: must be > 0" in label.plain
         assert "red" in str(label.style)
+        await pilot.press("3")  # the Config tab shows the full error of the highlighted file
+        await pilot.pause(0.2)
+        shown = str(app.query_one("#config-view").render())
+        assert "cannot be launched" in shown and "fix: use a positive learning rate" in shown
         await pilot.press("enter", "s")
         await pilot.pause(0.5)
         assert not isinstance(app.screen, ConfirmScreen)
@@ -432,3 +436,17 @@ def test_reopen_reattaches_to_live_run(
         await wait_for(pilot, lambda: second.plots.last_draw_versions.get(rid, -1) > 0, 5, "plotted")
 
     run_pilot(second, reattach)
+
+
+def test_empty_runs_dir_shows_a_hint_instead_of_empty_plots(runs_dir: Path, configs_dir: Path) -> None:
+    app = _app(runs_dir, configs_dir, start_scheduler=False)
+
+    async def body(pilot: Any) -> None:
+        await wait_for(pilot, lambda: app.plots.ready, 10, "plots")
+        await pilot.pause(0.2)
+        assert app.plots.has_class("-empty")
+        hint = app.plots.query_one("#plots-empty")
+        assert hint.display and "press enter to launch" in str(hint.render())
+        assert not app.plots.loss.display
+
+    run_pilot(app, body)
