@@ -1265,7 +1265,7 @@ def write_reference(doc_path: str | os.PathLike[str]) -> bool:
 
 
 def _main(argv: list[str]) -> int:
-    """``python -m hw2.config [--write-docs FILE | --check FILE...]``: docs, or validate files."""
+    """``python -m hw2.config`` prints the reference; ``--write-docs FILE`` updates it; ``FILE...`` validates."""
     if argv[:1] == ["--write-docs"] and len(argv) == 2:
         changed = write_reference(argv[1])
         print(f"{argv[1]}: {'updated' if changed else 'up to date'}")
