@@ -12,10 +12,13 @@ Order matters and is deliberate:
    allocates (so a second run or the CNN trainer can share the GPU) and the C++ logs are quietened;
 3. everything is seeded with ``keras.utils.set_random_seed(cfg.seed)``.
 
-The test metrics are always computed on the weights of the best validation epoch (by
-``train.early_stopping.monitor``, ``val_loss`` by default), whether early stopping is on or not; the
-result's ``best_val_acc`` is the validation accuracy of that same epoch, so it and ``test_acc``
-describe one set of weights.
+The test metrics are always computed on the weights of the best validation epoch, which are
+restored after training. Without early stopping the best epoch is the one with the highest
+validation accuracy (as in the CNN trainer, so ``best_epoch``/``best_val_acc`` mean the same for
+both); with early stopping it is the best by ``train.early_stopping.monitor`` (and ``min_delta``),
+exactly the weights Keras' ``EarlyStopping(restore_best_weights=True)`` restores. The result's
+``best_val_acc`` is the validation accuracy of that epoch, so it and ``test_acc`` describe one set of
+weights; ``monitor`` in the result says which rule picked it.
 """
 
 from __future__ import annotations
@@ -279,7 +282,7 @@ def make_callbacks(keras: Any, ctx: RunContext, batches: int) -> dict[str, Any]:
     """
     cfg = ctx.cfg
     es_cfg = cfg.train.early_stopping
-    monitor = es_cfg.monitor
+    monitor, min_delta = (es_cfg.monitor, es_cfg.min_delta) if es_cfg.enabled else ("val_acc", 0.0)
     mode = "min" if monitor.endswith("loss") else "max"
     every = cfg.train.progress_every or max(1, batches // 20)
 
@@ -326,7 +329,13 @@ def make_callbacks(keras: Any, ctx: RunContext, batches: int) -> dict[str, Any]:
                 )
 
     class BestWeights(keras.callbacks.Callback):
-        """Keeps the weights of the best epoch by ``monitor`` and restores them when training ends."""
+        """Keeps the weights of the best epoch by ``monitor`` and restores them when training ends.
+
+        Uses EarlyStopping's improvement rule (``min_delta``, first of equals wins), so with early
+        stopping on it agrees with Keras on the best epoch; without, it is what restores them.
+        """
+
+        monitor_name = monitor
 
         def __init__(self) -> None:
             super().__init__()
@@ -340,7 +349,7 @@ def make_callbacks(keras: Any, ctx: RunContext, batches: int) -> dict[str, Any]:
             logs = logs or {}
             self.epochs_run = epoch + 1
             value = float(logs[monitor])
-            if self.weights is None or _better(value, self.best, mode):
+            if self.weights is None or _better(value, self.best, mode, min_delta):
                 self.best, self.best_epoch = value, epoch + 1
                 self.best_logs = {k: float(v) for k, v in logs.items()}
                 self.weights = self.model.get_weights()
@@ -440,7 +449,7 @@ def fit_and_evaluate(ctx: RunContext) -> tuple[Any, dict[str, Any]]:
         "best_epoch": best.best_epoch,
         "best_val_acc": best.best_logs["val_acc"],
         "best_val_loss": best.best_logs["val_loss"],
-        "monitor": cfg.train.early_stopping.monitor,
+        "monitor": best.monitor_name,
         "total_seconds": time.time() - ctx.started,
         "params": int(model.count_params()),
         "epochs_run": epochs_run,

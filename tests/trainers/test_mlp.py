@@ -8,11 +8,13 @@ early-stopping logic are checked in-process (one TensorFlow import for the whole
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import math
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -30,6 +32,7 @@ from tests.conftest import PROJECT_ROOT
 from tests.data.fixtures import write_mnist_idx
 from trainers import mlp
 from trainers.common import RunContext
+from trainers.data import split_validation
 
 N_TRAIN = 200  # 180 train / 20 val with val_split 0.1
 N_TEST = 40
@@ -340,42 +343,52 @@ def _check_plain(model: Any) -> None:
     assert all(d.kernel_regularizer is None for d in _dense(model))
 
 
-def _check_xla(model: Any) -> None:
-    assert model.jit_compile is True
-
-
 def _dense(model: Any) -> list[Any]:
     return [layer for layer in model.layers if type(layer).__name__ == "Dense"]
 
 
-OPTION_CASES = {
-    "plain": ({}, _check_plain),
-    "l1": ({"model": {"l1": 1e-4}}, _check_l1),
-    "l2": ({"model": {"l2": 1e-3}}, _check_l2),
-    "l1l2": ({"model": {"l1": 1e-4, "l2": 1e-3}}, _check_l1l2),
-    "dropout": ({"model": {"dropout": 0.3}}, _check_dropout),
-    "augment": ({"augment": {"enabled": True}}, _check_augment),
-    "sgd": ({"optimizer": {"name": "sgd", "lr": 0.05}}, _check_sgd),
-    "momentum": (
-        {"optimizer": {"name": "momentum", "lr": 0.01, "momentum": 0.8, "nesterov": True}},
-        _check_momentum,
+def _check_tanh(model: Any) -> None:
+    assert [d.activation.__name__ for d in _dense(model)] == ["tanh", "tanh", "softmax"]
+
+
+# Options are grouped so that each group is one tiny fit (a fit costs seconds of tracing on CPU);
+# every option appears in exactly one group and each group checks that its options were built.
+OPTION_CASES: dict[str, tuple[dict[str, Any], tuple[Any, ...]]] = {
+    "plain-adam": ({}, (_check_plain, _check_adam)),
+    "l1-sgd-unit-tanh": (
+        {
+            "model": {"l1": 1e-4, "activation": "tanh"},
+            "optimizer": {"name": "sgd", "lr": 0.05},
+            "data": {"normalize": "unit"},
+        },
+        (_check_l1, _check_sgd, _check_tanh),
     ),
-    "adam-unit-tanh": ({"data": {"normalize": "unit"}, "model": {"activation": "tanh"}}, _check_adam),
-    "early-stopping": (
-        {"train": {"epochs": 2, "early_stopping": {"enabled": True, "patience": 1}}},
-        _check_adam,
+    "l2-momentum-dropout": (
+        {
+            "model": {"l2": 1e-3, "dropout": 0.3},
+            "optimizer": {"name": "momentum", "lr": 0.01, "momentum": 0.8, "nesterov": True},
+        },
+        (_check_l2, _check_momentum, _check_dropout),
     ),
-    "xla": ({"perf": {"threads": 1, "jit_compile": True}}, _check_xla),
+    "l1l2-augment-early-stopping": (
+        {
+            "model": {"l1": 1e-4, "l2": 1e-3},
+            "augment": {"enabled": True},
+            "train": {"epochs": 2, "early_stopping": {"enabled": True, "patience": 1}},
+        },
+        (_check_l1l2, _check_augment, _check_adam),
+    ),
 }
 
 
 @pytest.mark.parametrize("case", list(OPTION_CASES))
 def test_each_option_builds_and_trains(case: str, tmp_path: Path, mnist_dir: Path) -> None:
-    sections, check = OPTION_CASES[case]
+    sections, checks = OPTION_CASES[case]
     ctx = _ctx(tmp_path, mnist_dir, **sections)
     model, result = mlp.fit_and_evaluate(ctx)
     ctx.metrics.close()
-    check(model)
+    for check in checks:
+        check(model)
     epochs = _lines(ctx.run_dir, "epoch")
     assert len(epochs) == result["epochs_run"] >= 1
     for line in epochs:
@@ -384,6 +397,17 @@ def test_each_option_builds_and_trains(case: str, tmp_path: Path, mnist_dir: Pat
     assert result["params"] == model.count_params()
     meta = contract.read_meta(ctx.run_dir)
     assert meta is not None and meta.device == "cpu" and "tensorflow" in meta.versions
+
+
+@pytest.mark.parametrize("setting", [True, False, "auto"])
+def test_jit_compile_setting_reaches_keras(setting: bool | str) -> None:
+    """perf.jit_compile is handed to compile(); 'auto' lets Keras decide: XLA only with a GPU."""
+    cfg = ExperimentConfig.model_validate(_cfg_dict(perf={"threads": 1, "jit_compile": setting}))
+    keras, device, _ = mlp.setup_framework(cfg)
+    model = mlp.build_model(keras, cfg)
+    mlp.compile_model(keras, model, cfg)
+    expected = device.startswith("cuda") if setting == "auto" else setting
+    assert model.jit_compile is expected
 
 
 def test_augmentation_is_active_only_in_training(tmp_path: Path, mnist_dir: Path) -> None:
@@ -405,50 +429,100 @@ def test_augmentation_is_active_only_in_training(tmp_path: Path, mnist_dir: Path
     assert moved.min() >= data.background - 1e-3 and moved.max() <= 3.0 + 1e-3
 
 
-def _evaluate_val(model: Any, ctx: RunContext) -> float:
+def _evaluate_val(model: Any, ctx: RunContext) -> dict[str, float]:
+    """Loss and accuracy of ``model`` (as returned: weights restored) on the run's validation split."""
     data = mlp.prepare_data(ctx.cfg, ctx.data_dir)
-    return float(model.evaluate(data.x_val, data.y_val, verbose=0, return_dict=True)["loss"])
+    out = model.evaluate(data.x_val, data.y_val, verbose=0, return_dict=True)
+    return {k: float(v) for k, v in out.items()}
 
 
-# Random-noise images cannot be learnt, only memorised: with a large Adam step the validation loss
-# rises after the first epoch, so the best epoch is an early one and later weights are worse.
-OVERFIT = {"model": {"hidden": [128]}, "optimizer": {"name": "adam", "lr": 0.02}}
+def _write_idx_gz(path: Path, arr: np.ndarray) -> None:
+    """One MNIST IDX file (unsigned-byte data, big-endian dims), gzip-compressed."""
+    arr = np.ascontiguousarray(arr, dtype=np.uint8)
+    header = struct.pack(">I", 0x0800 | arr.ndim) + b"".join(struct.pack(">I", d) for d in arr.shape)
+    path.write_bytes(gzip.compress(header + arr.tobytes(), mtime=0))
 
 
-def test_early_stopping_stops_and_restores_the_best_weights(tmp_path: Path, mnist_dir: Path) -> None:
-    es = {"enabled": True, "monitor": "val_loss", "patience": 2}
-    ctx = _ctx(tmp_path, mnist_dir, **OVERFIT, train={"epochs": 40, "batch_size": 16, "early_stopping": es})
+@pytest.fixture(scope="module")
+def misleading_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Learnable digits whose *validation* labels are all wrong (shifted by one class).
+
+    Each class is a bright square at its own place, so training learns fast; the examples
+    split_validation holds out carry label (c+1) % 10. The better the model fits, the worse it does on
+    validation: validation loss rises every epoch and the first epoch is the best, by construction.
+    """
+    n_train, n_test = 400, 40
+    rng = np.random.default_rng(1)
+
+    def images(labels: np.ndarray) -> np.ndarray:
+        x = rng.integers(0, 50, size=(len(labels), 28, 28), dtype=np.uint8)
+        for i, c in enumerate(labels):
+            r, col = (c // 5) * 14 + 4, (c % 5) * 5 + 1
+            x[i, r : r + 6, col : col + 5] = 255
+        return x
+
+    y_train = (np.arange(n_train) % 10).astype(np.uint8)
+    y_test = (np.arange(n_test) % 10).astype(np.uint8)
+    x_train, x_test = images(y_train), images(y_test)
+    _, val_idx = split_validation(n_train, 0.1, 0)
+    y_train[val_idx] = (y_train[val_idx] + 1) % 10
+    root = tmp_path_factory.mktemp("misleading")
+    d = root / "mnist"
+    d.mkdir()
+    for name, arr in (
+        ("train-images-idx3-ubyte", x_train),
+        ("train-labels-idx1-ubyte", y_train),
+        ("t10k-images-idx3-ubyte", x_test),
+        ("t10k-labels-idx1-ubyte", y_test),
+    ):
+        _write_idx_gz(d / f"{name}.gz", arr)
+    return root
+
+
+FAST_FIT = {"model": {"hidden": [64]}, "optimizer": {"name": "adam", "lr": 0.01}}
+
+
+@pytest.mark.parametrize("monitor", ["val_loss", "val_acc"])
+def test_early_stopping_stops_and_restores_the_best_weights(
+    monitor: str, tmp_path: Path, misleading_dir: Path
+) -> None:
+    es = {"enabled": True, "monitor": monitor, "patience": 2}
+    ctx = _ctx(
+        tmp_path, misleading_dir, **FAST_FIT, train={"epochs": 40, "batch_size": 16, "early_stopping": es}
+    )
     model, result = mlp.fit_and_evaluate(ctx)
     ctx.metrics.close()
     epochs = _lines(ctx.run_dir, "epoch")
     val_losses = [line["val_loss"] for line in epochs]
-    assert result["stopped_early"] is True and result["epochs_run"] == len(epochs) < 40
-    best = int(np.argmin(val_losses)) + 1
-    assert result["best_epoch"] == best and result["epochs_run"] == best + 2  # patience 2
-    assert result["best_val_acc"] == pytest.approx(epochs[best - 1]["val_acc"])
-    assert _evaluate_val(model, ctx) == pytest.approx(val_losses[best - 1], rel=1e-4)
-    assert _evaluate_val(model, ctx) != pytest.approx(val_losses[-1], rel=1e-3)
+    assert val_losses == sorted(val_losses), "the misleading data should make validation worse every epoch"
+    assert result["stopped_early"] is True and result["epochs_run"] == len(epochs) == 3  # best 1 + patience 2
+    assert result["best_epoch"] == 1 and result["monitor"] == monitor
+    assert result["best_val_acc"] == pytest.approx(epochs[0]["val_acc"])
+    restored = _evaluate_val(model, ctx)
+    assert restored["loss"] == pytest.approx(val_losses[0], rel=1e-4)
+    assert restored["loss"] < val_losses[-1] * 0.99  # not the last epoch's weights
 
 
-@pytest.mark.parametrize("monitor", ["val_loss", "val_acc"])
-def test_best_weights_are_restored_without_early_stopping(
-    monitor: str, tmp_path: Path, mnist_dir: Path
-) -> None:
-    es = {"enabled": False, "monitor": monitor}
-    ctx = _ctx(tmp_path, mnist_dir, **OVERFIT, train={"epochs": 4, "batch_size": 16, "early_stopping": es})
+def test_best_weights_are_restored_without_early_stopping(tmp_path: Path, misleading_dir: Path) -> None:
+    """Early stopping off: training runs all epochs, the best-val-accuracy epoch's weights are tested."""
+    es = {"enabled": False, "monitor": "val_loss"}  # monitor only matters with early stopping on
+    ctx = _ctx(
+        tmp_path, misleading_dir, **FAST_FIT, train={"epochs": 3, "batch_size": 16, "early_stopping": es}
+    )
     model, result = mlp.fit_and_evaluate(ctx)
     ctx.metrics.close()
     epochs = _lines(ctx.run_dir, "epoch")
-    assert result["epochs_run"] == len(epochs) == 4 and result["stopped_early"] is False
-    values = [line[monitor] for line in epochs]
-    best = (int(np.argmin(values)) if monitor == "val_loss" else int(np.argmax(values))) + 1
-    assert result["best_epoch"] == best
-    best_line = epochs[best - 1]
-    assert _evaluate_val(model, ctx) == pytest.approx(best_line["val_loss"], rel=1e-4)
-    if monitor == "val_loss":
-        assert best < 4, "the overfitting setup should make a later epoch worse"
-        assert _evaluate_val(model, ctx) != pytest.approx(epochs[-1]["val_loss"], rel=1e-3)
-    assert result["best_val_acc"] == pytest.approx(best_line["val_acc"])
+    assert result["epochs_run"] == len(epochs) == 3 and result["stopped_early"] is False
+    accs = [line["val_acc"] for line in epochs]
+    best = int(np.argmax(accs)) + 1  # first of equals
+    assert result["monitor"] == "val_acc" and result["best_epoch"] == best
+    assert result["best_val_acc"] == pytest.approx(max(accs))
+    restored = _evaluate_val(model, ctx)
+    assert restored["acc"] == pytest.approx(accs[best - 1])
+    assert restored["loss"] == pytest.approx(epochs[best - 1]["val_loss"], rel=1e-4)
+    assert best < 3 and restored["loss"] < epochs[-1]["val_loss"] * 0.99  # not the last epoch's weights
+    # The model really learnt the (correctly labelled) test digits: the misleading part is val only.
+    assert result["test_acc"] >= 0.5
 
 
 def test_empty_validation_split_is_one_clear_error(tmp_path: Path, mnist_dir: Path) -> None:
