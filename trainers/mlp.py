@@ -23,6 +23,7 @@ weights; ``monitor`` in the result says which rule picked it.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import sys
@@ -128,6 +129,12 @@ def setup_framework(cfg: ExperimentConfig) -> tuple[Any, str, str | None]:
     TensorFlow only accepts before its runtime starts are then left as they are.
     """
     backend = cfg.perf.keras_backend
+    package = BACKEND_PACKAGES.get(backend, backend)
+    if importlib.util.find_spec(package) is None:
+        raise RuntimeError(
+            f"perf.keras_backend: {backend!r} needs the {package!r} package, which is not installed; "
+            "fix: use tensorflow or torch, or install it"
+        )
     loaded = sys.modules.get("keras")
     if loaded is not None and loaded.backend.backend() != backend:
         raise RuntimeError(
@@ -300,10 +307,12 @@ def make_callbacks(keras: Any, ctx: RunContext, batches: int) -> dict[str, Any]:
             super().__init__()
             self._lock = threading.Lock()
             self._epoch = 0
+            self._last_batch = 0
             self._t0 = time.perf_counter()
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             self._epoch = epoch + 1
+            self._last_batch = 0
             self._t0 = time.perf_counter()
 
         def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
@@ -312,6 +321,10 @@ def make_callbacks(keras: Any, ctx: RunContext, batches: int) -> dict[str, Any]:
                 return
             logs = logs or {}
             with self._lock:
+                # Worker threads may finish out of order: never write an older batch after a newer one.
+                if done <= self._last_batch:
+                    return
+                self._last_batch = done
                 ctx.progress(self._epoch, done, batches, logs.get("loss"), logs.get("acc"))
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:

@@ -9,6 +9,7 @@ early-stopping logic are checked in-process (one TensorFlow import for the whole
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
 import logging
 import math
@@ -31,7 +32,7 @@ from hw2.schema import ExperimentConfig
 from tests.conftest import PROJECT_ROOT
 from tests.data.fixtures import write_mnist_idx
 from trainers import mlp
-from trainers.common import RunContext
+from trainers.common import EXIT_KILLED, RunContext
 from trainers.data import split_validation
 
 N_TRAIN = 200  # 180 train / 20 val with val_split 0.1
@@ -86,15 +87,15 @@ def _write_config(path: Path, **sections: Any) -> Path:
 
 def _start(config: Path, run_dir: Path, data_dir: Path) -> subprocess.Popen[bytes]:
     """``python -m trainers.mlp`` as the launcher would start it (output kept beside the run)."""
-    out = open(run_dir.parent / f"{run_dir.name}.stdout", "wb")  # noqa: SIM115 - closed by the child's exit
-    return subprocess.Popen(
-        [sys.executable, "-m", "trainers.mlp", "--config", str(config), "--run-dir", str(run_dir)]
-        + ["--data-dir", str(data_dir)],
-        cwd=PROJECT_ROOT,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        env=os.environ.copy(),
-    )
+    with open(run_dir.parent / f"{run_dir.name}.stdout", "wb") as out:  # the child keeps its own copy
+        return subprocess.Popen(
+            [sys.executable, "-m", "trainers.mlp", "--config", str(config), "--run-dir", str(run_dir)]
+            + ["--data-dir", str(data_dir)],
+            cwd=PROJECT_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
+        )
 
 
 def _finish(proc: subprocess.Popen[bytes], run_dir: Path) -> int:
@@ -105,12 +106,8 @@ def _finish(proc: subprocess.Popen[bytes], run_dir: Path) -> int:
             proc.kill()
             proc.wait()
         out = run_dir.parent / f"{run_dir.name}.stdout"
-        if proc.returncode not in (0, contract_exit_killed()):
+        if proc.returncode not in (0, EXIT_KILLED):
             print(out.read_text(errors="replace")[-4000:])
-
-
-def contract_exit_killed() -> int:
-    return 128 + signal.SIGTERM
 
 
 def _lines(run_dir: Path, kind: str) -> list[dict[str, Any]]:
@@ -184,6 +181,8 @@ def test_end_to_end_run_follows_the_contract(
     batches = math.ceil(N_TRAIN * 0.9 / 32)
     assert all(p["epoch"] == 1 and p["batches"] == batches and 1 <= p["batch"] <= batches for p in progress)
     assert progress[-1]["batch"] == batches  # the last batch is never rate-limited away
+    seen = [p["batch"] for p in progress]
+    assert seen == sorted(set(seen)), "progress lines must move forward"
     assert all(0.0 <= p["acc"] <= 1.0 and math.isfinite(p["loss"]) for p in progress)
 
     epochs = _lines(run_dir, "epoch")
@@ -245,7 +244,7 @@ def test_sigterm_during_training_marks_the_run_killed(tmp_path: Path, mnist_dir:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert code == contract_exit_killed() == 143
+    assert code == EXIT_KILLED == 143
     meta = contract.read_meta(run_dir)
     assert meta is not None and meta.status == "killed" and meta.exit_code == 143
     assert meta.error and "SIGTERM" in meta.error
@@ -579,3 +578,11 @@ def test_baseline_reaches_97_percent_in_3_epochs(
     assert result["n_train"] + result["n_val"] == 60_000 and result["n_test"] == 10_000
     assert result["test_acc"] >= 0.97
     assert json.loads((run_dir / contract.META_FILE).read_text())["status"] == "done"
+
+
+def test_a_backend_that_is_not_installed_is_one_clear_error(tmp_path: Path, mnist_dir: Path) -> None:
+    if importlib.util.find_spec("jax") is not None:
+        pytest.skip("jax is installed here")
+    ctx = _ctx(tmp_path, mnist_dir, perf={"keras_backend": "jax"})
+    with pytest.raises(RuntimeError, match=r"^perf\.keras_backend: 'jax' needs the 'jax' package.*fix: "):
+        mlp.fit_and_evaluate(ctx)
