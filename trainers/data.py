@@ -1044,6 +1044,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--json", action="store_true", help="print one JSON object per dataset")
     args = p.parse_args(argv)
 
+    if args.dataset == "all" and not args.no_download and not _offline():
+        return _check_each_in_own_process(args)
     datasets = ["mnist", "cifar10"] if args.dataset == "all" else [args.dataset]
     rc = 0
     for ds in datasets:
@@ -1068,6 +1070,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  cache {d['cache'] or '(none)'} ({how}; load {d['seconds']:.2f}s)")
         for note in d["notes"]:
             print(f"  note: {note}")
+    return rc
+
+
+def _check_each_in_own_process(args: argparse.Namespace) -> int:
+    """Check MNIST and CIFAR-10 in separate child processes.
+
+    Why: the last-resort downloaders import keras (TensorFlow) for MNIST and torchvision for
+    CIFAR-10, and importing torchvision into a process that already loaded TensorFlow segfaults
+    (seen with TF 2.21 + torch 2.x): one process per dataset never loads both.
+    """
+    import subprocess
+
+    rc = 0
+    for ds in ("mnist", "cifar10"):
+        cmd = [sys.executable, "-m", "trainers.data", "check", "--dataset", ds]
+        for flag, value in (("--data-dir", args.data_dir), ("--cache-dir", args.cache_dir)):
+            if value:
+                cmd += [flag, str(value)]
+        if args.json:
+            cmd.append("--json")
+        sys.stdout.flush()
+        code = subprocess.run(cmd, check=False).returncode
+        if code < 0:
+            print(f"{_TITLES[ds]}: error: the check crashed (signal {-code})")
+        rc = rc or (1 if code else 0)
     return rc
 
 
