@@ -71,3 +71,44 @@ def test_checker_catches_each_pattern(tmp_path: Path) -> None:
         probe.unlink()
     for needle in ("eval()", "exec()", "os.system()", "shell=", "yaml.load()"):
         assert needle in kinds, kinds
+
+
+# Modules that would serve the app or its data over a network. The project has no browser or
+# server mode (the TUI runs over SSH); adding one would widen the attack surface silently.
+SERVER_MODULES = ("http.server", "socketserver", "textual_serve", "aiohttp", "flask", "fastapi", "uvicorn")
+
+
+def _server_violations(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: list[str] = []
+    for node in ast.walk(tree):
+        where = f"{path.relative_to(PROJECT_ROOT)}:{getattr(node, 'lineno', 0)}"
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        for name in names:
+            if any(name == m or name.startswith(m + ".") for m in SERVER_MODULES):
+                found.append(f"{where}: imports {name}")
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "listen":
+            found.append(f"{where}: .listen() opens a server socket")
+    return found
+
+
+@pytest.mark.parametrize("path", _sources(), ids=lambda p: str(p.relative_to(PROJECT_ROOT)))
+def test_no_server_or_browser_mode(path: Path) -> None:
+    assert _server_violations(path) == []
+
+
+def test_server_checker_catches_each_pattern() -> None:
+    probe = PROJECT_ROOT / "tests" / "reliability" / "_probe_server.py"
+    probe.write_text(
+        "import http.server\nfrom textual_serve.server import Server\nimport socket\nsocket.socket().listen(1)\n"
+    )
+    try:
+        found = "\n".join(_server_violations(probe))
+    finally:
+        probe.unlink()
+    for needle in ("http.server", "textual_serve", ".listen()"):
+        assert needle in found, found
