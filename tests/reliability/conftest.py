@@ -304,6 +304,10 @@ class Tmux:
 
     def kill_server(self) -> None:
         self.cmd("kill-server", check=False)
+        # tmux leaves its socket file behind; it is ours, remove it
+        base = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
+        with contextlib.suppress(OSError):
+            (base / self.socket).unlink()
 
 
 @pytest.fixture
