@@ -130,7 +130,7 @@ class HW2App(App[None]):
         self.configs_dir = Path(configs_dir)
         self.poll_interval = poll_interval
         self.clock = clock
-        self.export_dir = Path(export_dir) if export_dir else Path("exports")
+        self.export_dir = Path(export_dir or os.environ.get("HW2_EXPORT_DIR") or "exports")
         self._gpu_stats_fn = gpu_stats
         self.start_scheduler = start_scheduler
         self.sub_title = subtitle if subtitle is not None else f"runs: {self.runs_dir}"
@@ -650,7 +650,9 @@ class HW2App(App[None]):
     @on(Tree.NodeHighlighted, "#configs")
     def _node_highlighted(self, event: Tree.NodeHighlighted) -> None:
         """Show the highlighted config (its full error, or the resolved run configs) in the Config tab."""
-        data: NodeData | None = event.node.data
+        # The cursor's node, not the event's: a late event from a reload must not win.
+        node = self.tree.cursor_node or event.node
+        data: NodeData | None = node.data
         if data is None:
             return
         e = data.entry

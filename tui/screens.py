@@ -25,7 +25,7 @@ HELP_TEXT = """\
   [b]d[/b]        show only the hyperparameter columns that differ between the listed runs
   [b]k[/b]        kill the highlighted run (asks first)
   [b]r[/b]        re-queue a failed or killed run (a new run from the same config)
-  [b]e[/b]        export results.csv and metrics.csv (path shown in a notification)
+  [b]e[/b]        export results.csv and metrics.csv to ./exports/<time> (or $HW2_EXPORT_DIR)
 
 [b]Views[/b]
   [b]1 2 3[/b]    Plots | Log | Config tabs

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.cache import LRUCache
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.widget import MountError
@@ -142,6 +143,18 @@ class RunsTable(DataTable):
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kw)
+        # DataTable keys its render caches on a global update counter, so after a live update every
+        # older entry is dead weight: the stock sizes (10 000 cells, 1 000 rows and lines) keep
+        # ~20 MiB of stale segments and old cells alive. Sizes that cover one tall screen keep the
+        # TUI's memory flat. (Private attributes: checked, and left alone if Textual renames them.)
+        for name, size in (
+            ("_cell_render_cache", 2048),
+            ("_row_render_cache", 256),
+            ("_row_renderable_cache", 256),
+            ("_line_cache", 256),
+        ):
+            if isinstance(getattr(self, name, None), LRUCache):
+                setattr(self, name, LRUCache(size))
         self.columns_def: list[Column] = []
         self._cells: dict[str, dict[str, str]] = {}
         self.sort_column: str | None = None
