@@ -379,3 +379,32 @@ def test_augment_batch_flips_and_crops_per_image() -> None:
     flips = cnn.augment_batch(x, flip=True, pad=0, gen=g)
     flipped = [torch.equal(flips[i], x[i].flip(2)) for i in range(6)]
     assert all(f or torch.equal(flips[i], x[i]) for i, f in enumerate(flipped))
+
+
+@pytest.mark.parametrize(
+    ("name", "wd", "cls", "momentum"),
+    [
+        ("sgd", 0.0, "SGD", 0),
+        ("momentum", 0.0, "SGD", 0.9),
+        ("adam", 0.0, "Adam", None),
+        ("adam", 0.01, "AdamW", None),
+    ],
+)
+def test_make_optimizer(name: str, wd: float, cls: str, momentum: float | None) -> None:
+    cfg = ExperimentConfig.model_validate(_cfg_dict(optimizer={"name": name, "lr": 0.05, "weight_decay": wd}))
+    opt = cnn.make_optimizer(torch.nn.Linear(3, 2).parameters(), cfg.optimizer)
+    assert type(opt).__name__ == cls
+    assert opt.defaults["lr"] == 0.05 and opt.defaults.get("momentum") == momentum
+    if wd:
+        assert opt.defaults["weight_decay"] == wd
+
+
+def test_progress_lines_are_rate_limited(tmp_path: Path, cifar_dir: Path) -> None:
+    # progress_every 0: checked ~20 times an epoch, written at most every 0.25 s, plus the epoch's last batch
+    _, lines = _train_in_process(
+        tmp_path / "r", cifar_dir, train={"epochs": 2, "batch_size": 1, "progress_every": 0}
+    )
+    progress = [x for x in lines if x["type"] == "progress"]
+    for ep in (1, 2):
+        mine = [x for x in progress if x["epoch"] == ep]
+        assert 1 <= len(mine) <= 21 and mine[-1]["batch"] == mine[-1]["batches"] == 60
