@@ -61,6 +61,7 @@ def tutorial_reference(
     subset: int | None,
     test_subset: int | None,
     val_split: float,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """The tutorial's loop, verbatim in spirit; returns per-epoch times/losses and test accuracy."""
     import torch
@@ -95,6 +96,8 @@ def tutorial_reference(
     )
     trainset = PILCifar(np.asarray(splits.x_train), splits.y_train, transform)
     testset = PILCifar(np.asarray(splits.x_test), splits.y_test, transform)
+    if threads:
+        torch.set_num_threads(threads)
     torch.manual_seed(seed)
     net = TutorialNet()  # the tutorial's Net, same seed -> same initial weights as our run
     trainloader = DataLoader(trainset, batch_size=4, shuffle=True, num_workers=2)
@@ -213,6 +216,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--only", choices=["1", "2"], help="run one benchmark only")
     p.add_argument("--max-epochs-2", type=int, default=10, help="epoch cap for benchmark 2 (base recipe)")
+    p.add_argument(
+        "--ref-threads",
+        type=int,
+        default=None,
+        help="intra-op threads of the reference's main process (default: torch's, as the tutorial runs)",
+    )
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args(argv)
     os.environ.setdefault("HW2_OFFLINE", "1")
