@@ -808,6 +808,29 @@ class HW2App(App[None]):
     def action_quit(self) -> None:  # type: ignore[override]
         self.exit()
 
+    _MAIN_SCREEN_ACTIONS = frozenset(
+        {
+            "help",
+            "launch_study",
+            "kill",
+            "requeue",
+            "export",
+            "filter",
+            "toggle_diff",
+            "toggle_smooth",
+            "mark",
+            "cycle_sort",
+            "reverse_sort",
+            "reload_configs",
+            "toggle_configs",
+            "tab",
+        }
+    )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The main screen's keys do nothing while a dialog (confirm, help, palette) is open."""
+        return not (action in self._MAIN_SCREEN_ACTIONS and len(self.screen_stack) > 1)
+
     # ------------------------------------------------------------------ command palette
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

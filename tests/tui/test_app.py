@@ -83,6 +83,9 @@ def test_help_screen_lists_keys_and_says_runs_continue(runs_dir: Path, configs_d
         text = str(app.screen.query_one("#help-text").render())
         for needle in ("space", "kill", "export", "filter", "runs keep going"):
             assert needle in text
+        await pilot.press("k", "e", "slash")  # main-screen keys are inert under the dialog
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, HelpScreen) and len(app.screen_stack) == 2 and app.last_export is None
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen), 5, "help closed")
 
@@ -448,5 +451,22 @@ def test_empty_runs_dir_shows_a_hint_instead_of_empty_plots(runs_dir: Path, conf
         hint = app.plots.query_one("#plots-empty")
         assert hint.display and "press enter to launch" in str(hint.render())
         assert not app.plots.loss.display
+
+    run_pilot(app, body)
+
+
+@pytest.mark.usefixtures("fake_env")
+def test_reload_picks_up_a_new_config(runs_dir: Path, configs_dir: Path) -> None:
+    app = _app(runs_dir, configs_dir, start_scheduler=False)
+
+    async def body(pilot: Any) -> None:
+        await wait_for(pilot, app.configs_loaded.is_set, 20, "configs")
+        names = lambda: {getattr(n.data, "entry", None) and n.data.entry.name for n in app.tree.root.children}  # noqa: E731
+        assert "extra" not in names()
+        (configs_dir / "extra.yaml").write_text(
+            (configs_dir / "fake-one.yaml").read_text().replace("fake-one", "extra")
+        )
+        await pilot.press("R")
+        await wait_for(pilot, lambda: "extra" in names(), 20, "the new config in the tree")
 
     run_pilot(app, body)
