@@ -76,17 +76,26 @@ def _epoch_cell(r: RunState, now: float) -> Cell:
     return Cell(f"{label:>5} {bar}".rstrip(), sort_key=r.fraction_done())
 
 
+def short_study(title: str, width: int = 20) -> str:
+    """A study title short enough for a table column: the part before ':' or '(' (titles read
+    "2.1.4 Optimizers: SGD vs momentum vs Adam (MLP, MNIST)"), cut to ``width`` with an ellipsis."""
+    head = title.split(":", 1)[0].split("(", 1)[0].strip() or title
+    return head if len(head) <= width else head[: width - 1].rstrip() + "…"
+
+
+def _study_cell(r: RunState, now: float) -> Cell:
+    if not r.study:
+        return Cell("–", style="dim", sort_key="")
+    return Cell(short_study(r.study), sort_key=r.study)
+
+
 def _hp(r: RunState, key: str) -> Any:
     return r.hparams().get(key)
 
 
 BASE_COLUMNS: tuple[Column, ...] = (
     Column("name", "name", lambda r, now: Cell(r.name or r.run_id, sort_key=(r.name or r.run_id).lower())),
-    Column(
-        "study",
-        "study",
-        lambda r, now: Cell(r.study or "–", style="dim" if not r.study else "", sort_key=r.study or ""),
-    ),
+    Column("study", "study", _study_cell),
     Column("status", "status", _status_cell),
     Column("device", "dev", lambda r, now: Cell(r.device or "–", sort_key=r.device or "")),
     Column("epoch", "epoch", _epoch_cell),

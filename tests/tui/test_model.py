@@ -116,3 +116,19 @@ def test_formatting() -> None:
     assert progress_bar(None, 3) == "   "
     assert progress_bar(1.0, 3) == "███"
     assert fmt_duration(3725) == "1:02:05" and fmt_duration(65) == "1:05" and fmt_duration(None) == "–"
+
+
+@pytest.mark.parametrize(
+    ("title", "short"),
+    [
+        ("2.1.4 Optimizers: SGD vs momentum vs Adam (MLP, MNIST)", "2.1.4 Optimizers"),
+        ("2.2.2 Base CNN (CIFAR-10)", "2.2.2 Base CNN"),
+        ("a very long study title with no separators at all", "a very long study t…"),
+        ("(odd)", "(odd)"),
+    ],
+)
+def test_study_titles_are_shortened_for_the_table(title: str, short: str) -> None:
+    from tui.widgets import short_study
+
+    assert short_study(title) == short
+    assert len(short_study(title)) <= 20
