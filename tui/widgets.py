@@ -401,6 +401,12 @@ class MetricPlots(Horizontal):
                 long = f"{title}{ema_tag} · best val {100 * best:.2f}% @ epoch {at:g}"
                 short = f"acc{ema_tag} best {100 * best:.1f}%@{at:g}"
                 plt.title(long if len(long) + 8 <= width else short)
+            elif metric == "loss" and not overlay:
+                # Name the run, and say why the axes are still empty (queued, just started).
+                name = head.name or head.run_id
+                waiting = "" if head.epochs_done or head.epoch_fraction() else f" ({head.status}, no epoch yet)"
+                long = f"{title}{ema_tag} · {name}{waiting}"
+                plt.title(long if len(long) + 8 <= width else title + ema_tag)
             else:
                 plt.title(title + ema_tag)
             plot.data_serial += 1
