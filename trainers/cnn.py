@@ -435,6 +435,7 @@ def train(ctx: RunContext) -> dict[str, Any]:
     epochs_run, stopped_early = 0, False
     last_progress = 0.0
     aug = cfg.augment
+    mem_format = torch.channels_last if perf.channels_last else torch.contiguous_format
 
     for epoch in range(1, epochs + 1):
         t_epoch = time.time()
@@ -447,9 +448,9 @@ def train(ctx: RunContext) -> dict[str, Any]:
                 xb = xb.to(device, non_blocking=True)
                 yb = yb.to(device, non_blocking=True)
             if aug.enabled:
-                xb = augment_batch(xb, aug.flip, aug.crop_padding, aug_gen)
-                if perf.channels_last:
-                    xb = xb.contiguous(memory_format=torch.channels_last)
+                xb = augment_batch(xb, aug.flip, aug.crop_padding, aug_gen).contiguous(
+                    memory_format=mem_format
+                )
             with autocast():
                 out = step_model(xb)
                 loss = criterion(out, yb)
