@@ -79,3 +79,5 @@ section pack 80
 section study 400  # whatever is left of the budget
 "$PY" bench/gpu_bench.py summary --out "$OUT" $TINY
 echo "gpu_check: total $(( $(date +%s) - START ))s; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"
+exec >&- 2>&-  # close the tee pipe so its last lines reach log.txt before exit
+wait

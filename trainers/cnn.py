@@ -340,6 +340,8 @@ def train(ctx: RunContext) -> dict[str, Any]:
     ctx.set_meta(device=str(device), gpu_name=gpu_name)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+        # peak_mem_mb is this run's own, also when train() runs twice in one process (bench/)
+        torch.cuda.reset_peak_memory_stats(device)
     use_amp = perf.amp and device.type == "cuda"
     if perf.amp and not use_amp:
         log.warning("perf.amp: bf16 autocast is used on CUDA only; training in float32 on %s", device)
