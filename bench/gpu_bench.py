@@ -177,7 +177,7 @@ def section_knobs(sec: Section) -> None:
         compiling = "perf.compile=true" in extra
         if compiling and not on_gpu:
             sec.say(f"{label}: skipped (torch.compile is only measured on the GPU)")
-            sec.record(label=label, skipped=True)
+            sec.record(label=label, skipped=True, reason="no GPU")
             continue
         need = 60 if compiling else 15
         if sec.left() < need and not sec.tiny:
@@ -397,7 +397,7 @@ def section_summary(sec: Section) -> None:
     lines.append(f"device: {gpu['name'] if gpu else 'CPU'}; torch {gpu['torch'] if gpu else ''}")
     for r in rows:
         if r.get("skipped"):
-            lines.append(f"{r['section']:>6} {r['label']:<36} skipped (time box)")
+            lines.append(f"{r['section']:>6} {r['label']:<36} skipped ({r.get('reason', 'time box')})")
         elif r.get("error"):
             lines.append(f"{r['section']:>6} {r['label']:<36} FAILED {r['error'][:120]}")
         elif "epoch_seconds" in r:
