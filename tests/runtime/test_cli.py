@@ -171,7 +171,9 @@ def _finish_two_runs(runs_dir: Path, write_config: WriteConfig) -> list[str]:
         "run", str(write_config("broken", epochs=3, model="fail")), "--set", "seed=5", runs_dir=runs_dir
     )
     assert (ok.returncode, bad.returncode) == (0, 1)
-    return sorted(statuses(runs_dir))
+    # Tell the two apart by name, not by sorting ids: both may be created in the same second.
+    by_name = {contract.read_meta(runs_dir / rid).name: rid for rid in statuses(runs_dir)}
+    return [by_name["good"], by_name["broken"]]
 
 
 def test_ls_and_export(runs_dir: Path, write_config: WriteConfig, tmp_path: Path) -> None:
