@@ -12,7 +12,6 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from hw2 import contract
 from hw2.schema import ExperimentConfig
 from tests.conftest import PROJECT_ROOT
 from tests.data.fixtures import write_cifar_imagefolder
+from tests.trainers.conftest import trainer_argv
 from trainers import cnn
 from trainers.cnn_models import MODELS, build_model, count_params
 from trainers.common import RunContext
@@ -44,17 +44,7 @@ def cifar_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> None:
-    monkeypatch.setenv("HW2_OFFLINE", "1")
-    monkeypatch.setenv("HW2_CACHE_DIR", str(cache_dir))
-    monkeypatch.delenv("HW2_DATA_DIR", raising=False)
-    monkeypatch.delenv("HW2_LOG_REDIRECTED", raising=False)
+pytestmark = pytest.mark.usefixtures("isolated_trainer_env")
 
 
 def _cfg_dict(**sections: Any) -> dict[str, Any]:
@@ -82,17 +72,7 @@ def _run_cli(
     cfg: Path, run_dir: Path, data_dir: Path, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "trainers.cnn",
-            "--config",
-            str(cfg),
-            "--run-dir",
-            str(run_dir),
-            "--data-dir",
-            str(data_dir),
-        ],
+        trainer_argv("trainers.cnn", cfg, run_dir, data_dir),
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -194,17 +174,7 @@ def test_sigterm_mid_epoch_marks_killed(tmp_path: Path, cifar_dir: Path) -> None
     )
     run_dir = tmp_path / "runs" / "slow"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "trainers.cnn",
-            "--config",
-            str(cfg),
-            "--run-dir",
-            str(run_dir),
-            "--data-dir",
-            str(cifar_dir),
-        ],
+        trainer_argv("trainers.cnn", cfg, run_dir, cifar_dir),
         cwd=PROJECT_ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import yaml
 from hw2 import contract
 from hw2.config import load_experiment
 from tests.conftest import PROJECT_ROOT
+from tests.trainers.conftest import trainer_argv
 
 pytestmark = pytest.mark.slow
 
@@ -33,17 +33,7 @@ def _run(config: Path, overrides: list[str], tmp_path: Path, data_dir: Path, cac
     env = {**os.environ, "HW2_CACHE_DIR": str(cache_dir), "HW2_OFFLINE": "1", "PYTHONPATH": str(PROJECT_ROOT)}
     t = time.time()
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "trainers.cnn",
-            "--config",
-            str(cfg_path),
-            "--run-dir",
-            str(run_dir),
-            "--data-dir",
-            str(data_dir),
-        ],
+        trainer_argv("trainers.cnn", cfg_path, run_dir, data_dir),
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

@@ -17,7 +17,6 @@ import os
 import signal
 import struct
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ from hw2 import contract
 from hw2.schema import ExperimentConfig
 from tests.conftest import PROJECT_ROOT
 from tests.data.fixtures import write_mnist_idx
+from tests.trainers.conftest import trainer_argv
 from trainers import mlp
 from trainers.common import EXIT_KILLED, RunContext
 from trainers.data import split_validation
@@ -48,17 +48,8 @@ def mnist_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> None:
-    monkeypatch.setenv("HW2_OFFLINE", "1")
-    monkeypatch.setenv("HW2_CACHE_DIR", str(cache_dir))
-    monkeypatch.delenv("HW2_DATA_DIR", raising=False)
-    monkeypatch.delenv("HW2_LOG_REDIRECTED", raising=False)
+def _isolated_env(isolated_trainer_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     # setup_framework() exports these; keep them from leaking into other tests.
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -89,8 +80,7 @@ def _start(config: Path, run_dir: Path, data_dir: Path) -> subprocess.Popen[byte
     """``python -m trainers.mlp`` as the launcher would start it (output kept beside the run)."""
     with open(run_dir.parent / f"{run_dir.name}.stdout", "wb") as out:  # the child keeps its own copy
         return subprocess.Popen(
-            [sys.executable, "-m", "trainers.mlp", "--config", str(config), "--run-dir", str(run_dir)]
-            + ["--data-dir", str(data_dir)],
+            trainer_argv("trainers.mlp", config, run_dir, data_dir),
             cwd=PROJECT_ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
