@@ -262,7 +262,9 @@ def test_invalid_config_listed_and_not_launchable(runs_dir: Path, configs_dir: P
         assert "zz-broken.yaml:4: optimizer.lr: must be > 0" in label.plain
         assert "red" in str(label.style)
         await pilot.press("3")  # the Config tab shows the full error of the highlighted file
-        await pilot.pause(0.2)
+        await wait_for(
+            pilot, lambda: "cannot be launched" in str(app.query_one("#config-view").render()), 5, "error view"
+        )
         shown = str(app.query_one("#config-view").render())
         assert "cannot be launched" in shown and "fix: use a positive learning rate" in shown
         await pilot.press("enter", "s")
