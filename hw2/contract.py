@@ -16,6 +16,7 @@ CLI and the TUI all share it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -111,10 +112,8 @@ def atomic_write_text(path: Path, text: str) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
 
 
@@ -188,9 +187,7 @@ def pid_alive(pid: int | None, create_time: float | None = None) -> bool:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
-        if create_time is not None and abs(proc.create_time() - create_time) > 1.0:
-            return False
-        return True
+        return not (create_time is not None and abs(proc.create_time() - create_time) > 1.0)
     except Exception:  # psutil.NoSuchProcess, AccessDenied, ImportError
         try:
             os.kill(pid, 0)
@@ -287,9 +284,13 @@ def effective_status(meta: RunMeta) -> str:
     A run marked ``running`` whose process is gone (on this host) did not finish: it is shown as
     ``failed`` (never stuck in running). Runs on another host are trusted as written.
     """
-    if meta.status == "running" and meta.host == host_name() and meta.pid:
-        if not pid_alive(meta.pid, meta.pid_create_time):
-            return "failed"
+    if (
+        meta.status == "running"
+        and meta.host == host_name()
+        and meta.pid
+        and not pid_alive(meta.pid, meta.pid_create_time)
+    ):
+        return "failed"
     return meta.status
 
 

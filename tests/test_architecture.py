@@ -30,6 +30,8 @@ def test_core_modules_import_no_framework_or_textual(module: str) -> None:
         f"bad = [m for m in sys.modules if m.split('.')[0] in {FRAMEWORKS + ('textual',)!r}]; "
         "print(','.join(sorted(set(m.split('.')[0] for m in bad))))"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "", f"{module} pulled in: {proc.stdout.strip()}"

@@ -141,6 +141,7 @@ class HW2App(App[None]):
         self.smooth = False
         self.gpu: list[Any] | None = None
         self.polls = 0
+        # Set once the first poll of the runs dir is on screen (its rows in the table), not merely read.
         self.first_poll_done = threading.Event()
         self.configs_loaded = threading.Event()
         self._wake = threading.Event()
@@ -243,7 +244,6 @@ class HW2App(App[None]):
                 self.post_message(RunsUpdated(updates, configs, initial))
             if initial:
                 initial = False
-                self.first_poll_done.set()
                 if self.start_scheduler and any(u.status == "queued" for u in updates):
                     self._ensure_scheduler_quietly()
             self.polls += 1
@@ -386,6 +386,8 @@ class HW2App(App[None]):
             ):
                 self._show_config(self._highlighted)
         self._update_gpu_bar()
+        if msg.initial:
+            self.first_poll_done.set()
 
     def _matches(self, st: RunState) -> bool:
         if not self.filter_text:

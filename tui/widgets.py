@@ -404,7 +404,9 @@ class MetricPlots(Horizontal):
             elif metric == "loss" and not overlay:
                 # Name the run, and say why the axes are still empty (queued, just started).
                 name = head.name or head.run_id
-                waiting = "" if head.epochs_done or head.epoch_fraction() else f" ({head.status}, no epoch yet)"
+                waiting = (
+                    "" if head.epochs_done or head.epoch_fraction() else f" ({head.status}, no epoch yet)"
+                )
                 long = f"{title}{ema_tag} · {name}{waiting}"
                 plt.title(long if len(long) + 8 <= width else title + ema_tag)
             else:

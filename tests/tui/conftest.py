@@ -260,6 +260,19 @@ async def wait_for(pilot: Any, cond: Callable[[], bool], timeout: float = 20.0, 
         await pilot.pause(0.05)
 
 
+async def put_tree_cursor(pilot: Any, app: Any, node: Any) -> None:
+    """Focus the configs tree and put its cursor on ``node``, as arrow keys would.
+
+    Textual lays the tree's lines out lazily (on idle): until then every node's ``line`` is -1 and
+    ``move_cursor`` would silently move nowhere, which a loaded CI box hits. So wait for the layout,
+    move, and wait until the tree reports the node under its cursor.
+    """
+    app.tree.focus()
+    await wait_for(pilot, lambda: node.line >= 0, 10, "the configs tree laid out")
+    app.tree.move_cursor(node)
+    await wait_for(pilot, lambda: app.tree.cursor_node is node, 10, "the tree cursor on the node")
+
+
 def run_pilot(app: Any, body: Callable[[Any], Awaitable[None]], size: tuple[int, int] = (140, 40)) -> None:
     """Run ``body(pilot)`` against a headless ``app`` (plain ``def`` tests, no asyncio plugin)."""
 

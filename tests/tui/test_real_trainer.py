@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.data.fixtures import write_mnist_idx
-from tests.tui.conftest import run_pilot, wait_for
+from tests.tui.conftest import put_tree_cursor, run_pilot, wait_for
 from tui.app import make_app
 from tui.widgets import NodeData
 
@@ -46,8 +46,7 @@ def test_real_mlp_trainer_launched_from_the_tui_finishes(
         await wait_for(pilot, app.configs_loaded.is_set, 30, "configs")
         node = next(n for n in app.tree.root.children if isinstance(n.data, NodeData))
         assert node.data.kind == "experiment", node.label
-        app.tree.focus()
-        app.tree.move_cursor(node)
+        await put_tree_cursor(pilot, app, node)
         await pilot.press("enter")
         await wait_for(pilot, lambda: len(app.runs) == 1, 15, "the new run")
         (st,) = app.runs.values()
