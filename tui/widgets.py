@@ -166,9 +166,107 @@ class RunsTable(DataTable):
                 setattr(self, name, LRUCache(size))
         self.columns_def: list[Column] = []
         self._cells: dict[str, dict[str, str]] = {}
+        # Per-cell render cache. DataTable's own cache is keyed on a counter that every update_cell
+        # bumps, so one changed cell (a progress bar, once a second per live run) re-renders every
+        # visible cell through Rich. Here a cell is re-rendered only when it changed: the key holds
+        # the cell's own version, and a "structure" generation (DataTable's counter minus the bumps
+        # made by cell updates) that still invalidates everything on add/remove/sort/resize.
+        self._cell_versions: dict[tuple[Any, Any], int] = {}
+        self._row_versions: dict[str, int] = {}
+        self._cell_only_bumps = 0
+        self._own_cell_cache: LRUCache[tuple[Any, ...], Any] = LRUCache(4096)
+        self._own_row_cache: LRUCache[tuple[Any, ...], Any] = LRUCache(512)
+        self._widths_drawn: tuple[int, ...] = ()
         self.sort_column: str | None = None
         self.sort_reverse = False
         self.marked: set[str] = set()
+
+    def update_cell(self, row_key: Any, column_key: Any, value: Any, *, update_width: bool = False) -> None:
+        before = self._update_count
+        super().update_cell(row_key, column_key, value, update_width=update_width)
+        self._cell_only_bumps += self._update_count - before
+        k = (str(getattr(row_key, "value", row_key)), str(getattr(column_key, "value", column_key)))
+        self._cell_versions[k] = self._cell_versions.get(k, 0) + 1
+        self._row_versions[k[0]] = self._row_versions.get(k[0], 0) + 1
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        for name in ("_own_cell_cache", "_own_row_cache"):
+            own = getattr(self, name, None)  # DataTable.__init__ calls this before ours exist
+            if own is not None:
+                own.clear()
+
+    def render_lines(self, crop: Any) -> Any:
+        # DataTable's line cache is keyed on its update counter, not on the column widths, which
+        # it re-measures later (on idle): with fewer counter bumps (see _render_cell) a line drawn
+        # before that measurement could outlive it. Drop the lines when any width changed.
+        widths = tuple(c.get_render_width(self) for c in self.ordered_columns)
+        if widths != self._widths_drawn:
+            self._widths_drawn = widths
+            self._line_cache.clear()
+        return super().render_lines(crop)
+
+    def _render_line_in_row(
+        self, row_key: Any, line_no: int, base_style: Any, cursor_location: Any, hover_location: Any
+    ) -> Any:
+        # As for cells: one changed cell must not re-assemble every row (each assembly also
+        # rebuilds DataTable's component styles).
+        key = (
+            row_key,
+            self._row_locations.get(row_key),  # zebra stripes and mouse metadata follow the index
+            line_no,
+            base_style,
+            cursor_location,
+            hover_location,
+            self.cursor_type,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+            self._update_count - self._cell_only_bumps,
+            self._row_versions.get(str(row_key.value), 0),
+            tuple(c.get_render_width(self) for c in self.ordered_columns),
+        )
+        lines = self._own_row_cache.get(key)
+        if lines is None:
+            lines = super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
+            self._own_row_cache[key] = lines
+        return lines
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Any,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> Any:
+        if row_index < 0 or column_index < 0:  # the header row: rare, left to DataTable
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        if row_key is None or column_key is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        key = (
+            row_key,
+            column_key,
+            row_index,  # the cell's mouse metadata names its row index (changes on sort)
+            column_index,
+            base_style,
+            width,
+            cursor,
+            hover,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+            self._update_count - self._cell_only_bumps,
+            self._cell_versions.get((str(row_key.value), str(column_key.value)), 0),
+        )
+        lines = self._own_cell_cache.get(key)
+        if lines is None:
+            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            self._own_cell_cache[key] = lines
+        return lines
 
     # -------------------------------------------------------------- columns
 
@@ -262,7 +360,7 @@ class RunsTable(DataTable):
 # ---------------------------------------------------------------------- plots
 
 # Colours per overlaid run (plotext names), and the faint colour for raw curves behind EMA.
-PROGRESS_REDRAW_S = 1.0
+PROGRESS_REDRAW_S = 2.0  # the partial epoch (progress lines) redraws the plots at most this often
 RUN_COLORS = ("cyan", "orange", "green", "magenta", "yellow", "blue", "red", "white")
 FAINT = "gray"
 

@@ -7,7 +7,10 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from hw2 import contract
 from hw2.contract import RunMeta
@@ -167,15 +170,43 @@ def test_watcher_flips_dead_running_run_to_failed(runs_dir: Path) -> None:
             pid=proc.pid,
             pid_create_time=contract.process_create_time(proc.pid),
         )
-        w = RunsWatcher(runs_dir)
+        w = RunsWatcher(runs_dir, recheck_interval=0.5)
         assert w.poll()[0].status == "running"
         assert w.poll() == []
     finally:
         proc.kill()
         proc.wait()
-    ups = w.poll()  # no file changed, but the process is gone
+    # No file changed, but the process is gone: the next process check (at most every
+    # recheck_interval seconds, so a poller does not read /proc for every run on every poll)
+    # flips the run to failed.
+    deadline = time.monotonic() + 0.5 + 0.2
+    while not (ups := w.poll()) and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert len(ups) == 1 and ups[0].view_changed
     assert ups[0].status == "failed" and ups[0].error == DIED_ERROR
+
+
+def test_watcher_checks_a_running_process_at_most_every_recheck_interval(
+    runs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _make_run(
+        runs_dir,
+        "r-live",
+        status="running",
+        pid=os.getpid(),
+        pid_create_time=contract.process_create_time(os.getpid()),
+    )
+    checks = []
+    real = contract.pid_alive
+    monkeypatch.setattr(contract, "pid_alive", lambda *a: checks.append(a) or real(*a))
+    w = RunsWatcher(runs_dir, recheck_interval=60)
+    assert w.poll()[0].status == "running"
+    for _ in range(20):
+        assert w.poll() == []
+    assert len(checks) == 1  # checked when first seen, not on each of the 20 polls after
+    w.recheck_interval = 0
+    assert w.poll() == []  # still alive: checked again, nothing to report
+    assert len(checks) == 2
 
 
 def test_watcher_back_pressure_delivers_everything(runs_dir: Path) -> None:
