@@ -34,6 +34,7 @@ from tui.model import RunState, differing_keys
 from tui.screens import ConfirmScreen, HelpScreen
 from tui.widgets import (
     KEY_HPARAMS,
+    PROGRESS_COLUMNS,
     TIME_COLUMNS,
     ConfigTree,
     GpuBar,
@@ -148,7 +149,9 @@ class HW2App(App[None]):
         self._stop = threading.Event()
         self._log_target: tuple[str, Path] | None = None
         self._highlighted: str | None = None
-        self._dirty_rows: set[str] = set()
+        # Rows with new metric lines, shown on the next tick: True = an epoch line (every metric
+        # column may change), False = progress lines only (just the epoch bar and times).
+        self._dirty_rows: dict[str, bool] = {}
         self._config_text = ""
         self._log_run: str | None = None
         self.last_export: tuple[Path, Path] | None = None
@@ -156,6 +159,9 @@ class HW2App(App[None]):
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
+        # The width class before the widgets exist: set after mounting it re-styles every node
+        # (~60) once more before the first frame.
+        self._apply_width_class(self.size.width)
         yield Header()
         yield GpuBar(gpu_text(None, {}), id="gpu")
         with Horizontal(id="body"):
@@ -197,7 +203,7 @@ class HW2App(App[None]):
         self.table.set_columns(KEY_HPARAMS)
         self.tree.show_root = False
         self.query_one("#configs-title", Label).update(f"Configs: {self.configs_dir.name}/")
-        self._apply_width_class(self.size.width)
+        self._apply_width_class(self.size.width)  # a no-op unless the size changed since compose
         self.table.focus()
 
     def on_ready(self) -> None:
@@ -373,7 +379,8 @@ class HW2App(App[None]):
                 else:
                     # Metric lines only (16 runs x 20 Hz): every changed row is updated together on
                     # the next tick, so the table repaints once a second, not once per line.
-                    self._dirty_rows.add(st.run_id)
+                    full = epochs or bool(u.skipped) or self._dirty_rows.get(st.run_id, False)
+                    self._dirty_rows[st.run_id] = full
             if columns_dirty and self.diff_mode:
                 self._refresh_columns()
             if resort:
@@ -385,7 +392,8 @@ class HW2App(App[None]):
                 u.run_id == self._highlighted and u.view_changed for u in msg.updates
             ):
                 self._show_config(self._highlighted)
-        self._update_gpu_bar()
+        if msg.initial or any(u.view_changed or u.new or u.removed for u in msg.updates):
+            self._update_gpu_bar()  # its run counts change only with a status (metric lines: never)
         if msg.initial:
             self.first_poll_done.set()
 
@@ -442,13 +450,17 @@ class HW2App(App[None]):
     def _tick(self) -> None:
         """Once a second: rows with only new progress lines, and elapsed/ETA of running runs."""
         now = self.clock()
-        dirty, self._dirty_rows = self._dirty_rows, set()
+        dirty, self._dirty_rows = self._dirty_rows, {}
         resort = False
         with self.batch_update():
-            for rid in dirty:
+            for rid, full in dirty.items():
                 st = self.runs.get(rid)
-                if st is not None and not st.deleted:
+                if st is None or st.deleted:
+                    continue
+                if full or rid not in self.table.rows:
                     resort |= self._show_row(st, now)
+                else:  # progress lines change no other cell (nor what the filter matches)
+                    resort |= self.table.upsert(st, now, columns=PROGRESS_COLUMNS)
             for st in self.runs.values():
                 if st.status == "running" and st.run_id in self.table.rows and st.run_id not in dirty:
                     self.table.upsert(st, now, columns=TIME_COLUMNS)

@@ -119,6 +119,8 @@ BASE_COLUMNS: tuple[Column, ...] = (
 KEY_HPARAMS: tuple[str, ...] = ("model.name", "optimizer.name", "optimizer.lr", "train.batch_size")
 """Hyperparameter columns shown when the diff toggle is off."""
 TIME_COLUMNS = ("elapsed", "eta")
+PROGRESS_COLUMNS = ("epoch", *TIME_COLUMNS)
+"""The cells a progress line (batch i of n) can change."""
 
 
 def _hparam_column(key: str) -> Column:

@@ -220,6 +220,43 @@ def test_live_plot_follows_new_epoch_lines(runs_dir: Path, configs_dir: Path) ->
     run_pilot(app, body)
 
 
+def test_row_follows_progress_then_epoch_lines(runs_dir: Path, configs_dir: Path) -> None:
+    """Progress lines move the epoch bar only; an epoch line updates the metric cells too."""
+    app = _fixed_app(runs_dir, configs_dir)
+    rid = "20260101-000300-lr-0.05-dddd"  # running, 6 of 10 epochs
+
+    def cell(key: str) -> str:
+        return str(app.table.get_cell(rid, key))
+
+    def append(line: dict[str, Any]) -> None:
+        with open(runs_dir / rid / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps({"time": FIXED_NOW, "epochs": 10, **line}) + "\n")
+
+    async def body(pilot: Any) -> None:
+        await wait_for(pilot, lambda: rid in app.table.rows, 5, "row")
+        bar0, loss0 = cell("epoch"), cell("train_loss")
+        append({"type": "progress", "epoch": 7, "batch": 50, "batches": 100, "loss": 0.3, "acc": 0.9})
+        await wait_for(pilot, lambda: cell("epoch") != bar0, 5, "the epoch bar to move")
+        assert cell("epoch").startswith(" 6/10") and "█" in cell("epoch")
+        assert cell("train_loss") == loss0  # a progress line is not an epoch result
+        append(
+            {
+                "type": "epoch",
+                "epoch": 7,
+                "train_loss": 0.123,
+                "train_acc": 0.8,
+                "val_loss": 0.456,
+                "val_acc": 0.7,
+                "lr": 0.05,
+                "seconds": 3.0,
+            }
+        )
+        await wait_for(pilot, lambda: "0.1230" in cell("train_loss"), 5, "the new train loss")
+        assert cell("epoch").startswith(" 7/10") and "0.4560" in cell("val_loss")
+
+    run_pilot(app, body)
+
+
 def test_deleted_run_folder_shows_deleted(runs_dir: Path, configs_dir: Path) -> None:
     app = _fixed_app(runs_dir, configs_dir)
     rid = "20260101-000100-lr-0.1-bbbb"
