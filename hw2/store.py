@@ -217,7 +217,7 @@ class RunsWatcher:
         self,
         runs_dir: Path | str,
         max_bytes_per_run: int = 4 * 1024 * 1024,
-        recheck_interval: float = 1.0,
+        recheck_interval: float = 2.0,
     ) -> None:
         self.runs_dir = Path(runs_dir)
         self.max_bytes_per_run = max_bytes_per_run

@@ -87,7 +87,7 @@ class RunState:
     """Bumped whenever anything plotted changes, so plots redraw only when needed."""
     epoch_version: int = 0
     """Bumped for changes other than progress lines (epochs, result, status): redrawn at once;
-    progress-only changes are redrawn at most once a second."""
+    progress-only changes are redrawn at most every PROGRESS_REDRAW_S (tui.widgets)."""
 
     # ------------------------------------------------------------------ ingest
 

@@ -473,7 +473,7 @@ class MetricPlots(Horizontal):
         versions = {r.run_id: r.version for r in runs}
         now = time.monotonic()
         # Same epochs, status and options: only progress lines (the partial epoch) may have
-        # changed, which is redrawn at most once a second.
+        # changed, which is redrawn at most every PROGRESS_REDRAW_S.
         if sig == self._drawn_sig and (
             versions == self.last_draw_versions or now - self._drawn_at < PROGRESS_REDRAW_S
         ):
