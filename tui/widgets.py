@@ -191,6 +191,12 @@ class RunsTable(DataTable):
         self._cell_versions[k] = self._cell_versions.get(k, 0) + 1
         self._row_versions[k[0]] = self._row_versions.get(k[0], 0) + 1
 
+    @property
+    def _structure_generation(self) -> int:
+        """DataTable's update counter without the bumps made by cell updates: it changes only on
+        add/remove/sort/resize, which invalidate every cached cell and row."""
+        return self._update_count - self._cell_only_bumps
+
     def _clear_caches(self) -> None:
         super()._clear_caches()
         for name in ("_own_cell_cache", "_own_row_cache"):
@@ -224,7 +230,7 @@ class RunsTable(DataTable):
             self.show_cursor,
             self._show_hover_cursor,
             self._pseudo_class_state,
-            self._update_count - self._cell_only_bumps,
+            self._structure_generation,
             self._row_versions.get(str(row_key.value), 0),
             tuple(c.get_render_width(self) for c in self.ordered_columns),
         )
@@ -261,7 +267,7 @@ class RunsTable(DataTable):
             self.show_cursor,
             self._show_hover_cursor,
             self._pseudo_class_state,
-            self._update_count - self._cell_only_bumps,
+            self._structure_generation,
             self._cell_versions.get((str(row_key.value), str(column_key.value)), 0),
         )
         lines = self._own_cell_cache.get(key)

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import modules_after, top_level
 
 FRAMEWORKS = ("torch", "tensorflow", "keras", "torchvision", "trainers")
 
 
 def _imported_after(code: str) -> set[str]:
-    probe = f"{code}; import sys; print(','.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
-    proc = subprocess.run(
-        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr
-    return set(proc.stdout.strip().split(","))
+    return top_level(modules_after(code))
 
 
 def test_importing_tui_app_imports_no_framework() -> None:
