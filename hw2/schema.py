@@ -199,7 +199,15 @@ class PerfConfig(_Strict):
         "tensorflow", description="MLP: Keras 3 backend."
     )
     jit_compile: bool | Literal["auto"] = Field("auto", description="MLP: Keras jit_compile (XLA).")
-    threads: int | None = Field(None, ge=1, description="CPU threads for the framework (default: all cores).")
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "CPU threads for the framework. Unset: the CNN takes its share of the cores on the CPU "
+            "(all of them / $HW2_CPU_SLOTS) and one thread on a GPU; the MLP leaves the framework's "
+            "default (all cores)."
+        ),
+    )
 
 
 class ExperimentConfig(_Strict):

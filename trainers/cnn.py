@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -215,6 +216,29 @@ def resolve_device(choice: str) -> torch.device:
     return torch.device("cpu")
 
 
+def auto_threads(device: torch.device) -> int:
+    """Intra-op CPU threads when the config leaves ``perf.threads`` unset.
+
+    On a GPU the host only feeds it: one thread per run, so runs packed onto one GPU do not fight
+    over the CPU (the GPU figures in bench/RESULTS.md were taken so). On the CPU a run gets its
+    share of the cores: all of them divided by ``$HW2_CPU_SLOTS``, the number of runs the
+    scheduler runs at once (default 1). The base net at its default batch of 64 steps ~1.6x faster
+    on 2 threads than on 1 on an idle 2-core box (at batch 32 the gain is within noise); on a CPU
+    shared with other heavy work set ``perf.threads: 1``: spare OpenMP threads then spin.
+    """
+    if device.type != "cpu":
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    try:
+        slots = max(1, int(os.environ.get("HW2_CPU_SLOTS", "1")))
+    except ValueError:
+        slots = 1
+    return max(1, cores // slots)
+
+
 def skip_lazy_dynamo_import() -> int:
     """Let torch.optim's eager-only methods run without importing ``torch._dynamo``.
 
@@ -393,11 +417,10 @@ def train(ctx: RunContext) -> dict[str, Any]:
     cfg, log = ctx.cfg, ctx.log
     t_start = time.time()
     perf = cfg.perf
-    if perf.threads:
-        torch.set_num_threads(perf.threads)
     seed_everything(cfg.seed)
 
     device = resolve_device(perf.device)
+    torch.set_num_threads(perf.threads or auto_threads(device))
     gpu_name = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     ctx.set_meta(device=str(device), gpu_name=gpu_name)
     if device.type == "cuda":

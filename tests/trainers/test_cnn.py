@@ -391,6 +391,17 @@ def test_eager_step_is_the_same_step(name: str, wd: float) -> None:
     assert not torch.equal(a.weight, torch.nn.Linear(6, 3).weight)
 
 
+def test_auto_threads_share_the_cores_between_cpu_slots(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.delenv("HW2_CPU_SLOTS", raising=False)
+    assert cnn.auto_threads(torch.device("cpu")) == 8
+    monkeypatch.setenv("HW2_CPU_SLOTS", "3")
+    assert cnn.auto_threads(torch.device("cpu")) == 2
+    monkeypatch.setenv("HW2_CPU_SLOTS", "16")
+    assert cnn.auto_threads(torch.device("cpu")) == 1
+    assert cnn.auto_threads(torch.device("cuda")) == 1  # the GPU does the math; packed runs share the host
+
+
 def test_eager_step_keeps_hooks() -> None:
     opt = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
     opt.register_step_post_hook(lambda *a: None)

@@ -68,7 +68,7 @@ def test_tutorial_recipe_reproduces_the_tutorials_accuracy(
 def test_base_recipe_reaches_50_percent_in_3_epochs(
     tmp_path: Path, shared_data_dir: Path, shared_cache_dir: Path
 ) -> None:
-    """Our default recipe (configs/cnn/base.yaml, batch 32) is much faster and still >= 50 % in 3 epochs."""
+    """Our default recipe (configs/cnn/base.yaml, batch 64) is much faster and still >= 50 % in 3 epochs."""
     result = _run(
         PROJECT_ROOT / "configs/cnn/base.yaml",
         ["train.epochs=3"],
