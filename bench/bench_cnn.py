@@ -10,11 +10,12 @@
    the same split so both take the same number of steps) and start from the same seed, so the
    same initial weights. Printed: epoch times, speed-up, epoch losses, test accuracies.
    Targets: >= 3x faster, epoch-1 loss within 1 %.
-2. **Time to 54 % test accuracy.** Our default recipe (configs/cnn/base.yaml, batch 32) run with
+2. **Time to 54 % test accuracy.** Our default recipe (configs/cnn/base.yaml, batch 64) run with
    ``data.val_split=0`` so that the per-epoch validation numbers *are* test accuracy (it then trains
    on all 50 000 images, like the tutorial); the clock runs from process launch to the first epoch
    line at >= 54 %, then the run is stopped. Compared with the tutorial loop's two epochs (its
-   recipe's time to ~54 %). Target >= 6x.
+   recipe's time to ~54 %). Run once per seed (``--seeds``, default 0,1,2: the seed alone moves
+   the accuracy after an epoch by a few points) and judged on the slowest. Target >= 6x.
 
 Usage::
 
@@ -217,6 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", choices=["1", "2"], help="run one benchmark only")
     p.add_argument("--max-epochs-2", type=int, default=10, help="epoch cap for benchmark 2 (base recipe)")
     p.add_argument(
+        "--seeds",
+        default="0,1,2",
+        help="benchmark 2 runs the base recipe once per seed and is judged on the slowest (default 0,1,2)",
+    )
+    p.add_argument(
         "--ref-threads",
         type=int,
         default=None,
@@ -285,45 +291,62 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     if args.only in (None, "2"):
+        seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
         overrides = ["data.val_split=0", f"train.epochs={args.max_epochs_2}"]
         if args.quick:
             overrides += [f"data.subset={QUICK_SUBSET}", f"data.test_subset={QUICK_TEST}"]
         print(
             f"\n[2] our base recipe to {TARGET_ACC:.0%} test accuracy: configs/cnn/base.yaml "
-            f"--set {' '.join(overrides)}",
+            f"--set {' '.join(overrides)} seed=<each of {seeds}>",
             flush=True,
         )
-        base = run_trainer(ROOT / "configs/cnn/base.yaml", overrides, args.data_dir, stop_at_acc=TARGET_ACC)
-        figures["ours_base"] = {
-            k: base[k] for k in ("epochs", "launch_to_target", "launch_to_end", "reached")
-        }
         ref_two = sum(ref["epoch_seconds"][:2])
         ref_note = "measured"
         if len(ref["epoch_seconds"]) < 2:
             ref_two, ref_note = 2 * ref["epoch_seconds"][0], "estimated as 2x epoch 1"
         print(f"\n=== Benchmark 2: time to {TARGET_ACC:.0%} test accuracy ===")
-        for e in base["epochs"]:
-            print(
-                f"  base epoch {e['epoch']}: {e['seconds']:.1f}s  test acc {e['val_acc']:.4f}  loss {e['train_loss']:.4f}"
-            )
         print(
             f"tutorial loop, 2 epochs ({ref_note}): {ref_two:.1f}s training, test acc "
             f"{ref['test_acc'][min(1, len(ref['test_acc']) - 1)]:.4f}"
         )
-        if base["reached"] is None:
-            print(f"our base recipe did not reach {TARGET_ACC:.0%} within {len(base['epochs'])} epochs")
-            figures["speedup_to_target"] = None
-        else:
-            train_s = sum(e["seconds"] for e in base["epochs"] if e["epoch"] <= base["reached"]["epoch"])
-            speedup2 = ref_two / base["launch_to_target"]
-            figures["speedup_to_target"] = speedup2
-            print(
-                f"ours: {TARGET_ACC:.0%} after epoch {base['reached']['epoch']}: {train_s:.1f}s of training, "
-                f"{base['launch_to_target']:.1f}s from process launch (import + data + eval included)"
+        per_seed: dict[int, Any] = {}
+        for s in seeds:
+            base = run_trainer(
+                ROOT / "configs/cnn/base.yaml",
+                [*overrides, f"seed={s}"],
+                args.data_dir,
+                stop_at_acc=TARGET_ACC,
             )
+            fig = {k: base[k] for k in ("epochs", "launch_to_target", "launch_to_end", "reached")}
+            for e in base["epochs"]:
+                print(
+                    f"  seed {s} epoch {e['epoch']}: {e['seconds']:.1f}s  test acc {e['val_acc']:.4f}  "
+                    f"loss {e['train_loss']:.4f}",
+                    flush=True,
+                )
+            if base["reached"] is None:
+                print(f"  seed {s}: did not reach {TARGET_ACC:.0%} within {len(base['epochs'])} epochs")
+                fig["speedup"] = None
+            else:
+                train_s = sum(e["seconds"] for e in base["epochs"] if e["epoch"] <= base["reached"]["epoch"])
+                fig["speedup"] = ref_two / base["launch_to_target"]
+                print(
+                    f"  seed {s}: {TARGET_ACC:.0%} after epoch {base['reached']['epoch']}: {train_s:.1f}s of "
+                    f"training, {base['launch_to_target']:.1f}s from process launch (import + data + eval "
+                    f"included) -> {fig['speedup']:.2f}x (training time only: {ref_two / train_s:.2f}x)",
+                    flush=True,
+                )
+            per_seed[s] = fig
+        figures["ours_base"] = per_seed
+        ratios = [f["speedup"] for f in per_seed.values()]
+        worst = None if not ratios or None in ratios else min(ratios)
+        figures["speedup_to_target"] = worst
+        if worst is None:
+            print(f"speed-up to {TARGET_ACC:.0%}: a seed never reached it; target >= 6x: MISS")
+        else:
             print(
-                f"speed-up (tutorial's 2 epochs / our launch-to-{TARGET_ACC:.0%}): {speedup2:.2f}x "
-                f"(training time only: {ref_two / train_s:.2f}x); target >= 6x: {'PASS' if speedup2 >= 6 else 'MISS'}"
+                f"speed-up (tutorial's 2 epochs / our launch-to-{TARGET_ACC:.0%}), worst of seeds {seeds}: "
+                f"{worst:.2f}x (best {max(ratios):.2f}x); target >= 6x: {'PASS' if worst >= 6 else 'MISS'}"
             )
 
     if args.json:
