@@ -52,6 +52,34 @@ def _version() -> str:
         return "0.1.0"
 
 
+class _VersionAction(argparse.Action):
+    """``--version``, read from the package metadata only when asked: ``importlib.metadata``
+    (with the email and zip modules it loads) costs ~30 ms of every start otherwise."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kw: Any) -> None:
+        kw.setdefault("help", "show the version and exit")
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, **kw)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"{PROG} {_version()}")
+        parser.exit()
+
+
+def _domain_errors() -> tuple[type[BaseException], ...]:
+    """The project's own error types that a command may raise, for ``main``'s ``except``.
+
+    Looked up when an exception is being handled, among the modules already loaded: a module that
+    is not loaded cannot have raised, and importing hw2.queue/hw2.launch (and YAML with them) up
+    front would cost the TUI ~60 ms of its cold start.
+    """
+    found: list[type[BaseException]] = [contract.ContractError]
+    for module, name in (("hw2.launch", "LaunchError"), ("hw2.queue", "QueueError")):
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            found.append(getattr(loaded, name))
+    return tuple(found)
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -512,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run, queue, watch and export the homework-2 experiments. "
         "Without a command, opens the terminal UI.",
     )
-    p.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    p.add_argument("--version", action=_VersionAction)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -571,16 +599,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     if getattr(args, "data_dir", None):
         os.environ["HW2_DATA_DIR"] = str(Path(args.data_dir).resolve())
-    from hw2.launch import LaunchError
-    from hw2.queue import QueueError
-
     try:
         func = getattr(args, "func", None)
         return func(args) if func else open_tui(args)
     except CliError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.code
-    except (QueueError, LaunchError, contract.ContractError) as exc:
+    except _domain_errors() as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except BrokenPipeError:

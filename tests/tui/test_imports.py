@@ -39,3 +39,13 @@ def test_running_the_app_headless_imports_no_framework(tmp_path) -> None:
     mods = _imported_after(code)
     assert {"textual_plotext", "hw2"} <= mods
     assert not mods & set(FRAMEWORKS), mods & set(FRAMEWORKS)
+
+
+def test_the_cli_loads_nothing_the_first_frame_does_not_need() -> None:
+    # `hw2-tui` parses its arguments, then opens the app: neither may load the queue/launch
+    # modules (and YAML with them) or importlib.metadata (for --version), ~90 ms of cold start.
+    code = "import hw2.cli as cli\ncli.open_tui = lambda args: 0\nassert cli.main([]) == 0\nimport tui.app"
+    mods = modules_after(code)
+    assert {"hw2.cli", "hw2.contract", "tui.app", "textual"} <= mods  # the probe works
+    eager = {"hw2.queue", "hw2.launch", "yaml", "importlib.metadata"} & mods
+    assert not eager, eager
