@@ -205,13 +205,17 @@ class RunsTable(DataTable):
                 own.clear()
 
     def render_lines(self, crop: Any) -> Any:
-        # DataTable's line cache is keyed on its update counter, not on the column widths, which
-        # it re-measures later (on idle): with fewer counter bumps (see _render_cell) a line drawn
-        # before that measurement could outlive it. Drop the lines when any width changed.
+        # DataTable keys its line, row and cell caches on its update counter, not on the column
+        # widths, which it measures later (on idle, without bumping the counter): a row drawn
+        # before that measurement would outlive it, cut to the header labels' widths. Drop them
+        # when any width changed (ours are keyed on the widths already).
         widths = tuple(c.get_render_width(self) for c in self.ordered_columns)
         if widths != self._widths_drawn:
             self._widths_drawn = widths
-            self._line_cache.clear()
+            for name in ("_line_cache", "_row_render_cache", "_cell_render_cache"):
+                cache = getattr(self, name, None)
+                if cache is not None:
+                    cache.clear()
         return super().render_lines(crop)
 
     def _render_line_in_row(

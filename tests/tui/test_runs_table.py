@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from textual.app import App, ComposeResult
+from textual.geometry import Region
 from textual.widgets import DataTable
 
 from tui.model import RunState
@@ -43,6 +44,35 @@ class _TableApp(App[None]):
 
 def _screen_text(table: RunsTable) -> str:
     return "\n".join(table.render_line(y).text for y in range(table.size.height))
+
+
+def _frame(table: RunsTable) -> list[str]:
+    """The table's lines as the compositor asks for them (``render_lines``, not line by line)."""
+    return [s.text for s in table.render_lines(Region(0, 0, table.size.width, table.size.height))]
+
+
+def test_rows_drawn_before_the_widths_are_measured_are_redrawn_at_the_measured_widths() -> None:
+    """DataTable measures new rows on idle without bumping its cache counter; a frame drawn in
+    between (a busy box) must not leave rows cut to the header labels' widths."""
+
+    async def main() -> None:
+        app = _TableApp()
+        async with app.run_test(size=(160, 30)) as pilot:
+            table = app.query_one(RunsTable)
+            table.set_columns([])
+            for i in range(5):
+                table.upsert(_run(i), NOW)
+            _frame(table)  # drawn before DataTable's idle handler measured the new rows
+            await pilot.pause()
+            await pilot.pause()
+            table.refresh()
+            lines = _frame(table)
+            rows = [line for line in lines if "running" in line]
+            assert len(rows) == 5, lines[:6]
+            assert {line.index("running") for line in rows} == {lines[0].index("status")}, lines[:6]
+            assert all(f"name-{i:02d}" in rows[i] for i in range(5)), lines[:6]
+
+    asyncio.run(main())
 
 
 def test_cell_update_rerenders_only_that_cell_and_shows_the_new_value(monkeypatch: Any) -> None:
