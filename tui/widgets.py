@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.cache import LRUCache
@@ -37,6 +40,8 @@ from tui.model import (
 
 if TYPE_CHECKING:
     from textual_plotext import PlotextPlot
+
+_NULL_STYLE = Style.null()
 
 
 class Cell(Text):
@@ -140,6 +145,43 @@ def _hparam_column(key: str) -> Column:
         return Cell("–" if v is None else fmt_value(v), sort_key=sort)
 
     return Column(f"hp:{key}", label, render)
+
+
+def single_line_cell(
+    console: Any, cell: Any, width: int, pad: int, pre_style: Style, post_style: Style
+) -> list[Segment] | None:
+    """The segments DataTable draws for a one-line text cell, without Rich's general renderer.
+
+    DataTable renders every cell as ``Styled(Padding(cell, (0, pad)), pre_style, post_style)``
+    through ``Console.render_lines`` (~160 us a cell here); a run's row changes several cells a
+    second. For the cells this table makes (a plain ``Text``: one line, one style, no spans, that
+    fits its column) the result is a fixed pattern, built here directly. Anything else returns
+    None and takes Rich's path. ``tests/tui/test_runs_table.py`` compares the two segment for
+    segment over generated cells.
+    """
+    if not isinstance(cell, Text) or cell.spans or cell.end != "\n" or cell.tab_size not in (None, 8):
+        return None
+    plain = cell.plain
+    justify = cell.justify or "default"
+    if justify == "right":
+        plain = plain.rstrip()
+    elif justify not in ("default", "left"):
+        return None
+    inner = width - 2 * pad
+    if not plain or "\n" in plain or "\t" in plain or pad < 0 or inner <= 0:
+        return None
+    gap = inner - cell_len(plain)
+    if gap < 0:
+        return None  # cropped or folded: Rich decides how
+    style = console.get_style(cell.style, default=_NULL_STYLE) if cell.style else None
+    if justify == "right":
+        content = [Segment(" " * gap + plain, style)]
+    elif justify == "left":
+        content = [Segment(plain + " " * gap, style)]
+    else:
+        content = [Segment(plain, style)] + ([Segment(" " * gap, _NULL_STYLE)] if gap else [])
+    edge = [Segment(" " * pad, _NULL_STYLE)] if pad else []
+    return list(Segment.apply_style(edge + content + edge, style=pre_style, post_style=post_style))
 
 
 class RunsTable(DataTable):
@@ -276,9 +318,40 @@ class RunsTable(DataTable):
         )
         lines = self._own_cell_cache.get(key)
         if lines is None:
-            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            lines = self._render_cell_fresh(row_index, column_index, base_style, width, cursor, hover)
             self._own_cell_cache[key] = lines
         return lines
+
+    def _render_cell_fresh(
+        self, row_index: int, column_index: int, base_style: Any, width: int, cursor: bool, hover: bool
+    ) -> Any:
+        """A body cell not in the cache: drawn by :func:`single_line_cell` when it can, else by
+        DataTable (through Rich). The styles are DataTable's own, computed as it does."""
+        row_key = self._row_locations.get_key(row_index)
+        row = self.rows.get(row_key) if row_key is not None else None
+        if row is not None and row.height == 1 and not row.auto_height:
+            try:
+                cell = self._get_row_renderables(row_index)[1][column_index]
+                component_style, post_style = self._get_styles_to_render_cell(
+                    False,
+                    False,
+                    row_index < self.fixed_rows or column_index < self.fixed_columns,
+                    hover,
+                    cursor,
+                    self.show_cursor,
+                    self._show_hover_cursor,
+                    self.cursor_foreground_priority == "css",
+                    self.cursor_background_priority == "css",
+                )
+                pre = base_style + Style.from_meta({"row": row_index, "column": column_index})
+                line = single_line_cell(
+                    self.app.console, cell, width, self.cell_padding, pre + component_style, post_style
+                )
+            except (AttributeError, IndexError, TypeError):  # a Textual whose internals moved
+                line = None
+            if line is not None:
+                return [line]
+        return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
 
     # -------------------------------------------------------------- columns
 

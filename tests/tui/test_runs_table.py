@@ -77,13 +77,13 @@ def test_rows_drawn_before_the_widths_are_measured_are_redrawn_at_the_measured_w
 
 def test_cell_update_rerenders_only_that_cell_and_shows_the_new_value(monkeypatch: Any) -> None:
     calls: list[tuple[int, int]] = []
-    stock = DataTable._render_cell
+    stock = RunsTable._render_cell_fresh  # every body cell drawn anew (not from the cache)
 
     def counting(self: Any, row_index: int, column_index: int, *a: Any, **kw: Any) -> Any:
         calls.append((row_index, column_index))
         return stock(self, row_index, column_index, *a, **kw)
 
-    monkeypatch.setattr(DataTable, "_render_cell", counting)
+    monkeypatch.setattr(RunsTable, "_render_cell_fresh", counting)
 
     async def main() -> None:
         app = _TableApp()
@@ -147,5 +147,107 @@ def test_cell_update_rerenders_only_that_cell_and_shows_the_new_value(monkeypatc
             lines = [line for line in _screen_text(table).splitlines() if "running" in line]
             assert len(lines) == 8 and any("a-much-longer-run-name" in line for line in lines)
             assert len({line.index("running") for line in lines}) == 1, lines
+
+    asyncio.run(main())
+
+
+# --------------------------------------------------------------- the one-line cell fast path
+
+
+def _rich_cell(console: Any, cell: Any, width: int, pad: int, pre: Any, post: Any) -> list[Any]:
+    """What DataTable draws for a cell of height 1 (its own recipe, through Rich)."""
+    from rich.padding import Padding
+    from textual.renderables.styled import Styled
+
+    options = console.options.update_dimensions(width, 1).update(no_wrap=True)
+    return console.render_lines(Styled(Padding(cell, (0, pad)), pre_style=pre, post_style=post), options)
+
+
+def test_single_line_cell_draws_what_rich_draws() -> None:
+    import random
+
+    from rich.console import Console
+    from rich.style import Style
+    from rich.text import Text
+
+    from tui.widgets import Cell, single_line_cell
+
+    rng = random.Random(0)
+    console = Console(width=200, color_system="truecolor", force_terminal=True)
+    texts = [
+        "1.2345",
+        "87.50%",
+        "2/10 ▊░░░░",
+        "–",
+        "running",
+        "x",
+        "trailing  ",
+        "  lead",
+        "a b",
+        "日本",
+        "█" * 7,
+    ]
+    styles: list[Any] = ["", "bold", "dim cyan", "bold red on blue", Style(italic=True), Style.null(), "none"]
+    pres = [
+        Style(color="white", bgcolor="black") + Style.from_meta({"row": 1, "column": 2}),
+        Style.from_meta({"row": 0, "column": 0}),
+        Style(bgcolor="#223344", bold=True),
+    ]
+    posts = [Style(), Style(reverse=True), Style(color="yellow")]
+    fast_taken = checked = 0
+    for _ in range(3000):
+        text = rng.choice(texts)
+        cell = rng.choice([Cell, Text])(
+            text, style=rng.choice(styles), justify=rng.choice([None, "left", "right"])
+        )
+        width, pad = rng.randint(0, 16), rng.choice([0, 1, 2])
+        pre, post = rng.choice(pres), rng.choice(posts)
+        fast = single_line_cell(console, cell, width, pad, pre, post)
+        checked += 1
+        if fast is not None:
+            fast_taken += 1
+            assert [fast] == _rich_cell(console, cell, width, pad, pre, post), (text, cell.style, width, pad)
+    assert checked == 3000 and fast_taken > 1000  # the fast path is the common case, and it matches
+
+    # Cells it must leave to Rich: too wide (cropped), several lines, spans, centred.
+    assert single_line_cell(console, Text("too long for it"), 8, 1, pres[0], posts[0]) is None
+    assert single_line_cell(console, Text("two\nlines"), 20, 1, pres[0], posts[0]) is None
+    assert single_line_cell(console, Text.assemble("a", ("b", "red")), 20, 1, pres[0], posts[0]) is None
+    assert single_line_cell(console, Text("mid", justify="center"), 20, 1, pres[0], posts[0]) is None
+
+
+def test_runs_table_cells_match_datatable_rendering() -> None:
+    """In a mounted table, every body cell (cursor, hover, zebra rows, every column) is drawn by
+    the fast path exactly as DataTable's own _render_cell draws it."""
+
+    async def main() -> None:
+        app = _TableApp()
+        async with app.run_test(size=(200, 30)) as pilot:
+            table = app.query_one(RunsTable)
+            table.set_columns(["optimizer.lr"])
+            runs = [
+                _run(i, status) for i, status in enumerate(["running", "done", "failed", "queued", "killed"])
+            ]
+            for st in runs:
+                table.upsert(st, NOW)
+            await pilot.pause()
+            base = table.rich_style
+            compared = fast = 0
+            for row in range(len(runs)):
+                for col, column in enumerate(table.ordered_columns):
+                    width = column.get_render_width(table)
+                    for cursor, hover in ((False, False), (True, False), (False, True)):
+                        ours = table._render_cell_fresh(row, col, base, width, cursor, hover)
+                        stock = DataTable._render_cell(table, row, col, base, width, cursor, hover)
+                        assert ours == stock, (row, column.key, cursor, hover)
+                        compared += 1
+                        cell = table._get_row_renderables(row)[1][col]
+                        fast += (
+                            single_line_cell(app.console, cell, width, table.cell_padding, base, base)
+                            is not None
+                        )
+            assert compared == len(runs) * len(table.ordered_columns) * 3 and fast > compared // 2
+
+    from tui.widgets import single_line_cell
 
     asyncio.run(main())
