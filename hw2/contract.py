@@ -64,6 +64,18 @@ def default_runs_dir() -> Path:
     return Path(os.environ.get("HW2_RUNS_DIR") or "runs")
 
 
+def cpu_slots() -> int:
+    """``$HW2_CPU_SLOTS``: how many runs the scheduler runs at once without a GPU (default 1).
+
+    The scheduler admits that many; a CNN trainer with ``perf.threads`` unset takes that share of
+    the cores. Unset, empty or not a number: 1.
+    """
+    try:
+        return max(1, int(os.environ.get("HW2_CPU_SLOTS", "") or 1))
+    except ValueError:
+        return 1
+
+
 def safe_name(text: str, max_len: int = 60) -> str:
     """A file-system-safe slug: only ``[A-Za-z0-9._-]``, no leading dots, never empty.
 

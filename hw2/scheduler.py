@@ -135,7 +135,7 @@ class Scheduler:
         self.gpu_ids = visible_gpu_ids(gpu.gpu_count(), os.environ.get("CUDA_VISIBLE_DEVICES"))
         self.n_gpus = len(self.gpu_ids)
         self.slots_per_gpu = _env_int("HW2_SLOTS_PER_GPU", 1, minimum=1)
-        self.cpu_slots = _env_int("HW2_CPU_SLOTS", 1, minimum=1)
+        self.cpu_slots = contract.cpu_slots()
         self.mem_aware = (
             self.n_gpus > 0 and self.slots_per_gpu > 1 and os.environ.get("HW2_GPU_MEM_AWARE") != "0"
         )

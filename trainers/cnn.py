@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from hw2 import contract
 from trainers.cnn_models import build_model, count_params, ignored_model_options
 from trainers.common import RunContext, main
 
@@ -232,11 +233,7 @@ def auto_threads(device: torch.device) -> int:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
-    try:
-        slots = max(1, int(os.environ.get("HW2_CPU_SLOTS", "1")))
-    except ValueError:
-        slots = 1
-    return max(1, cores // slots)
+    return max(1, cores // contract.cpu_slots())
 
 
 def skip_lazy_dynamo_import() -> int:

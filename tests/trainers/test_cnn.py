@@ -399,6 +399,9 @@ def test_auto_threads_share_the_cores_between_cpu_slots(monkeypatch: pytest.Monk
     assert cnn.auto_threads(torch.device("cpu")) == 2
     monkeypatch.setenv("HW2_CPU_SLOTS", "16")
     assert cnn.auto_threads(torch.device("cpu")) == 1
+    for bad in ("", "x", "0", "-2"):  # as the scheduler reads it (hw2.contract.cpu_slots): one slot
+        monkeypatch.setenv("HW2_CPU_SLOTS", bad)
+        assert cnn.auto_threads(torch.device("cpu")) == 8, bad
     assert cnn.auto_threads(torch.device("cuda")) == 1  # the GPU does the math; packed runs share the host
 
 
