@@ -42,10 +42,6 @@ class _TableApp(App[None]):
         yield RunsTable(id="t")
 
 
-def _screen_text(table: RunsTable) -> str:
-    return "\n".join(table.render_line(y).text for y in range(table.size.height))
-
-
 def _frame(table: RunsTable) -> list[str]:
     """The table's lines as the compositor asks for them (``render_lines``, not line by line)."""
     return [s.text for s in table.render_lines(Region(0, 0, table.size.width, table.size.height))]
@@ -94,13 +90,13 @@ def test_cell_update_rerenders_only_that_cell_and_shows_the_new_value(monkeypatc
             for st in runs:
                 table.upsert(st, NOW)
             await pilot.pause()
-            first = _screen_text(table)
+            first = "\n".join(_frame(table))
             assert "name-00" in first and "name-07" in first
 
             # Steady state: nothing changed, nothing re-rendered.
             calls.clear()
             table.refresh()
-            _screen_text(table)
+            _frame(table)
             assert [c for c in calls if c[0] >= 0] == []
 
             # One run's epoch moves on: only its changed cells are rendered again.
@@ -122,7 +118,7 @@ def test_cell_update_rerenders_only_that_cell_and_shows_the_new_value(monkeypatc
             calls.clear()
             table.upsert(runs[3], NOW)
             await pilot.pause()
-            shown = _screen_text(table)
+            shown = "\n".join(_frame(table))
             body = [c for c in calls if c[0] >= 0]
             assert body, "the changed cells were not re-rendered"
             row3 = table.get_row_index("run-03")
@@ -134,7 +130,7 @@ def test_cell_update_rerenders_only_that_cell_and_shows_the_new_value(monkeypatc
             table.sort_column, table.sort_reverse = "name", True
             table.apply_sort()
             await pilot.pause()
-            lines = _screen_text(table).splitlines()
+            lines = _frame(table)
             assert any(c[0] >= 0 for c in calls)
             order = [n for line in lines for n in [f"name-{i:02d}" for i in range(8)] if n in line]
             assert order == [f"name-{i:02d}" for i in reversed(range(8))]
@@ -144,7 +140,7 @@ def test_cell_update_rerenders_only_that_cell_and_shows_the_new_value(monkeypatc
             table.upsert(runs[5], NOW)
             await pilot.pause()
             await pilot.pause()
-            lines = [line for line in _screen_text(table).splitlines() if "running" in line]
+            lines = [line for line in _frame(table) if "running" in line]
             assert len(lines) == 8 and any("a-much-longer-run-name" in line for line in lines)
             assert len({line.index("running") for line in lines}) == 1, lines
 
