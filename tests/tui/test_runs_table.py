@@ -123,6 +123,8 @@ def test_cell_update_rerenders_only_that_cell_and_shows_the_new_value(monkeypatc
             assert body, "the changed cells were not re-rendered"
             row3 = table.get_row_index("run-03")
             assert {r for r, _ in body} == {row3}, body
+            name_col = table.get_column_index("name")
+            assert (row3, name_col) not in body, body  # its unchanged cells come from the cache
             assert "87.5" in shown and "2/10" in shown  # the new val acc and epoch are on screen
 
             # A sort moves rows: every cell is rendered again at its new place, content intact.
