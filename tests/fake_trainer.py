@@ -19,7 +19,9 @@ Knobs (all optional):
   ``oom`` runs out of memory at that epoch for real: it caps its own address space
   (``RLIMIT_AS``, current size + ``HW2_FAKE_OOM_HEADROOM_MB``, default 64) and allocates 1 GiB, so
   the allocator raises a genuine :class:`MemoryError`;
-  ``slow`` sleeps 10x longer per batch; anything else trains normally.
+  ``slow`` sleeps 10x longer per batch; ``convert`` turns any exception raised while it trains
+  (the harness's ``RunKilled`` on SIGTERM included) into a ``TypeError``, as TensorFlow does when a
+  signal lands while it traces a function; anything else trains normally.
   Per-config failure modes let one sweep mix good and bad runs without touching the env.
 
 Numbers are deterministic in ``seed`` and plausible: loss decreases, accuracy increases, all
@@ -71,6 +73,15 @@ def _run_out_of_memory() -> None:
 
 
 def train(ctx: RunContext) -> dict[str, Any]:
+    if ctx.cfg.model.name != "convert":
+        return _train(ctx)
+    try:
+        return _train(ctx)
+    except BaseException as exc:  # as TensorFlow does with an exception raised while it traces
+        raise TypeError(f"Failed to convert elements: {exc!r}") from None
+
+
+def _train(ctx: RunContext) -> dict[str, Any]:
     cfg = ctx.cfg
     epochs = cfg.train.epochs
     batches = cfg.train.batch_size

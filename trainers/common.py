@@ -130,11 +130,19 @@ def _setup_logging(run_dir: Path) -> logging.Logger:
     return log
 
 
+# The signal that stopped this run, once one arrived. The handler's RunKilled is raised wherever the
+# main thread happens to be, which may be inside a framework that catches it and raises its own
+# error instead (TensorFlow tracing a function turns it into a TypeError): the run was still killed.
+_stopped_by: list[str] = []
+
+
 def _raise_killed(signum: int, _frame: Any) -> None:
     # Ignore further signals while unwinding so cleanup is not interrupted twice.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise RunKilled(signal.Signals(signum).name)
+    name = signal.Signals(signum).name
+    _stopped_by.append(name)
+    raise RunKilled(name)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -198,6 +206,7 @@ def main(
             yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False),
         )
 
+    _stopped_by.clear()
     signal.signal(signal.SIGTERM, _raise_killed)
     signal.signal(signal.SIGINT, _raise_killed)
 
@@ -217,11 +226,16 @@ def main(
         status, code, error = "killed", EXIT_KILLED, f"stopped by {exc}"
         log.warning("run stopped by %s", exc)
     except BaseException as exc:  # noqa: BLE001 - any failure must be recorded, never lost
-        tb = traceback.format_exc()
-        log.error("run failed:\n%s", tb.rstrip())
-        error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-        if _is_oom(exc):
-            error = f"out of memory: {error}"
+        if _stopped_by:  # a framework turned our RunKilled into its own error: still a kill
+            status, code, error = "killed", EXIT_KILLED, f"stopped by {_stopped_by[0]}"
+            log.warning(
+                "run stopped by %s (surfaced from the framework as %s)", _stopped_by[0], type(exc).__name__
+            )
+        else:
+            log.error("run failed:\n%s", traceback.format_exc().rstrip())
+            error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+            if _is_oom(exc):
+                error = f"out of memory: {error}"
     finally:
         # A failed write (disk full: EFBIG/ENOSPC) leaves its line in the buffer and close() would
         # raise again; the status below must still be recorded, so a close error is ignored.

@@ -119,6 +119,23 @@ def test_kill_running_run_records_killed(runs_dir: Path, write_config: WriteConf
     assert wait_for(lambda: not contract.pid_alive(pid), timeout=10)
 
 
+def test_kill_is_recorded_when_the_framework_turns_it_into_its_own_error(
+    runs_dir: Path, write_config: WriteConfig
+) -> None:
+    # TensorFlow, stopped while it traces a function, raises a TypeError instead of our RunKilled
+    # (seen in CI); the signal, not the exception that surfaced, says what happened.
+    [rid] = _enqueue(runs_dir, write_config("converts", epochs=50, batches=20, model="convert"))
+    queue.ensure_scheduler(runs_dir)
+    assert wait_for(lambda: (runs_dir / rid / contract.METRICS_FILE).exists() and _meta(runs_dir, rid).pid)
+    assert queue.kill_run(runs_dir, rid) is True
+    assert wait_for(lambda: _meta(runs_dir, rid).status == "killed", timeout=30), _meta(
+        runs_dir, rid
+    ).to_dict()
+    meta = _meta(runs_dir, rid)
+    assert (meta.exit_code, meta.error) == (143, "stopped by SIGTERM"), meta.to_dict()
+    assert "surfaced from the framework as TypeError" in (runs_dir / rid / contract.LOG_FILE).read_text()
+
+
 def test_kill_escalates_to_sigkill_when_sigterm_is_ignored(runs_dir: Path, write_config: WriteConfig) -> None:
     # A process that ignores SIGTERM, recorded as a running run (as a wedged trainer would be).
     proc = subprocess.Popen(
