@@ -1,0 +1,349 @@
+"""The one place where a run's figures are derived: :class:`RunSummary`.
+
+``hw2-tui ls``, the CSV export, the TUI and the report all show a run through a summary built here,
+so they cannot disagree: effective status, epochs done/total, latest and best values, best epoch,
+elapsed, ETA, test metrics, variant, seed and the flattened hyperparameters. A summary is a frozen
+snapshot: the watcher builds one whenever a run changes and hands it to readers (the TUI's poll
+thread posts it to the UI thread as it is). It is also what a finished run's cache entry holds
+(:meth:`RunSummary.to_json` / :meth:`RunSummary.from_json`), so a finished run is summarised once.
+
+Pure Python, no YAML, no Textual: cheap to import and to test.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+HPARAM_SKIP = ("name", "description", "data.data_dir")
+"""Config keys never shown as hyperparameters (free text or machine-local paths)."""
+
+
+def num(value: Any) -> float | None:
+    """A finite float or None (garbage, booleans, NaN and inf become None, never a crash)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+@dataclass(frozen=True, slots=True)
+class EpochPoint:
+    """One epoch line of ``metrics.jsonl``, as numbers (None where a value is missing or garbage)."""
+
+    epoch: float
+    train_loss: float | None
+    val_loss: float | None
+    train_acc: float | None
+    val_acc: float | None
+    seconds: float | None = None
+    lr: float | None = None
+
+    @classmethod
+    def from_line(cls, line: Mapping[str, Any]) -> EpochPoint | None:
+        """The point of an epoch line, or None when it has no usable epoch number."""
+        ep = num(line.get("epoch"))
+        if ep is None:
+            return None
+        return cls(
+            ep,
+            num(line.get("train_loss")),
+            num(line.get("val_loss")),
+            num(line.get("train_acc")),
+            num(line.get("val_acc")),
+            num(line.get("seconds")),
+            num(line.get("lr")),
+        )
+
+
+def flatten_config(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"optimizer": {"lr": 0.1}}`` → ``{"optimizer.lr": 0.1}`` (lists become ``"AxB"`` strings);
+    free-text and machine-local keys (:data:`HPARAM_SKIP`) are left out."""
+    out: dict[str, Any] = {}
+    for key, value in cfg.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten_config(value, path + "."))
+        elif path not in HPARAM_SKIP:
+            out[path] = "x".join(map(str, value)) if isinstance(value, list) else value
+    return out
+
+
+class EpochStats:
+    """Running figures over a run's epoch lines, fed one line at a time (the watcher's tailer and
+    the TUI feed the same lines). A re-sent or restarted epoch replaces what it supersedes."""
+
+    __slots__ = ("best_epoch", "best_val_acc", "epochs_total", "latest", "seconds", "skipped")
+
+    def __init__(self) -> None:
+        self.latest: EpochPoint | None = None
+        self.best_val_acc: float | None = None
+        self.best_epoch: float | None = None
+        self.epochs_total: int | None = None
+        self.seconds: list[float] = []  # per-epoch seconds of the epochs kept
+        self.skipped = 0  # epoch lines without a usable epoch number
+
+    def add(self, line: Mapping[str, Any]) -> EpochPoint | None:
+        """Fold one epoch line in; returns its point (None if it was unusable)."""
+        pt = EpochPoint.from_line(line)
+        if pt is None:
+            self.skipped += 1
+            return None
+        total = num(line.get("epochs"))
+        if total:
+            self.epochs_total = int(total)
+        if self.latest is not None and self.latest.epoch >= pt.epoch:
+            # a restarted run: the best so far may belong to the epochs it supersedes
+            if self.best_epoch is not None and self.best_epoch >= pt.epoch:
+                self.best_val_acc = self.best_epoch = None
+            keep = int(pt.epoch) - 1
+            del self.seconds[max(0, keep) :]
+        self.latest = pt
+        if pt.val_acc is not None and (self.best_val_acc is None or pt.val_acc > self.best_val_acc):
+            self.best_val_acc, self.best_epoch = pt.val_acc, pt.epoch
+        if pt.seconds is not None:
+            self.seconds.append(pt.seconds)
+        return pt
+
+    def add_all(self, lines: Iterable[Mapping[str, Any]]) -> None:
+        for line in lines:
+            self.add(line)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """Every figure of one run that any reader shows. Build it with :func:`summarize`."""
+
+    run_id: str
+    name: str
+    status: str
+    """The effective status (a ``running`` run whose process is gone reads ``failed``)."""
+    path: str = ""
+    study: str | None = None
+    variant: str | None = None
+    seed: int | None = None
+    trainer: str = ""
+    device: str | None = None
+    config_path: str | None = None
+    error: str | None = None
+    created: float | None = None
+    started: float | None = None
+    ended: float | None = None
+    epochs_done: int = 0
+    epochs_total: int | None = None
+    latest: EpochPoint | None = None
+    best_val_acc: float | None = None
+    best_epoch: float | None = None
+    test_acc: float | None = None
+    test_loss: float | None = None
+    params: float | None = None
+    total_seconds: float | None = None
+    seconds_per_epoch: float | None = None
+    progress_epoch: float | None = None
+    """The current epoch's batch fraction from the latest progress line: (epoch, batch, batches)."""
+    progress_batch: float | None = None
+    progress_batches: float | None = None
+    skipped_lines: int = 0
+    has_result: bool = False
+    hparams: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    # ------------------------------------------------------------------ derived on demand
+
+    def elapsed(self, now: float) -> float | None:
+        """Seconds from start to end (to ``now`` while running); the result's ``total_seconds``
+        when the run never recorded an end; None if it never started."""
+        if self.started is None:
+            return None
+        if self.status == "running":
+            return max(0.0, now - self.started)
+        if self.ended is not None:
+            return max(0.0, self.ended - self.started)
+        return self.total_seconds
+
+    def epoch_fraction(self) -> float | None:
+        """How far the current epoch is (from the latest progress line), None when unknown."""
+        if self.status != "running":
+            return None
+        ep, b, n = self.progress_epoch, self.progress_batch, self.progress_batches
+        if ep is None or b is None or not n or ep <= self.epochs_done:
+            return None
+        return max(0.0, min(b / n, 1.0))
+
+    def fraction_done(self) -> float | None:
+        """Fraction of all batches done, counting the current epoch's progress."""
+        total = self.epochs_total
+        if not total:
+            return None
+        done = float(self.epochs_done)
+        frac = self.epoch_fraction()
+        if frac is not None and self.progress_epoch is not None:
+            done = self.progress_epoch - 1 + frac
+        return max(0.0, min(done / total, 1.0))
+
+    def eta(self, now: float) -> float | None:
+        """Seconds left at the pace so far (running runs only)."""
+        if self.status != "running":
+            return None
+        frac, el = self.fraction_done(), self.elapsed(now)
+        if not frac or el is None:
+            return None
+        return max(0.0, el / frac - el)
+
+    def row(self, now: float) -> dict[str, Any]:
+        """The figures as a flat dict (``ls --json``, the export): numbers, not formatted text."""
+        latest = self.latest
+        return {
+            "run_id": self.run_id,
+            "name": self.name,
+            "study": self.study,
+            "variant": self.variant,
+            "seed": self.seed,
+            "status": self.status,
+            "trainer": self.trainer,
+            "device": self.device,
+            "epoch": self.epochs_done,
+            "epochs": self.epochs_total,
+            "train_loss": latest.train_loss if latest else None,
+            "train_acc": latest.train_acc if latest else None,
+            "val_loss": latest.val_loss if latest else None,
+            "val_acc": latest.val_acc if latest else None,
+            "best_val_acc": self.best_val_acc,
+            "best_epoch": self.best_epoch,
+            "test_acc": self.test_acc,
+            "test_loss": self.test_loss,
+            "params": self.params,
+            "seconds_per_epoch": self.seconds_per_epoch,
+            "elapsed": self.elapsed(now),
+            "error": self.error,
+        }
+
+    # ------------------------------------------------------------------ persistence
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["hparams"] = dict(self.hparams)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunSummary:
+        names = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        latest = kwargs.get("latest")
+        if isinstance(latest, Mapping):
+            kwargs["latest"] = EpochPoint(**latest)
+        return cls(**kwargs)
+
+
+def _get(meta: Any, key: str, default: Any = None) -> Any:
+    if meta is None:
+        return default
+    if isinstance(meta, Mapping):
+        return meta.get(key, default)
+    value = getattr(meta, key, None)
+    if value is None:
+        extra = getattr(meta, "extra", None)
+        if isinstance(extra, Mapping):
+            value = extra.get(key)
+    return default if value is None else value
+
+
+def summarize(
+    *,
+    run_id: str,
+    meta: Any,
+    status: str,
+    error: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    result: Mapping[str, Any] | None = None,
+    stats: EpochStats | None = None,
+    progress: Mapping[str, Any] | None = None,
+    path: str = "",
+    hparams: Mapping[str, Any] | None = None,
+) -> RunSummary:
+    """A run's summary from what its folder holds.
+
+    ``meta`` is a :class:`hw2.contract.RunMeta` (or its dict), ``status``/``error`` the effective
+    ones, ``stats`` the epoch lines folded so far, ``progress`` the latest progress line, and
+    ``hparams`` the flattened config when the caller already has it (else flattened here). The
+    result, when present, wins over what the epoch lines say (a restored best model, say).
+    """
+    stats = stats or EpochStats()
+    res = result or {}
+    config = config or {}
+    latest = stats.latest
+    epochs_total = _get(meta, "epochs")
+    epochs_total = int(epochs_total) if num(epochs_total) else stats.epochs_total
+    if epochs_total is None and progress and num(progress.get("epochs")):
+        epochs_total = int(num(progress.get("epochs")) or 0) or None
+    if epochs_total is None:
+        train = config.get("train")
+        if isinstance(train, Mapping) and isinstance(train.get("epochs"), int):
+            epochs_total = train["epochs"]
+    best_val = num(res.get("best_val_acc"))
+    best_epoch = num(res.get("best_epoch"))
+    if best_val is None:
+        best_val, best_epoch = stats.best_val_acc, stats.best_epoch
+    elif best_epoch is None:
+        best_epoch = stats.best_epoch
+    secs = [s for s in stats.seconds if s is not None]
+    seed = _get(meta, "seed")
+    if seed is None:
+        seed = config.get("seed")
+    return RunSummary(
+        run_id=run_id,
+        name=str(_get(meta, "name") or run_id),
+        status=status,
+        path=path,
+        study=_get(meta, "study"),
+        variant=_get(meta, "variant"),
+        seed=int(seed) if isinstance(seed, int) and not isinstance(seed, bool) else None,
+        trainer=str(_get(meta, "trainer") or ""),
+        device=_get(meta, "device") or res.get("device"),
+        config_path=_get(meta, "config_path"),
+        error=error,
+        created=num(_get(meta, "created")),
+        started=num(_get(meta, "started")),
+        ended=num(_get(meta, "ended")),
+        epochs_done=int(latest.epoch) if latest else 0,
+        epochs_total=epochs_total,
+        latest=latest,
+        best_val_acc=best_val,
+        best_epoch=best_epoch,
+        test_acc=num(res.get("test_acc")),
+        test_loss=num(res.get("test_loss")),
+        params=num(res.get("params")),
+        total_seconds=num(res.get("total_seconds")),
+        seconds_per_epoch=sum(secs) / len(secs) if secs else None,
+        progress_epoch=num(progress.get("epoch")) if progress else None,
+        progress_batch=num(progress.get("batch")) if progress else None,
+        progress_batches=num(progress.get("batches")) if progress else None,
+        skipped_lines=stats.skipped,
+        has_result=result is not None,
+        hparams=flatten_config(config) if hparams is None else hparams,
+    )
+
+
+# --------------------------------------------------------------------------- formatting (one way)
+
+
+def fmt_float(value: float | None, digits: int = 4) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def fmt_pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.2f}%"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """``m:ss`` or ``h:mm:ss``, rounded to the second; ``–`` when unknown."""
+    if seconds is None:
+        return "–"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
