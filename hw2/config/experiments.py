@@ -1,0 +1,115 @@
+"""Single experiments: read, override and validate one YAML; the runs to launch (PlannedRun)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from hw2.config.errors import ConfigError, Loc, _did_you_mean
+from hw2.config.overrides import OVERRIDE_FILE, _apply_layer, _split_overrides
+from hw2.config.validation import _from_validation, _Layer
+from hw2.config.yaml_lines import _Doc, _looks_like_study, _read_doc, _require_mapping
+from hw2.schema import EXTRA_TRAINERS_ENV, ExperimentConfig, trainer_modules
+
+
+def _validate(data: dict[str, Any], layers: list[_Layer]) -> ExperimentConfig:
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _from_validation(exc, ExperimentConfig, layers) from None
+    except RecursionError:
+        first = layers[0]
+        raise ConfigError(
+            "nested too deeply", file=first.doc.file, line=1, hint="remove recursive aliases"
+        ) from None
+
+
+def _cli_sets(cli: list[tuple[str, Loc, Any, int]]) -> list[tuple[Loc, Any, _Layer]]:
+    """``--set`` overrides as (path, value, layer); the layer names file ``--set`` and the position."""
+    doc = _Doc(file=OVERRIDE_FILE, data=None, lines={})
+    return [(path, value, _Layer(path=path, doc=doc, line=pos)) for _d, path, value, pos in cli]
+
+
+def _apply_cli(
+    data: dict[str, Any], layers: list[_Layer], cli: list[tuple[str, Loc, Any, int]]
+) -> dict[str, Any]:
+    for path, value, layer in _cli_sets(cli):
+        data = _apply_layer(data, layers, path, value, layer)
+    return data
+
+
+def _default_name(cfg: ExperimentConfig, path: str) -> ExperimentConfig:
+    if cfg.name is None:
+        stem = Path(path).stem[:80] or "run"
+        try:
+            cfg.name = stem
+        except ValidationError:
+            cfg.name = "run"
+    return cfg
+
+
+def load_experiment(path: str | os.PathLike[str], overrides: list[str] | None = None) -> ExperimentConfig:
+    """Read, override and validate one experiment YAML. Raises only :class:`ConfigError`.
+
+    ``name`` defaults to the file name (without extension).
+    """
+    cli = _split_overrides(overrides)
+    doc = _read_doc(path)
+    data = _require_mapping(doc)
+    if _looks_like_study(data):
+        raise ConfigError(
+            "this is a study (sweep), not a single experiment",
+            file=doc.file,
+            line=doc.line_of(("study",) if "study" in data else ("base",)),
+            field="study" if "study" in data else "base",
+            hint="expand it with expand_study / 'hw2-tui sweep'",
+        )
+    layers = [_Layer(path=(), doc=doc)]
+    data = _apply_cli(data, layers, cli)
+    return _default_name(_validate(data, layers), doc.file)
+
+
+def is_study(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a study file (top-level ``study:`` or ``base:``). False if unreadable."""
+    try:
+        data = _read_doc(path).data
+    except ConfigError:
+        return False
+    return isinstance(data, dict) and _looks_like_study(data)
+
+
+@dataclass
+class PlannedRun:
+    """One run to launch: its resolved config and where it came from.
+
+    ``config_path`` is the experiment file the run is based on and ``overrides`` every dotted key
+    changed on top of it (study ``set``, variant, grid, seed and ``--set``), in application order:
+    ``load_experiment(config_path, overrides_to_args(overrides))`` gives ``cfg`` except ``name``.
+    """
+
+    name: str
+    cfg: ExperimentConfig
+    config_path: str
+    study: str | None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def trainer_module(name: str) -> str:
+    """The module the launcher runs as ``python -m MODULE`` for trainer ``name``."""
+    try:
+        modules = trainer_modules()
+    except ValueError as exc:
+        raise ConfigError(
+            str(exc), field="trainer", hint=f"set {EXTRA_TRAINERS_ENV} to name=python.module[,...]"
+        ) from None
+    if name not in modules:
+        raise ConfigError(
+            f"unknown trainer {name!r}{_did_you_mean(name, modules)}",
+            field="trainer",
+            hint="use one of: " + ", ".join(modules),
+        )
+    return modules[name]
