@@ -7,62 +7,33 @@ Every model forbids unknown keys so a typo is an error, never silently ignored, 
 NaN/infinity so a bad number cannot slip through a range check. Every field carries a
 ``description``: :func:`hw2.config.schema_reference` turns them into ``docs/configs.md``.
 
-Trainers: ``mlp`` and ``cnn`` are built in; more can be registered with the environment variable
-``HW2_EXTRA_TRAINERS="name=python.module,..."`` (the tests register ``fake=tests.fake_trainer``).
-A registered trainer accepts any model name.
+Trainers: the names come from the one registry, :mod:`hw2.registry` (``mlp`` and ``cnn`` built in,
+more through ``HW2_EXTRA_TRAINERS="name=python.module,..."``); its names are re-exported here for
+older imports. A registered trainer accepts any model name.
 
 UI-free and framework-free: importing this never imports textual, torch or tensorflow.
 """
 
 from __future__ import annotations
 
-import os
-import re
 import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-TRAINERS = ("mlp", "cnn")
+# The registry's names, re-exported for older imports (its data and logic live in hw2.registry only).
+from hw2.registry import BUILTIN_TRAINER_MODULES as BUILTIN_TRAINER_MODULES
+from hw2.registry import EXTRA_TRAINERS_ENV as EXTRA_TRAINERS_ENV
+from hw2.registry import extra_trainers as extra_trainers
+from hw2.registry import trainer_modules
+
 MLP_MODELS = ("mlp",)
 CNN_MODELS = ("base", "no_relu", "pool_conv", "deeper", "regularized")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 DATASET_OF_TRAINER = {"mlp": "mnist", "cnn": "cifar10"}
-BUILTIN_TRAINER_MODULES = {"mlp": "trainers.mlp", "cnn": "trainers.cnn"}
 MODELS_OF_TRAINER: dict[str, tuple[str, ...]] = {"mlp": MLP_MODELS, "cnn": CNN_MODELS}
-EXTRA_TRAINERS_ENV = "HW2_EXTRA_TRAINERS"
 NAME_MAX_LEN = 80
-
-_TRAINER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-
-
-def extra_trainers(spec: str | None = None) -> dict[str, str]:
-    """Trainers registered through ``$HW2_EXTRA_TRAINERS`` (``name=module,...``), name → module.
-
-    Raises ValueError with a one-line reason for a malformed entry, so a typo in the variable is
-    reported instead of silently dropping the trainer.
-    """
-    if spec is None:
-        spec = os.environ.get(EXTRA_TRAINERS_ENV, "")
-    out: dict[str, str] = {}
-    for raw in spec.split(","):
-        entry = raw.strip()
-        if not entry:
-            continue
-        name, sep, module = (part.strip() for part in entry.partition("="))
-        if not sep or not _TRAINER_NAME.match(name) or not _MODULE_NAME.match(module):
-            raise ValueError(f"{EXTRA_TRAINERS_ENV}: bad entry {entry!r} (expected name=python.module)")
-        if name in BUILTIN_TRAINER_MODULES:
-            raise ValueError(f"{EXTRA_TRAINERS_ENV}: {name!r} is a built-in trainer and cannot be redefined")
-        out[name] = module
-    return out
-
-
-def trainer_modules() -> dict[str, str]:
-    """Every known trainer name → the module run as ``python -m MODULE`` (built-ins first)."""
-    return {**BUILTIN_TRAINER_MODULES, **extra_trainers()}
 
 
 def _bad_chars(text: str, allow_newlines: bool) -> str | None:

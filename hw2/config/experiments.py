@@ -9,11 +9,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from hw2 import registry
 from hw2.config.errors import ConfigError, Loc, _did_you_mean
 from hw2.config.overrides import OVERRIDE_FILE, _apply_layer, _split_overrides
 from hw2.config.validation import _from_validation, _Layer
 from hw2.config.yaml_lines import _Doc, _looks_like_study, _read_doc, _require_mapping
-from hw2.schema import EXTRA_TRAINERS_ENV, ExperimentConfig, trainer_modules
+from hw2.schema import ExperimentConfig
 
 
 def _validate(data: dict[str, Any], layers: list[_Layer]) -> ExperimentConfig:
@@ -99,17 +100,13 @@ class PlannedRun:
 
 
 def trainer_module(name: str) -> str:
-    """The module the launcher runs as ``python -m MODULE`` for trainer ``name``."""
+    """The module the launcher runs as ``python -m MODULE`` for trainer ``name``.
+
+    The names come from :mod:`hw2.registry`; an unknown name (with a did-you-mean) or a malformed
+    ``$HW2_EXTRA_TRAINERS`` becomes a :class:`ConfigError` on field ``trainer``.
+    """
     try:
-        modules = trainer_modules()
-    except ValueError as exc:
-        raise ConfigError(
-            str(exc), field="trainer", hint=f"set {EXTRA_TRAINERS_ENV} to name=python.module[,...]"
-        ) from None
-    if name not in modules:
-        raise ConfigError(
-            f"unknown trainer {name!r}{_did_you_mean(name, modules)}",
-            field="trainer",
-            hint="use one of: " + ", ".join(modules),
-        )
-    return modules[name]
+        return registry.trainer_module(name)
+    except registry.UnknownTrainer as exc:
+        message = str(exc) + (_did_you_mean(name, exc.known) if exc.known else "")
+        raise ConfigError(message, field="trainer", hint=exc.hint) from None

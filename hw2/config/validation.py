@@ -19,7 +19,7 @@ from hw2.config.schema_walk import (
     _type_text,
 )
 from hw2.config.yaml_lines import _Doc
-from hw2.schema import EXTRA_TRAINERS_ENV, trainer_modules
+from hw2.registry import EXTRA_TRAINERS_ENV, trainer_modules
 
 # Fix hints for the fields people get wrong most; others get a hint built from the schema.
 _HINTS: dict[str, str] = {
