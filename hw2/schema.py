@@ -251,7 +251,11 @@ class StudyVariant(_Strict):
         pattern=_VARIANT_NAME,
         description="Short unique name used in run names: letters, digits, '.', '_', '-' (max 40).",
     )
-    description: str = Field("", description="What this variant changes and why.")
+    description: str = Field(
+        "",
+        description="What this variant changes and why; becomes its runs' description (default: the "
+        "study title, the variant, the grid values and the seed).",
+    )
     set: dict[str, Any] = Field(
         default_factory=dict,
         description="Dotted keys to change, e.g. {optimizer.lr: 0.1, model.dropout: 0.3}.",

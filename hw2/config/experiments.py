@@ -89,7 +89,13 @@ class PlannedRun:
 
     ``config_path`` is the experiment file the run is based on and ``overrides`` every dotted key
     changed on top of it (study ``set``, variant, grid, seed and ``--set``), in application order:
-    ``load_experiment(config_path, overrides_to_args(overrides))`` gives ``cfg`` except ``name``.
+    ``load_experiment(config_path, overrides_to_args(overrides))`` gives ``cfg`` except ``name``
+    and, for a study run, ``description`` (a study run describes its variant, see
+    :func:`hw2.config.expand_study`).
+
+    The run's identity within a study: ``variant`` is the variant name and/or grid cell label (the
+    run name without its ``-s<seed>`` suffix; None for a single experiment), ``seed`` the run's
+    seed, ``study_file`` the study YAML it was expanded from (None for a single experiment).
     """
 
     name: str
@@ -97,6 +103,9 @@ class PlannedRun:
     config_path: str
     study: str | None
     overrides: dict[str, Any] = field(default_factory=dict)
+    variant: str | None = None
+    seed: int | None = None
+    study_file: str | None = None
 
 
 def trainer_module(name: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from hw2.config.errors import ConfigError, Loc, _got
+from hw2.config.errors import ConfigError, Loc, _got, _one_line
 from hw2.config.experiments import PlannedRun, _apply_cli, _cli_sets, _default_name, _validate
 from hw2.config.overrides import _apply_layer, _check_key, _split_overrides
 from hw2.config.validation import _from_validation, _Layer
@@ -33,6 +33,26 @@ def _grid_part(key: str, value: Any) -> str:
     parts = key.split(".")
     short = parts[-2] if parts[-1] == "name" and len(parts) > 1 else parts[-1]
     return f"{short}-{_slug(value)}"
+
+
+def _value_text(value: Any) -> str:
+    """A grid value as one short readable line (YAML flow style, control characters escaped)."""
+    text = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True, width=10_000)
+    return _one_line(text.strip().removesuffix("...").strip(), 120)
+
+
+def _run_description(spec: StudySpec, arm: str | None, arm_text: str | None, cell: str, seed: int) -> str:
+    """The ``description`` of one study run: what its variant is, not what the base experiment is.
+
+    A variant's own ``description`` is used as written (plus the grid cell, if any); otherwise the
+    study title, the variant name, the grid cell and the seed, e.g.
+    ``"2.1.4 Optimizers ...: variant sgd, seed 0"``.
+    """
+    if arm_text:
+        return f"{arm_text.strip()} ({cell})" if cell else arm_text.strip()
+    parts = [f"variant {arm}"] if arm else []
+    parts += [cell] if cell else []
+    return f"{spec.study}: {', '.join([*parts, f'seed {seed}'])}"
 
 
 def _study_spec(doc: _Doc) -> StudySpec:
@@ -127,6 +147,7 @@ def _expand(doc: _Doc, cli: list[tuple[str, Loc, Any, int]]) -> list[PlannedRun]
             field="grid" if grid else "repeat",
             hint="split it into smaller studies",
         )
+    described = {v.name: v.description for v in spec.variants if v.description.strip()}
     base_name = base.get("name")
     fallback = _slug(base_name if isinstance(base_name, str) and base_name else Path(base_file).stem, 40)
     runs: list[PlannedRun] = []
@@ -159,6 +180,7 @@ def _expand(doc: _Doc, cli: list[tuple[str, Loc, Any, int]]) -> list[PlannedRun]
                 ) from None
             parts = ([arm_name] if arm_name else []) + [_grid_part(d, v) for d, _p, v, _l in combo]
             stem = "-".join(parts) if parts else fallback
+            cell = ", ".join(f"{d}={_value_text(v)}" for d, _p, v, _l in combo)
             for r in range(spec.repeat):
                 run_cfg = cfg.model_copy(deep=True)
                 seed_applied = dict(applied)
@@ -179,7 +201,21 @@ def _expand(doc: _Doc, cli: list[tuple[str, Loc, Any, int]]) -> list[PlannedRun]
                     unique, k = f"{name}-{k}", k + 1
                 used.add(unique)
                 run_cfg.name = unique
-                runs.append(PlannedRun(unique, run_cfg, base_file, spec.study, seed_applied))
+                if "description" not in applied:  # not set on purpose: describe the variant, not the base
+                    text = _run_description(spec, arm_name, described.get(arm_name or ""), cell, run_cfg.seed)
+                    run_cfg.description = text
+                runs.append(
+                    PlannedRun(
+                        unique,
+                        run_cfg,
+                        base_file,
+                        spec.study,
+                        seed_applied,
+                        variant=stem,
+                        seed=run_cfg.seed,
+                        study_file=doc.file,
+                    )
+                )
     return runs
 
 
@@ -198,4 +234,4 @@ def expand_study(path: str | os.PathLike[str], overrides: list[str] | None = Non
     data = _apply_cli(data, layers, cli)
     cfg = _default_name(_validate(data, layers), doc.file)
     applied = {dotted: value for dotted, _path, value, _pos in cli}
-    return [PlannedRun(cfg.name or "run", cfg, doc.file, None, applied)]
+    return [PlannedRun(cfg.name or "run", cfg, doc.file, None, applied, seed=cfg.seed)]

@@ -61,7 +61,8 @@ def test_counts_seeds_and_names(full: Path) -> None:
 def test_planned_runs_are_reproducible_from_base_and_overrides(full: Path) -> None:
     for run in expand_study(full, ["train.batch_size=64"]):
         again = load_experiment(run.config_path, overrides_to_args(run.overrides))
-        assert again.model_copy(update={"name": run.name}) == run.cfg
+        # A study run's description is its variant's (see test_study_runs_describe_their_variant).
+        assert again.model_copy(update={"name": run.name, "description": run.cfg.description}) == run.cfg
         assert run.overrides["train.batch_size"] == 64 and run.cfg.train.batch_size == 64
 
 
@@ -91,6 +92,69 @@ def test_plain_experiment_expands_to_one_run(write_yaml: Callable[[str, str], Pa
         {"optimizer.lr": 0.01},
     )
     assert run.cfg.optimizer.lr == 0.01 and not is_study(path)
+
+
+def test_study_runs_carry_variant_seed_and_study_file(full: Path) -> None:
+    runs = expand_study(full)
+    assert (runs[0].variant, runs[0].seed, runs[0].study_file) == (
+        "small-optimizer-sgd-lr-0.1",
+        10,
+        str(full),
+    )
+    for r in runs:
+        assert r.seed == r.cfg.seed and r.study_file == str(full)
+        assert r.name == f"{r.variant}-s{r.seed}"  # the variant is the run name without its seed
+    by_variant: dict[str | None, list[int | None]] = {}
+    for r in runs:
+        by_variant.setdefault(r.variant, []).append(r.seed)
+    assert len(by_variant) == 2 * 3 * 2 and all(seeds == [10, 11, 12] for seeds in by_variant.values())
+
+
+def test_study_without_variants_names_the_base_as_its_variant(write_yaml: Callable[[str, str], Path]) -> None:
+    write_yaml("base.yaml", "name: My base\n" + BASE)
+    path = write_yaml("s.yaml", "study: Seeds\nbase: base.yaml\nrepeat: 2\n")
+    runs = expand_study(path)
+    assert [(r.variant, r.seed, r.study_file) for r in runs] == [
+        ("My_base", 10, str(path)),
+        ("My_base", 11, str(path)),
+    ]
+    assert [r.cfg.description for r in runs] == ["Seeds: seed 10", "Seeds: seed 11"]
+
+
+def test_plain_experiment_has_no_variant(write_yaml: Callable[[str, str], Path]) -> None:
+    (run,) = expand_study(write_yaml("exp.yaml", BASE + "description: the base\n"), ["seed=3"])
+    assert (run.variant, run.seed, run.study_file, run.cfg.description) == (None, 3, None, "the base")
+
+
+def test_study_runs_describe_their_variant(full: Path) -> None:
+    """Not the base experiment's description: the variant's own, or one composed from the study."""
+    base = full.parent.parent / "exp" / "base.yaml"
+    base.write_text(BASE + "description: Adam lr 1e-3, 10 epochs\n", encoding="utf-8")
+    runs = {r.name: r for r in expand_study(full)}
+    small = runs["small-optimizer-sgd-lr-0.1-s10"].cfg.description
+    assert small == "Full sweep: variant small, optimizer.name=sgd, optimizer.lr=0.1, seed 10"
+    assert runs["small-optimizer-adam-lr-0.01-s12"].cfg.description.endswith("optimizer.lr=0.01, seed 12")
+    # A variant with a description of its own keeps it (plus its grid cell).
+    assert runs["big-optimizer-momentum-lr-0.1-s11"].cfg.description == (
+        "wider (optimizer.name=momentum, optimizer.lr=0.1)"
+    )
+    assert not any("Adam lr 1e-3" in r.cfg.description for r in runs.values())
+
+
+def test_a_description_set_on_purpose_is_kept(full: Path) -> None:
+    runs = expand_study(full, ["description=set on the command line"])
+    assert {r.cfg.description for r in runs} == {"set on the command line"}
+
+
+def test_shipped_optimizer_study_runs_describe_their_optimizer() -> None:
+    """The defect in issue 9: an sgd-s0 run's config.yaml said "Adam lr 1e-3, 10 epochs"."""
+    study = Path(__file__).resolve().parents[2] / "configs" / "studies" / "2.1.4-optimizers.yaml"
+    runs = {r.name: r for r in expand_study(study)}
+    base = load_experiment(runs["sgd-s0"].config_path)
+    sgd = runs["sgd-s0"]
+    assert (sgd.variant, sgd.seed, sgd.study_file) == ("sgd", 0, str(study))
+    assert sgd.cfg.description.startswith("2.1.4 Optimizers") and "variant sgd, seed 0" in sgd.cfg.description
+    assert base.description and sgd.cfg.description != base.description
 
 
 def test_is_study(write_yaml: Callable[[str, str], Path], tmp_path: Path) -> None:
