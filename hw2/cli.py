@@ -134,17 +134,6 @@ def _find_run(runs_dir: Path, ref: str) -> str:
     )
 
 
-def _fmt_acc(x: float | None) -> str:
-    return "" if x is None else f"{x:.4f}"
-
-
-def _fmt_secs(s: float | None) -> str:
-    if s is None:
-        return ""
-    s = int(s)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
@@ -175,7 +164,9 @@ def _progress() -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from hw2 import launch, queue, store
+    from hw2 import launch, queue
+    from hw2.runs.store import load_run
+    from hw2.runs.summary import EpochStats, fmt_duration, fmt_float, fold_lines
     from hw2.tail import MetricsTailer
 
     planned = _plan(args, args.config)
@@ -212,29 +203,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     tailer = MetricsTailer(path / contract.METRICS_FILE)
     epochs = planned[0].cfg.train.epochs
+    stats, seen, shown = EpochStats(), [], 0
+    progress_line: Any = None
     try:
         with _progress() as progress:
             ep_task = progress.add_task("epochs ", total=epochs, info="")
             b_task = progress.add_task("batches", total=None, info="")
             while True:
                 rc = proc.poll()
-                for line in tailer.read_new().lines:
-                    if line["type"] == "progress":
-                        info = (
-                            f"loss {line['loss']:.4f}" if isinstance(line.get("loss"), (int, float)) else ""
-                        )
-                        progress.update(b_task, total=line["batches"], completed=line["batch"], info=info)
-                    else:
-                        progress.update(
-                            ep_task,
-                            completed=line["epoch"],
-                            info=f"val_acc {line['val_acc']:.4f}  val_loss {line['val_loss']:.4f}",
-                        )
-                        progress.console.print(
-                            f"epoch {line['epoch']}/{line.get('epochs', epochs)}  "
-                            f"train_loss {line['train_loss']:.4f}  train_acc {line['train_acc']:.4f}  "
-                            f"val_loss {line['val_loss']:.4f}  val_acc {line['val_acc']:.4f}"
-                        )
+                res = tailer.read_new()
+                last = fold_lines(res.lines, stats, seen, progress_line, res.skipped)
+                if last is not progress_line and last is not None:
+                    progress_line = last
+                    loss = last.get("loss")
+                    info = f"loss {fmt_float(loss)}" if isinstance(loss, (int, float)) else ""
+                    progress.update(b_task, total=last.get("batches"), completed=last.get("batch"), info=info)
+                for line in seen[shown:]:
+                    g = line.get
+                    progress.update(
+                        ep_task,
+                        completed=g("epoch"),
+                        info=f"val_acc {fmt_float(g('val_acc'))}  val_loss {fmt_float(g('val_loss'))}",
+                    )
+                    progress.console.print(
+                        f"epoch {g('epoch')}/{g('epochs', epochs)}  "
+                        f"train_loss {fmt_float(g('train_loss'))}  train_acc {fmt_float(g('train_acc'))}  "
+                        f"val_loss {fmt_float(g('val_loss'))}  val_acc {fmt_float(g('val_acc'))}"
+                    )
+                shown = len(seen)
                 if rc is not None:
                     break
                 time.sleep(0.1)
@@ -242,20 +238,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         for s, h in old.items():
             signal.signal(s, h)
     launch.finalize_exit(path, proc.returncode)
-    view = store.load_run(path)
-    if view.status == "done" and view.result:
-        r = view.result
+    view = load_run(path)
+    summary = view.summary
+    if summary.status == "done" and summary.has_result:
         console.print(
-            f"run {run_id} done: test_acc {r['test_acc']:.4f}  test_loss {r['test_loss']:.4f}  "
-            f"best_val_acc {r['best_val_acc']:.4f} (epoch {r['best_epoch']})  in {_fmt_secs(r['total_seconds'])}"
+            f"run {run_id} done: test_acc {fmt_float(summary.test_acc)}  "
+            f"test_loss {fmt_float(summary.test_loss)}  best_val_acc {fmt_float(summary.best_val_acc)} "
+            f"(epoch {summary.best_epoch})  in {fmt_duration(summary.total_seconds)}"
         )
     else:
         print(
-            f"{PROG}: run {run_id} {view.status}: {view.error or 'no error recorded'} "
+            f"{PROG}: run {run_id} {summary.status}: {summary.error or 'no error recorded'} "
             f"(exit code {view.meta.exit_code}; log: {path / contract.LOG_FILE})",
             file=sys.stderr,
         )
-    return _exit_for(view.status)
+    return _exit_for(summary.status)
 
 
 # --------------------------------------------------------------------------- sweep
@@ -263,7 +260,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _follow(runs_dir: Path, run_ids: list[str]) -> int:
     """Progress bars for ``run_ids`` until all are final; exit code from the worst outcome."""
-    from hw2 import store
+    from hw2.runs.store import RunsWatcher, load_run
+    from hw2.runs.summary import fmt_float
 
     statuses: dict[str, str] = {}
     interrupted = False
@@ -278,22 +276,20 @@ def _follow(runs_dir: Path, run_ids: list[str]) -> int:
             tasks = {}
             for rid in run_ids:
                 tasks[rid] = progress.add_task(rid, total=None, info="queued")
-            watcher = store.RunsWatcher(runs_dir)  # re-reads only what changed between ticks
+            watcher = RunsWatcher(runs_dir)  # re-reads only what changed between ticks
             while not interrupted:
                 watcher.poll()
                 for rid in run_ids:
-                    view = watcher.view(rid) or store.load_run(contract.run_path(runs_dir, rid))
-                    statuses[rid] = view.status
-                    info = view.status
-                    if view.last_val_acc is not None:
-                        info += f"  val_acc {view.last_val_acc:.4f}"
-                    if view.status == "done" and view.test_acc is not None:
-                        info += f"  test_acc {view.test_acc:.4f}"
-                    if view.status in ("failed", "killed") and view.error:
-                        info += f"  {view.error[:60]}"
-                    progress.update(
-                        tasks[rid], total=view.epochs_total, completed=view.epochs_done, info=info
-                    )
+                    s = watcher.summary(rid) or load_run(contract.run_path(runs_dir, rid)).summary
+                    statuses[rid] = s.status
+                    info = s.status
+                    if s.latest is not None and s.latest.val_acc is not None:
+                        info += f"  val_acc {fmt_float(s.latest.val_acc)}"
+                    if s.status == "done" and s.test_acc is not None:
+                        info += f"  test_acc {fmt_float(s.test_acc)}"
+                    if s.status in ("failed", "killed") and s.error:
+                        info += f"  {s.error[:60]}"
+                    progress.update(tasks[rid], total=s.epochs_total, completed=s.epochs_done, info=info)
                 if all(s in contract.FINAL_STATUSES for s in statuses.values()):
                     break
                 time.sleep(0.5)
@@ -338,51 +334,37 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- ls / export
 
 
-def _row(view: Any) -> dict[str, Any]:
-    return {
-        "run_id": view.run_id,
-        "name": view.name,
-        "study": view.study,
-        "status": view.status,
-        "epoch": view.epochs_done,
-        "epochs": view.epochs_total,
-        "val_acc": view.last_val_acc,
-        "best_val_acc": view.best_val_acc,
-        "test_acc": view.test_acc,
-        "elapsed": view.elapsed,
-        "error": view.error,
-    }
-
-
 def cmd_ls(args: argparse.Namespace) -> int:
-    from hw2 import store
+    from hw2.runs.store import list_runs
+    from hw2.runs.summary import fmt_duration, fmt_float
 
-    views = store.list_runs(_runs_dir(args))
+    now = time.time()
+    summaries = list_runs(_runs_dir(args))
     if args.status:
-        views = [v for v in views if v.status in args.status]
+        summaries = [s for s in summaries if s.status in args.status]
     if args.json:
-        print(json.dumps([_row(v) for v in views], indent=2))
+        print(json.dumps([s.row(now) for s in summaries], indent=2))
         return EXIT_OK
     from rich.table import Table
 
     table = Table(title=f"runs in {_runs_dir(args)}", show_lines=False)
     for col in ("id", "name", "study", "status", "epoch", "val acc", "best val", "test acc", "elapsed"):
         table.add_column(col, no_wrap=col in ("id", "status"))
-    for v in views:
-        total = v.epochs_total
+    for s in summaries:
+        total = s.epochs_total
         table.add_row(
-            v.run_id,
-            v.name,
-            v.study or "",
-            v.status,
-            f"{v.epochs_done}/{total if total is not None else '?'}",
-            _fmt_acc(v.last_val_acc),
-            _fmt_acc(v.best_val_acc),
-            _fmt_acc(v.test_acc),
-            _fmt_secs(v.elapsed),
+            s.run_id,
+            s.name,
+            s.study or "",
+            s.status,
+            f"{s.epochs_done}/{total if total is not None else '?'}",
+            fmt_float(s.latest.val_acc if s.latest else None),
+            fmt_float(s.best_val_acc),
+            fmt_float(s.test_acc),
+            fmt_duration(s.elapsed(now)),
         )
     console = _console()
-    if not views:
+    if not summaries:
         console.print(f"no runs in {_runs_dir(args)}")
     else:
         console.print(table)
@@ -390,12 +372,13 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from hw2.export import export_csv
+    from hw2.export import default_export_dir, export_csv
 
+    out = Path(args.out) if args.out else default_export_dir()
     try:
-        results, metrics = export_csv(_runs_dir(args), Path(args.out))
+        results, metrics = export_csv(_runs_dir(args), out)
     except OSError as exc:  # disk full (no file name on a failed write), not a folder, ...
-        where = exc.filename or args.out
+        where = exc.filename or out
         raise CliError(
             f"cannot write the export to {where}: {exc.strerror or exc}; fix: free disk space or pass another --out"
         ) from exc
@@ -480,7 +463,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
-    from hw2 import queue, store
+    from hw2 import queue
+    from hw2.runs.store import list_runs
 
     runs_dir = _runs_dir(args)
     if args.action == "start":
@@ -492,8 +476,8 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
             print("no scheduler running")
         return EXIT_OK
     counts: dict[str, int] = {}
-    for v in store.list_runs(runs_dir) if runs_dir.is_dir() else []:
-        counts[v.status] = counts.get(v.status, 0) + 1
+    for s in list_runs(runs_dir) if runs_dir.is_dir() else []:
+        counts[s.status] = counts.get(s.status, 0) + 1
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("queued", "running"))
     info = queue.scheduler_info(runs_dir) if runs_dir.is_dir() else None
     if info:
@@ -569,7 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.set_defaults(func=cmd_ls)
 
     e = add("export", "Write results.csv (one row per run) and metrics.csv (one row per epoch).")
-    e.add_argument("--out", default="export", help="output folder (default: ./export)")
+    e.add_argument("--out", help="output folder (default: $HW2_EXPORT_DIR or ./exports)")
     e.set_defaults(func=cmd_export)
 
     k = add("kill", "Stop a run: a queued run is cancelled, a running one gets SIGTERM (then SIGKILL).")

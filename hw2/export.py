@@ -1,23 +1,34 @@
 """CSV export of every run: ``results.csv`` (one row per run) and ``metrics.csv`` (one row per
 run and epoch), for the report's tables and plots in any spreadsheet or pandas.
 
-Why flatten the config into ``cfg.*`` columns: comparing runs means grouping by hyperparameters,
-and a column per field (``cfg.optimizer.lr``) works everywhere without parsing YAML. Columns are
-the union over all runs in a stable order (fixed columns, then config fields in first-seen order).
-Numbers are written with ``repr`` (exact round trip). Both files are written atomically.
+Every figure of ``results.csv`` comes from the run's :class:`~hw2.runs.summary.RunSummary` (the
+same one ``hw2-tui ls`` and the TUI show): the fixed columns, then the summary's other figures
+(:meth:`RunSummary.row`), then the flattened hyperparameters as ``cfg.*`` columns
+(:attr:`RunSummary.hparams`: ``cfg.optimizer.lr``), the union over all runs in first-seen order.
+Why a column per field: comparing runs means grouping by hyperparameters, and that works
+everywhere without parsing YAML.
+
+Streaming: summaries come through the runs folder's summary cache (finished runs are not re-read),
+rows are written one by one, and ``metrics.csv`` reads one run's epoch lines at a time, so memory
+holds one summary per run and never every run's metric lines. Numbers are written with ``repr`` (exact round trip);
+integral floats as integers. Both files appear atomically (temp file, then rename).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import io
-import json
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from hw2 import contract
-from hw2.store import RunView, list_runs
+from hw2.runs.index import SummaryCache
+from hw2.runs.store import iter_summaries, read_epoch_lines
+from hw2.runs.summary import RunSummary
 
 RESULT_COLUMNS = [
     "run_id",
@@ -37,6 +48,7 @@ RESULT_COLUMNS = [
     "started",
     "ended",
 ]
+"""The first columns, in this order; the summary's other figures (:meth:`RunSummary.row`) follow."""
 METRIC_COLUMNS = [
     "run_id",
     "name",
@@ -50,17 +62,9 @@ METRIC_COLUMNS = [
 ]
 
 
-def flatten(data: Any, prefix: str = "cfg") -> dict[str, Any]:
-    """``{"optimizer": {"lr": 0.1}}`` → ``{"cfg.optimizer.lr": 0.1}``; lists become JSON text."""
-    out: dict[str, Any] = {}
-    if isinstance(data, dict):
-        for key, value in data.items():
-            out.update(flatten(value, f"{prefix}.{key}"))
-    elif isinstance(data, (list, tuple)):
-        out[prefix] = json.dumps(list(data))
-    else:
-        out[prefix] = data
-    return out
+def default_export_dir() -> Path:
+    """Where exports go unless told: ``$HW2_EXPORT_DIR``, else ``./exports`` (ignored by git)."""
+    return Path(os.environ.get("HW2_EXPORT_DIR") or "exports")
 
 
 def _iso(ts: Any) -> str:
@@ -74,63 +78,72 @@ def _cell(value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
     return value
 
 
-def result_row(view: RunView) -> dict[str, Any]:
-    res = view.result or {}
-    total = view.epochs_total
-    row: dict[str, Any] = {
-        "run_id": view.run_id,
-        "name": view.name,
-        "config": view.meta.config_path,
-        "study": view.study,
-        "status": view.status,
-        "trainer": view.meta.trainer,
-        "epochs": f"{view.epochs_done}/{total if total is not None else '?'}",
-        "best_epoch": res.get("best_epoch"),
-        "best_val_acc": res.get("best_val_acc", view.best_val_acc),
-        "test_acc": res.get("test_acc"),
-        "test_loss": res.get("test_loss"),
-        "total_seconds": res.get("total_seconds", view.elapsed),
-        "params": res.get("params"),
-        "device": view.meta.device or res.get("device"),
-        "started": _iso(view.meta.started),
-        "ended": _iso(view.meta.ended),
-    }
-    row.update(flatten(view.config))
+def result_row(summary: RunSummary, now: float) -> dict[str, Any]:
+    """One ``results.csv`` row: the summary's figures, ``epochs`` as ``done/total``, times as ISO
+    text, ``total_seconds`` the result's (else the elapsed time), then ``cfg.*``."""
+    row = summary.row(now)
+    total = summary.epochs_total
+    row.update(
+        config=summary.config_path,
+        epochs=f"{summary.epochs_done}/{total if total is not None else '?'}",
+        total_seconds=summary.total_seconds if summary.total_seconds is not None else row["elapsed"],
+        started=_iso(summary.started),
+        ended=_iso(summary.ended),
+    )
+    row.update({f"cfg.{k}": v for k, v in summary.hparams.items()})
     return row
 
 
-def _csv_text(columns: list[str], rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _cell(row.get(k)) for k in columns})
-    return buf.getvalue()
+def _write_csv(path: Path, columns: list[str], rows: Iterable[Mapping[str, Any]]) -> None:
+    """Write rows one by one to a temp file next to ``path``, then rename it over ``path``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: _cell(row.get(k)) for k in columns})
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _metric_rows(summaries: Iterable[RunSummary]) -> Iterator[dict[str, Any]]:
+    for s in summaries:
+        for line in read_epoch_lines(s.path):
+            yield {"run_id": s.run_id, "name": s.name, **{k: line.get(k) for k in METRIC_COLUMNS[2:]}}
 
 
 def export_csv(runs_dir: Path | str, out_dir: Path | str) -> tuple[Path, Path]:
     """Write ``results.csv`` and ``metrics.csv`` into ``out_dir`` (created); returns both paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    views = list_runs(runs_dir)
-    rows = [result_row(v) for v in views]
+    runs_dir = Path(runs_dir)
+    cache = SummaryCache(runs_dir) if runs_dir.is_dir() else None
+    now = time.time()
+    # Pass 1: the columns (the cfg.* union). What is held is one summary per run (finished runs
+    # straight from the cache); rows are built one at a time and epoch lines read run by run.
     columns = list(RESULT_COLUMNS)
     seen = set(columns)
-    for row in rows:
-        for key in row:
+    summaries = list(iter_summaries(runs_dir, cache))
+    for s in summaries:
+        for key in [*s.row(now), *(f"cfg.{k}" for k in s.hparams)]:
             if key not in seen:
                 seen.add(key)
                 columns.append(key)
-    metric_rows = [
-        {"run_id": v.run_id, "name": v.name, **{k: line.get(k) for k in METRIC_COLUMNS[2:]}}
-        for v in views
-        for line in v.epochs
-    ]
+    if cache is not None:
+        cache.save()
     results_path = out_dir / "results.csv"
     metrics_path = out_dir / "metrics.csv"
-    contract.atomic_write_text(results_path, _csv_text(columns, rows))
-    contract.atomic_write_text(metrics_path, _csv_text(METRIC_COLUMNS, metric_rows))
+    _write_csv(results_path, columns, (result_row(s, now) for s in summaries))
+    _write_csv(metrics_path, METRIC_COLUMNS, _metric_rows(summaries))
     return results_path, metrics_path

@@ -50,11 +50,10 @@ class MetricsTailer:
         self._partial = b""
         self.skipped_total = 0
 
-    def reset(self) -> None:
-        """Forget everything; the next call reads the file from the start."""
-        self.offset = 0
-        self._inode = None
-        self._partial = b""
+    @property
+    def partial_bytes(self) -> int:
+        """Bytes of an unfinished last line held for the next call (0: everything read is folded)."""
+        return len(self._partial)
 
     def stat_key(self) -> tuple[int, int, int] | None:
         """(inode, size, mtime_ns) of the file, or None when missing: a cheap "anything new?" probe."""

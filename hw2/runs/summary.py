@@ -86,7 +86,9 @@ class EpochStats:
         self.best_epoch: float | None = None
         self.epochs_total: int | None = None
         self.seconds: list[float] = []  # per-epoch seconds of the epochs kept
-        self.skipped = 0  # epoch lines without a usable epoch number
+        # lines not used: epoch lines without a usable epoch number, plus the garbage lines the
+        # reader counted (fold_lines adds those), so a summary's skipped_lines is the one "!N"
+        self.skipped = 0
 
     def add(self, line: Mapping[str, Any]) -> EpochPoint | None:
         """Fold one epoch line in; returns its point (None if it was unusable)."""
@@ -113,6 +115,37 @@ class EpochStats:
     def add_all(self, lines: Iterable[Mapping[str, Any]]) -> None:
         for line in lines:
             self.add(line)
+
+
+def fold_lines(
+    lines: Iterable[Mapping[str, Any]],
+    stats: EpochStats,
+    epochs: list[Mapping[str, Any]] | None = None,
+    progress: Mapping[str, Any] | None = None,
+    skipped: int = 0,
+) -> Mapping[str, Any] | None:
+    """THE split of metric lines into epoch and progress lines (``docs/run-contract.md``: a line's
+    ``type`` is ``epoch`` or ``progress``), in file order.
+
+    Each epoch line is folded into ``stats`` (and appended to ``epochs`` when a list is given);
+    ``skipped`` garbage lines the reader counted are added to ``stats.skipped``. Returns the latest
+    progress line (``progress`` when the batch holds none). The watcher, ``load_run``, the export
+    and the CLI's foreground display all go through here.
+    """
+    stats.skipped += skipped
+    for line in lines:
+        if line.get("type") == "epoch":
+            stats.add(line)
+            if epochs is not None:
+                epochs.append(line)
+        else:
+            progress = line
+    return progress
+
+
+def _intish(value: float | None) -> float | int | None:
+    """An integral float as an int (``3.0`` → ``3``: an epoch number, a parameter count)."""
+    return int(value) if value is not None and value.is_integer() and abs(value) < 2**53 else value
 
 
 @dataclass(frozen=True)
@@ -313,10 +346,10 @@ def summarize(
         epochs_total=epochs_total,
         latest=latest,
         best_val_acc=best_val,
-        best_epoch=best_epoch,
+        best_epoch=_intish(best_epoch),
         test_acc=num(res.get("test_acc")),
         test_loss=num(res.get("test_loss")),
-        params=num(res.get("params")),
+        params=_intish(num(res.get("params"))),
         total_seconds=num(res.get("total_seconds")),
         seconds_per_epoch=sum(secs) / len(secs) if secs else None,
         progress_epoch=num(progress.get("epoch")) if progress else None,

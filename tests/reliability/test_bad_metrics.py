@@ -18,7 +18,7 @@ from typing import Any
 
 from hw2 import contract
 from hw2.export import export_csv
-from hw2.store import RunsWatcher, load_run
+from hw2.runs.store import RunsWatcher, load_run
 from tests.reliability.conftest import cli, csv_rows
 from tests.tui.conftest import run_pilot, wait_for
 from tui.app import make_app
@@ -99,11 +99,11 @@ def test_watcher_load_run_and_export_skip_and_count_damage(runs_dir: Path, tmp_p
     assert [x["epoch"] for x in u.new_lines] == [4]
     assert u.skipped == len(GARBAGE)
     view = w.view(RID)
-    assert view is not None and view.skipped_lines == len(GARBAGE) and view.epochs_done == 4
+    assert view is not None and view.summary.skipped_lines == len(GARBAGE) and view.summary.epochs_done == 4
 
     # One-shot readers agree: load_run counts the same lines; export keeps the 4 good epochs.
     snap = load_run(d)
-    assert snap.skipped_lines == len(GARBAGE) and [e["epoch"] for e in snap.epochs] == [1, 2, 3, 4]
+    assert snap.summary.skipped_lines == len(GARBAGE) and [e["epoch"] for e in snap.epochs] == [1, 2, 3, 4]
     _, metrics = export_csv(runs_dir, tmp_path / "out")
     assert [r["epoch"] for r in csv_rows(metrics)] == ["1", "2", "3", "4"]
 
@@ -113,7 +113,7 @@ def test_watcher_load_run_and_export_skip_and_count_damage(runs_dir: Path, tmp_p
     (u,) = w.poll()
     assert u.truncated and [x["epoch"] for x in u.new_lines] == [1]
     view = w.view(RID)
-    assert view is not None and view.epochs_done == 1 and len(view.epochs) == 1
+    assert view is not None and view.summary.epochs_done == 1 and len(view.epochs) == 1
 
     # Replaced by a new file (another inode) with less in it: also a restart.
     tmp = d / "metrics.new"

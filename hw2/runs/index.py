@@ -1,0 +1,133 @@
+"""The summary cache of finished runs: ``<runs dir>/.summaries.json``.
+
+A finished run (status done, failed or killed) does not change, so its summary is read from its
+folder once and kept here with the :func:`hw2.statcache.stat_key` of each file it was built from
+(``meta.json``, ``result.json``, ``config.yaml``, ``metrics.jsonl``) and the resolved config
+(so a reader never parses YAML for a cached run). An entry is valid only while all four keys
+still match; any rewrite (a new inode, size or mtime) makes it a miss and the run is read again.
+
+With 1000 finished runs this turns ``hw2-tui ls`` and the TUI's first poll from reading ~60 MB
+of metric lines into reading one JSON file and 4000 ``stat`` calls.
+
+Best effort by design: the cache is a copy, never the truth. A missing, damaged or foreign file
+reads as empty; a read-only runs folder or a full disk just means no cache. Writers replace the
+whole file atomically after merging what is on disk, so two writers at worst recompute a run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from hw2 import contract
+from hw2.runs.summary import RunSummary
+from hw2.statcache import stat_key
+
+CACHE_FILE = ".summaries.json"
+CACHE_VERSION = 1
+"""Bumped whenever :class:`RunSummary`'s fields change meaning: older files then read as empty."""
+
+KEYED_FILES = (contract.META_FILE, contract.RESULT_FILE, contract.CONFIG_FILE, contract.METRICS_FILE)
+
+FileKeys = list[list[int] | None]
+
+
+def file_keys(run_dir: Path) -> FileKeys:
+    """The stat keys of the files a summary is built from (None for a missing one), as JSON lists."""
+    out: FileKeys = []
+    for name in KEYED_FILES:
+        key = stat_key(run_dir / name)
+        out.append(list(key) if key is not None else None)
+    return out
+
+
+class SummaryCache:
+    """``get``/``put`` cached summaries of one runs folder; ``save`` writes them back (if changed)."""
+
+    def __init__(self, runs_dir: Path | str) -> None:
+        self.runs_dir = Path(runs_dir)
+        self.path = self.runs_dir / CACHE_FILE
+        self._entries: dict[str, dict[str, Any]] = {}
+        self._dirty: set[str] = set()
+        self._dropped: set[str] = set()
+        self._entries = self._read()
+
+    def _read(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.path.read_bytes())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
+            return {}
+        runs = data.get("runs")
+        return runs if isinstance(runs, dict) else {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, run_id: str, keys: FileKeys) -> tuple[RunSummary, dict[str, Any]] | None:
+        """The cached (summary, config) of a run whose files still have ``keys``, else None."""
+        entry = self._entries.get(run_id)
+        if not isinstance(entry, dict) or entry.get("keys") != keys:
+            return None
+        try:
+            summary = RunSummary.from_json(entry["summary"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        config = entry.get("config")
+        return summary, config if isinstance(config, dict) else {}
+
+    def put(self, keys: FileKeys, summary: RunSummary, config: dict[str, Any]) -> None:
+        """Remember a FINISHED run's summary (the caller checks the status) for files with ``keys``."""
+        self._entries[summary.run_id] = {"keys": keys, "summary": summary.to_json(), "config": config}
+        self._dirty.add(summary.run_id)
+        self._dropped.discard(summary.run_id)
+
+    def drop(self, run_id: str) -> None:
+        if self._entries.pop(run_id, None) is not None:
+            self._dropped.add(run_id)
+            self._dirty.discard(run_id)
+
+    def keep_only(self, run_ids: Iterable[str]) -> None:
+        """Forget the entries of runs no longer in the folder (deleted runs)."""
+        keep = set(run_ids)
+        for run_id in [r for r in self._entries if r not in keep]:
+            self.drop(run_id)
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._dirty or self._dropped)
+
+    def save(self) -> bool:
+        """Write the changes (merged over what another writer may have saved meanwhile); True if
+        written. Never raises: a cache that cannot be written is only slower next time."""
+        if not self.dirty:
+            return False
+        merged = self._read()
+        for run_id in self._dropped:
+            merged.pop(run_id, None)
+        for run_id in self._dirty:
+            if run_id in self._entries:
+                merged[run_id] = self._entries[run_id]
+        text = json.dumps({"version": CACHE_VERSION, "runs": merged}, separators=(",", ":"), default=str)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f"{CACHE_FILE}.", suffix=".tmp", dir=self.runs_dir)
+        except OSError:
+            return False
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, self.path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            return False
+        self._entries.update(merged)
+        self._dirty.clear()
+        self._dropped.clear()
+        return True
