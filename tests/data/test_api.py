@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import modules_after, top_level
 from tests.data.fixtures import mnist_arrays, write_cifar_imagefolder, write_mnist_idx, write_mnist_npz
 from trainers import data as D
+from trainers.data import locating
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +49,7 @@ def test_env_is_authoritative(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_cwd_data_then_parent_shared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(D, "PROJECT_ROOT", tmp_path / "elsewhere" / "proj")
+    monkeypatch.setattr(locating, "PROJECT_ROOT", tmp_path / "elsewhere" / "proj")
     work = tmp_path / "proj"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -63,7 +64,7 @@ def test_cwd_data_then_parent_shared(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_project_shared_data_is_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(D, "PROJECT_ROOT", tmp_path / "repo")
+    monkeypatch.setattr(locating, "PROJECT_ROOT", tmp_path / "repo")
     want = write_cifar_imagefolder(tmp_path / "shared" / "data" / "cifar10", ext="png", n_per_class=1)
     elsewhere = tmp_path / "x" / "y"
     elsewhere.mkdir(parents=True)
@@ -76,7 +77,7 @@ def test_project_shared_data_is_last(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_candidate_dirs_dedup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(D, "PROJECT_ROOT", tmp_path / "repo")
+    monkeypatch.setattr(locating, "PROJECT_ROOT", tmp_path / "repo")
     (tmp_path / "repo").mkdir()
     monkeypatch.chdir(tmp_path / "repo")
     assert [o for _, o in D.candidate_dirs()] == ["./data", "../shared/data"]

@@ -212,7 +212,7 @@ def test_unusable_lock_file_degrades_to_unlocked(
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(path, flags, mode)
 
-    monkeypatch.setattr(D.os, "open", no_lock)
+    monkeypatch.setattr(os, "open", no_lock)
     res = D.load("mnist", data_root, cache_dir)
     assert res.info.cache_path is not None and not res.info.from_cache
     np.testing.assert_array_equal(res.arrays.x_train, want.x_train)

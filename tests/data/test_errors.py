@@ -23,6 +23,7 @@ from tests.data.fixtures import (
     write_mnist_idx,
 )
 from trainers import data as D
+from trainers.data import locating
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,7 +65,7 @@ def test_dir_with_other_things(data_root: Path) -> None:
 
 
 def test_default_candidates_are_all_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(D, "PROJECT_ROOT", tmp_path / "proj")
+    monkeypatch.setattr(locating, "PROJECT_ROOT", tmp_path / "proj")
     work = tmp_path / "a" / "b"
     work.mkdir(parents=True)
     monkeypatch.chdir(work)

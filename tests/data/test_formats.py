@@ -19,6 +19,7 @@ from tests.data.fixtures import (
     write_mnist_npz,
 )
 from trainers import data as D
+from trainers.data import archives
 
 
 def assert_same(got: D.Arrays, want: FixtureArrays) -> None:
@@ -190,22 +191,22 @@ def test_fast_tar_parser_matches_tarfile(fmt: int, tmp_path: Path) -> None:
     data = _tar_bytes(members, fmt)
     with tarfile.open(fileobj=io.BytesIO(data)) as tf:
         expected = [(m.name, tf.extractfile(m).read()) for m in tf if m.isfile()]  # type: ignore[union-attr]
-    assert D._parse_tar_fast(data, tmp_path / "t.tar") == expected
+    assert archives._parse_tar_fast(data, tmp_path / "t.tar") == expected
     assert len(expected) == 5
 
 
 def test_tar_fallback_and_stream_paths_agree(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     want = write_cifar_imagefolder(data_root, as_tar=True, ext="png", n_per_class=1)
     tar = data_root / "cifar10-jpeg.tar.gz"
-    fast = list(D._iter_tar(tar))
+    fast = list(archives._iter_tar(tar))
 
     def refuse(data: bytes, path: Path) -> list[tuple[str, bytes]]:
-        raise D._TarFallback("test")
+        raise archives._TarFallback("test")
 
-    monkeypatch.setattr(D, "_parse_tar_fast", refuse)
-    assert list(D._iter_tar(tar)) == fast  # tarfile on the in-memory bytes
-    monkeypatch.setattr(D, "IN_MEMORY_TAR_LIMIT", 0)
-    assert list(D._iter_tar(tar)) == fast  # tarfile streaming
+    monkeypatch.setattr(archives, "_parse_tar_fast", refuse)
+    assert list(archives._iter_tar(tar)) == fast  # tarfile on the in-memory bytes
+    monkeypatch.setattr(archives, "IN_MEMORY_TAR_LIMIT", 0)
+    assert list(archives._iter_tar(tar)) == fast  # tarfile streaming
     assert_same(D.load_cifar10(data_root, cache_dir=data_root.parent / "other-cache"), want)
 
 
