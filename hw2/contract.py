@@ -2,16 +2,18 @@
 
 A run is a folder ``runs/<run_id>/`` that the trainer writes and anything can read::
 
-    config.yaml     resolved experiment config (written at enqueue/launch time)
-    meta.json       status + bookkeeping, rewritten atomically on every change
+    config.yaml     resolved experiment config (written once, when the run is queued)
+    meta.json       status + bookkeeping, rewritten atomically on every change (locked
+                    read-modify-write; who may change what: :mod:`hw2.runs.lifecycle`)
     metrics.jsonl   one JSON object per line, flushed as written (epoch and progress lines)
     train.log       the trainer's stdout/stderr
     result.json     final result, written atomically once at the end (done runs only)
 
 Status is one of ``queued``, ``running``, ``done``, ``failed``, ``killed``.
 
-This module is UI-free and framework-free (stdlib only + yaml), so trainers, the scheduler, the
-CLI and the TUI all share it.
+This module is UI-free and framework-free (the standard library, the project's own ``hw2.env`` and
+``hw2.locks``, and ``psutil`` when installed), so trainers, the scheduler, the CLI and the TUI all
+share it.
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ import re
 import socket
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final, Literal
+
+from hw2 import locks
+from hw2.env import env_int
 
 CONTRACT_VERSION: Final = 1
 
@@ -70,10 +75,7 @@ def cpu_slots() -> int:
     The scheduler admits that many; a CNN trainer with ``perf.threads`` unset takes that share of
     the cores. Unset, empty or not a number: 1.
     """
-    try:
-        return max(1, int(os.environ.get("HW2_CPU_SLOTS", "") or 1))
-    except ValueError:
-        return 1
+    return env_int("HW2_CPU_SLOTS", 1, minimum=1)
 
 
 def safe_name(text: str, max_len: int = 60) -> str:
@@ -276,34 +278,44 @@ def read_meta(run_dir: Path) -> RunMeta | None:
         return None
 
 
-def update_meta(run_dir: Path, **changes: Any) -> RunMeta:
-    """Read, change and atomically rewrite ``meta.json``."""
-    meta = read_meta(run_dir)
-    if meta is None:
-        raise ContractError(f"{Path(run_dir) / META_FILE}: missing or unreadable")
-    for k, v in changes.items():
-        if k in RunMeta.__dataclass_fields__ and k != "extra":
-            setattr(meta, k, v)
-        else:
-            meta.extra[k] = v
-    write_meta(run_dir, meta)
+def update_meta(
+    run_dir: Path, *, only_if: Callable[[RunMeta], None] | None = None, **changes: Any
+) -> RunMeta:
+    """Change the named fields of ``meta.json`` and nothing else; returns the meta as written.
+
+    A locked read-modify-write: the run folder is locked (:func:`hw2.locks.locked`) while the file
+    is read, changed and atomically replaced, so two writers never lose each other's fields. Keys
+    are set on the file's own JSON object: a field another writer added meanwhile is kept as is.
+    ``only_if`` sees the current meta under the lock and raises to refuse the change (the
+    lifecycle's source-state checks).
+    """
+    path = Path(run_dir) / META_FILE
+    with locks.locked(Path(run_dir)):
+        data = read_json(path)
+        if data is None:
+            raise ContractError(f"{path}: missing or unreadable")
+        current = RunMeta.from_dict(data)
+        if only_if is not None:
+            only_if(current)
+        data.update(changes)
+        meta = RunMeta.from_dict(data)
+        write_meta(run_dir, meta)
     return meta
 
 
 def effective_status(meta: RunMeta) -> str:
     """The status a reader should show.
 
-    A run marked ``running`` whose process is gone (on this host) did not finish: it is shown as
-    ``failed`` (never stuck in running). Runs on another host are trusted as written.
+    A run marked ``running`` whose process is known to be gone did not finish: it is shown as
+    ``failed`` (never stuck in running). Whoever launched the run decides whether it is alive
+    (:func:`hw2.runs.liveness.is_alive`: a local pid today); a run nobody here can check (another
+    host) is trusted as written.
     """
-    if (
-        meta.status == "running"
-        and meta.host == host_name()
-        and meta.pid
-        and not pid_alive(meta.pid, meta.pid_create_time)
-    ):
-        return "failed"
-    return meta.status
+    if meta.status != "running":
+        return meta.status
+    from hw2.runs.liveness import is_alive  # imports this module: deferred to the first call
+
+    return "failed" if is_alive(meta) is False else meta.status
 
 
 # --------------------------------------------------------------------------- writer (trainers)

@@ -2,7 +2,9 @@
 
 Why one module: the scheduler daemon and the foreground CLI launch trainers the same way (no
 shell, own session, output appended to ``train.log``, meta written at once) and must agree on what
-an exit means when the trainer could not record it itself (SIGKILL, segfault, OOM killer).
+an exit means when the trainer could not record it itself (SIGKILL, segfault, OOM killer). The
+state changes themselves are :mod:`hw2.runs.lifecycle`'s; this module is the launcher that calls
+them.
 
 Also a tiny command-line entry, ``python -m hw2.launch escalate --pid P --create-time T --grace S``,
 the detached helper that SIGKILLs a trainer's process group if SIGTERM did not stop it in time.
@@ -12,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -23,13 +23,16 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from hw2 import contract
+from hw2 import contract, locks, registry
+from hw2.env import env_float
+from hw2.runs import lifecycle
+
+# Re-exported for the read side (hw2.store) and older callers; the lifecycle owns them.
+from hw2.runs.lifecycle import DIED_ERROR as DIED_ERROR
+from hw2.runs.lifecycle import describe_exit as describe_exit
 
 QUEUE_LOCK = ".queue.lock"
-BUILTIN_TRAINERS = {"mlp": "trainers.mlp", "cnn": "trainers.cnn"}
-_MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 DEFAULT_KILL_GRACE_S = 10.0
-DIED_ERROR = "process died without finishing (exit code unknown)"
 
 
 class LaunchError(Exception):
@@ -46,52 +49,30 @@ def queue_lock(runs_dir: Path) -> Iterator[None]:
     Held only for milliseconds. Both the scheduler's launch and ``kill_run`` take it, so a queued
     run is either launched or killed, never both, and never launched twice.
     """
-    path = Path(runs_dir) / QUEUE_LOCK
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise LaunchError(f"runs dir {runs_dir} is not writable: {exc.strerror}") from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(locks.locked(Path(runs_dir) / QUEUE_LOCK))
+        except OSError as exc:
+            raise LaunchError(f"runs dir {runs_dir} is not writable: {exc.strerror}") from exc
         yield
-    finally:
-        os.close(fd)  # closing releases the flock
 
 
 # --------------------------------------------------------------------------- trainer modules
 
 
 def trainer_module(trainer: str) -> str:
-    """Python module that runs ``trainer``: ``mlp``/``cnn`` or one from ``$HW2_EXTRA_TRAINERS``.
-
-    Defers to :func:`hw2.config.trainer_module` when the config layer provides it, so there is one
-    registry; the fallback reads the same env mapping.
-    """
+    """Python module that runs ``trainer`` (:mod:`hw2.registry`: built-ins and ``$HW2_EXTRA_TRAINERS``)."""
     try:
-        from hw2.config import trainer_module as from_config  # type: ignore[attr-defined]
-
-        module = str(from_config(trainer))
-    except (ImportError, AttributeError):
-        module = _fallback_trainer_module(trainer)
-    except Exception as exc:  # the config layer's own "unknown trainer" error
-        raise LaunchError(str(exc)) from exc
-    if not _MODULE_RE.match(module):
-        raise LaunchError(f"trainer {trainer!r} maps to {module!r}, which is not a Python module name")
+        module = registry.trainer_module(trainer)
+    except registry.UnknownTrainer as exc:
+        raise LaunchError(f"{exc}; {exc.hint}") from exc
+    _check_module_name(module, f"trainer {trainer!r} maps to {module!r}")
     return module
 
 
-def _fallback_trainer_module(trainer: str) -> str:
-    mapping = dict(BUILTIN_TRAINERS)
-    for item in os.environ.get("HW2_EXTRA_TRAINERS", "").split(","):
-        name, sep, module = item.partition("=")
-        if sep and name.strip() and module.strip():
-            mapping[name.strip()] = module.strip()
-    if trainer not in mapping:
-        known = ", ".join(sorted(mapping))
-        raise LaunchError(
-            f"unknown trainer {trainer!r} (known: {known}); register more with HW2_EXTRA_TRAINERS"
-        )
-    return mapping[trainer]
+def _check_module_name(module: str, what: str) -> None:
+    if not registry.MODULE_NAME_RE.match(module):
+        raise LaunchError(f"{what}, which is not a Python module name")
 
 
 # --------------------------------------------------------------------------- starting
@@ -139,44 +120,28 @@ def start_trainer(
 ) -> subprocess.Popen[bytes]:
     """Start the trainer of a queued run and mark it running (call with :func:`queue_lock` held).
 
-    The meta is written ``running`` before the process starts (so no other launcher can take the
-    run) and gets the pid right after. If the process cannot start, the run is marked failed and
-    :class:`LaunchError` is raised.
+    The launcher's transitions (:mod:`hw2.runs.lifecycle`): the meta says ``running`` before the
+    process starts (so no other launcher can take the run) and gets the pid right after. If the
+    process cannot start, the run is marked failed and :class:`LaunchError` is raised; a run that
+    is no longer queued is left alone (LaunchError too).
     """
     run_dir = Path(run_dir)
     try:
         module = str(meta.extra.get("trainer_module") or trainer_module(meta.trainer))
-        if not _MODULE_RE.match(module):
-            raise LaunchError(f"meta.json trainer_module {module!r} is not a Python module name")
+        _check_module_name(module, f"meta.json trainer_module {module!r}")
     except LaunchError as exc:
-        _mark(run_dir, status="failed", error=str(exc), ended=time.time())
+        lifecycle.fail_launch(run_dir, str(exc))
         raise
     data_dir = meta.extra.get("data_dir")
     cmd = trainer_command(run_dir, module, data_dir if isinstance(data_dir, str) else None)
-    now = time.time()
-    contract.update_meta(
-        run_dir,
-        status="running",
-        started=now,
-        ended=None,
-        pid=None,
-        host=contract.host_name(),
-        cuda_visible_devices=cuda_visible_devices,
-        gpu=gpu,
-        launched_by=launched_by,
-        trainer_module=module,
-        exit_code=None,
-        error=None,
-    )
+    try:
+        lifecycle.mark_running(run_dir, launched_by=launched_by, gpu=gpu, trainer_module=module)
+    except lifecycle.TransitionError as exc:
+        raise LaunchError(str(exc)) from exc
     try:
         log = open(run_dir / contract.LOG_FILE, "ab")  # noqa: SIM115 - handed to the child, closed below
     except OSError as exc:
-        _mark(
-            run_dir,
-            status="failed",
-            error=f"cannot open {contract.LOG_FILE}: {exc.strerror}",
-            ended=time.time(),
-        )
+        lifecycle.fail_launch(run_dir, f"cannot open {contract.LOG_FILE}: {exc.strerror}")
         raise LaunchError(f"{run_dir}: cannot open {contract.LOG_FILE}: {exc.strerror}") from exc
     try:
         log.write(f"--- hw2: launching {' '.join(cmd)}\n".encode())
@@ -192,53 +157,29 @@ def start_trainer(
             cwd=cwd,
         )
     except OSError as exc:
-        _mark(run_dir, status="failed", error=f"could not start trainer: {exc}", ended=time.time())
+        lifecycle.fail_launch(run_dir, f"could not start trainer: {exc}")
         raise LaunchError(f"could not start trainer for {run_dir.name}: {exc}") from exc
     finally:
         log.close()
-    contract.update_meta(run_dir, pid=proc.pid, pid_create_time=contract.process_create_time(proc.pid))
+    lifecycle.record_pid(run_dir, proc.pid)
     return proc
-
-
-def _mark(run_dir: Path, **changes: Any) -> None:
-    with contextlib.suppress(contract.ContractError, OSError):
-        contract.update_meta(run_dir, **changes)
 
 
 # --------------------------------------------------------------------------- reaping
 
 
-def describe_exit(returncode: int) -> tuple[str, str]:
-    """(status, error) for a trainer that exited with ``returncode`` without recording a status."""
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return "killed", f"killed by {name}"
-    return "failed", f"trainer exited with code {returncode} without recording a status"
-
-
 def finalize_exit(run_dir: Path, returncode: int) -> str:
-    """Record how a trainer ended if it could not say so itself; returns the final status.
+    """Record how a trainer this process waited for ended, if it could not say so itself; returns
+    the final status (:func:`hw2.runs.lifecycle.reap_exit`), and notes the exit in ``train.log``.
 
-    The harness records done/failed/killed itself; this only acts when meta still says
-    ``running``/``queued`` (SIGKILL, segfault, the OOM killer, a crash before the harness ran).
+    The harness records done/failed/killed itself; this only writes what it could not (SIGKILL,
+    segfault, the OOM killer, a crash before the harness ran), and never changes a final status.
     """
-    meta = contract.read_meta(run_dir)
+    meta = lifecycle.reap_exit(run_dir, returncode)
     if meta is None:
         return "failed"
-    if meta.status in contract.FINAL_STATUSES and meta.error != DIED_ERROR:
-        if meta.exit_code is None:
-            _mark(run_dir, exit_code=returncode)
-        _log_exit(run_dir, returncode, meta.status, meta.error)
-        return meta.status
-    # Still running, or a watcher that could not see the exit code (a scheduler checking a
-    # foreground run's pid) already wrote the generic "died" error: we know better, say so.
-    status, error = describe_exit(returncode)
-    _mark(run_dir, status=status, error=error, exit_code=returncode, ended=time.time())
-    _log_exit(run_dir, returncode, status, error)
-    return status
+    _log_exit(run_dir, returncode, meta.status, meta.error)
+    return meta.status
 
 
 def _log_exit(run_dir: Path, returncode: int, status: str, error: str | None) -> None:
@@ -252,14 +193,9 @@ def _log_exit(run_dir: Path, returncode: int, status: str, error: str | None) ->
 
 
 def mark_dead_run(run_dir: Path) -> bool:
-    """Mark a ``running`` run whose process is gone as failed (nobody saw it exit). True if marked."""
-    meta = contract.read_meta(run_dir)
-    if meta is None or meta.status != "running" or meta.host != contract.host_name():
-        return False
-    if meta.pid and contract.pid_alive(meta.pid, meta.pid_create_time):
-        return False
-    _mark(run_dir, status="failed", error=DIED_ERROR, ended=time.time())
-    return True
+    """Mark a ``running`` run whose process is gone, with no launcher left to reap it, as failed
+    (:func:`hw2.runs.lifecycle.mark_vanished`). True if marked."""
+    return lifecycle.mark_vanished(run_dir)
 
 
 # --------------------------------------------------------------------------- signalling
@@ -333,10 +269,8 @@ def escalate(pid: int, create_time: float | None, grace: float) -> bool:
 
 
 def kill_grace() -> float:
-    try:
-        return float(os.environ.get("HW2_KILL_GRACE", DEFAULT_KILL_GRACE_S))
-    except ValueError:
-        return DEFAULT_KILL_GRACE_S
+    """``$HW2_KILL_GRACE``: seconds between SIGTERM and SIGKILL (default 10)."""
+    return env_float("HW2_KILL_GRACE", DEFAULT_KILL_GRACE_S, minimum=0.0)
 
 
 def main(argv: list[str] | None = None) -> int:

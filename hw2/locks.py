@@ -5,6 +5,9 @@ other processes *probe* it (is a scheduler running?), the queue and ``meta.json`
 theirs for milliseconds, and the data cache holds one while it decodes; ``fcntl.flock`` does all
 of that in a few lines, is released by the kernel when a holder dies (SIGKILL included), and
 leaves the lock file in place, so no process ever unlinks a file another one has locked.
+
+A *folder* can be the lock too (:func:`locked` on a directory): a run's ``meta.json`` updates lock
+the run folder itself, so no lock file is added to a folder whose files the run contract lists.
 """
 
 from __future__ import annotations
@@ -23,19 +26,45 @@ def locked(path: Path | str, *, optional: bool = False) -> Iterator[None]:
 
     Blocks until the lock is free. An ``OSError`` opening the file propagates unless ``optional``,
     in which case the block runs unlocked (for caches, where the worst case is duplicate work).
+
+    ``path`` may be an existing directory: the directory itself is locked. Where a file system
+    cannot lock a directory (NFS emulates ``flock`` with POSIX locks, which need a descriptor open
+    for writing), a hidden ``.lock`` file inside it is locked instead.
     """
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _lock_dir(path) if os.path.isdir(path) else _lock_file(path)
     except OSError:
         if not optional:
             raise
         yield
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the flock
+
+
+def _lock_file(path: Path | str) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _lock_dir(path: Path | str) -> int:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:  # cannot lock a directory here: lock a file inside it
+        os.close(fd)
+        return _lock_file(os.path.join(path, ".lock"))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def try_lock(path: Path | str, wait_s: float = 0.0, poll_s: float = 0.05) -> int | None:

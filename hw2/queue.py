@@ -2,15 +2,16 @@
 
 Why on disk: a queued or running experiment must outlive the TUI or the SSH session that started
 it. A queued run is just a run folder whose ``meta.json`` says ``queued``; the scheduler daemon
-(:mod:`hw2.scheduler`) launches them oldest first. Every state change of a queued run happens
-under :func:`hw2.launch.queue_lock`, and only the process holding ``runs/.scheduler.lock`` launches
+(:mod:`hw2.scheduler`) launches them oldest first. The queue owns a run's creation (its
+``config.yaml`` and first ``meta.json``) and the cancellation of a queued run, through
+:mod:`hw2.runs.lifecycle`. Every state change of a queued run happens under
+:func:`hw2.launch.queue_lock`, and only the process holding ``runs/.scheduler.lock`` launches
 anything, so two TUIs/CLIs never start a run twice.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -19,12 +20,13 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import yaml
 
-from hw2 import contract, launch
+from hw2 import contract, launch, locks
 from hw2.contract import RunMeta
+from hw2.runs import lifecycle
 
 if TYPE_CHECKING:  # pydantic costs a quarter second to import; `ls` and `kill` never need it
     from hw2.schema import ExperimentConfig
@@ -57,6 +59,9 @@ class _Planned:
     config_path: str
     study: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    variant: str | None = None
+    seed: int | None = None
+    study_file: str | None = None
 
 
 def _writable_runs_dir(runs_dir: Path | str) -> Path:
@@ -79,7 +84,76 @@ def config_hash(cfg: ExperimentConfig | dict[str, Any]) -> str:
     data = dict(cfg) if isinstance(cfg, dict) else cfg.model_dump(mode="json")
     data.pop("name", None)
     data.pop("description", None)
+    return _hash(data)
+
+
+def _hash(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# Config keys (dotted) that do not change how much GPU memory a run takes, left out of its memory
+# key. Everything else is in it: the trainer and the whole model (which network, its widths, batch
+# norm), train.batch_size (activations scale with it), the optimizer's *name* (plain SGD keeps no
+# state, momentum one tensor per weight, Adam two), data.dataset/subset/test_subset (with
+# perf.data_on_device the decoded set lives on the GPU), augment.enabled/crop_padding (extra and
+# padded batch tensors) and the perf settings (device, precision, memory format, compilation,
+# Keras backend and XLA). A key not listed here counts, so a field added to the schema later can
+# only keep runs apart, never make two runs of different sizes share a measured peak.
+_NOT_MEMORY: Final = frozenset(
+    {
+        "name",  # free text
+        "description",
+        "seed",  # same tensors, other numbers
+        "data.data_dir",  # where the files are, not their size
+        "data.val_split",  # splits one set: the total on the device is the same
+        "data.normalize",  # float32 either way
+        "model.activation",  # same tensor shapes for relu/tanh/sigmoid/linear
+        "model.l1",  # regularisation strengths: a scalar in the loss
+        "model.l2",
+        "augment.rotation",  # amounts, not sizes
+        "augment.translation",
+        "augment.zoom",
+        "augment.flip",
+        "optimizer.lr",  # hyper-parameter values: no tensor changes size
+        "optimizer.momentum",
+        "optimizer.nesterov",
+        "optimizer.weight_decay",
+        "train.epochs",  # how long, not how big
+        "train.early_stopping",  # the best weights are kept in every run (test on best weights)
+        "train.progress_every",
+        "perf.num_workers",  # host processes, not GPU memory
+        "perf.threads",
+    }
+)
+
+
+def memory_key(cfg: ExperimentConfig | dict[str, Any]) -> str:
+    """Hash of what determines a run's GPU memory: runs sharing it share a measured memory peak.
+
+    Two runs of one study that differ only in seed, learning rate, epochs or regularisation share
+    it; a different batch size, model, optimizer kind or precision does not (:data:`_NOT_MEMORY`).
+    ``model.dropout`` counts only as on/off: a dropout layer keeps a mask whatever its rate.
+    """
+    data = dict(cfg) if isinstance(cfg, dict) else cfg.model_dump(mode="json")
+    kept = {k: v for k, v in _flat(data).items() if not any(_within(k, x) for x in _NOT_MEMORY)}
+    if "model.dropout" in kept:
+        kept["model.dropout"] = bool(kept["model.dropout"])
+    return _hash(kept)
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flat(value, path + "."))
+        else:
+            out[path] = value
+    return out
+
+
+def _within(key: str, prefix: str) -> bool:
+    return key == prefix or key.startswith(prefix + ".")
 
 
 def create_run(
@@ -92,7 +166,10 @@ def create_run(
 ) -> str:
     """Create ``runs/<id>/`` with config.yaml and a ``queued`` meta.json; returns the run id.
 
-    meta.json is written last (atomically), so a scanner never sees a half-made run.
+    The queue's transition (:func:`hw2.runs.lifecycle.create`): meta.json is written last
+    (atomically), so a scanner never sees a half-made run. A study run's meta also names its
+    ``variant``, ``seed`` and ``study_file`` (from the planned run), so runs group by variant
+    without parsing names.
     """
     runs_dir = _writable_runs_dir(runs_dir)
     cfg = planned.cfg
@@ -129,15 +206,19 @@ def create_run(
             "trainer_module": module,
             "overrides": dict(planned.overrides or {}),
             "config_hash": config_hash(resolved),
+            "memory_key": memory_key(resolved),
         }
     )
+    for key in ("variant", "seed", "study_file"):
+        value = getattr(planned, key, None)
+        if value is not None:
+            meta.extra[key] = value
     if data_dir:
         meta.extra["data_dir"] = str(data_dir)
     if extra:
         meta.extra.update(extra)
     try:
-        contract.atomic_write_text(path / contract.CONFIG_FILE, yaml.safe_dump(resolved, sort_keys=False))
-        contract.write_meta(path, meta)
+        lifecycle.create(path, meta, yaml.safe_dump(resolved, sort_keys=False))
     except OSError as exc:  # disk full, quota, I/O error: leave no half-made run folder behind
         shutil.rmtree(path, ignore_errors=True)
         raise QueueError(
@@ -173,18 +254,10 @@ def _lock_path(runs_dir: Path) -> Path:
 
 def scheduler_lock_held(runs_dir: Path | str) -> bool:
     """Whether some process holds the scheduler lock (probe: try it and let go at once)."""
-    path = _lock_path(Path(runs_dir))
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        return locks.is_locked(_lock_path(Path(runs_dir)))
     except OSError as exc:
         raise QueueError(f"runs dir {runs_dir} is not writable: {exc.strerror}") from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
 
 
 def scheduler_info(runs_dir: Path | str) -> dict[str, Any] | None:
@@ -264,7 +337,8 @@ def _run_dir(runs_dir: Path | str, run_id: str) -> Path:
 
 
 def kill_run(runs_dir: Path | str, run_id: str, grace: float | None = None) -> bool:
-    """Stop a run. Queued → ``killed`` at once. Running → SIGTERM to its process group (the
+    """Stop a run. Queued → ``killed`` at once, under the queue lock
+    (:func:`hw2.runs.lifecycle.cancel_queued`). Running → SIGTERM to its process group (the
     harness records ``killed``), then SIGKILL after ``grace`` seconds (``$HW2_KILL_GRACE``,
     default 10) by a small detached helper. False if the run was already finished.
     """
@@ -276,8 +350,7 @@ def kill_run(runs_dir: Path | str, run_id: str, grace: float | None = None) -> b
             if meta is None:
                 raise QueueError(f"{path / contract.META_FILE}: unreadable")
             if meta.status == "queued":
-                contract.update_meta(path, status="killed", error="killed while queued", ended=time.time())
-                return True
+                return lifecycle.cancel_queued(path)
     except launch.LaunchError as exc:
         raise QueueError(str(exc)) from exc
     if meta.status != "running":
@@ -298,7 +371,8 @@ def kill_run(runs_dir: Path | str, run_id: str, grace: float | None = None) -> b
 
 
 def requeue(runs_dir: Path | str, run_id: str) -> str:
-    """Queue a new run from an old run's config.yaml; its meta says ``requeued_from``."""
+    """Queue a new run from an old run's config.yaml; its meta says ``requeued_from``, and keeps the
+    old run's study identity (``variant``, ``seed``, ``study_file``) and ``attempt`` + 1."""
     runs_dir = Path(runs_dir)
     path = _run_dir(runs_dir, run_id)
     old = contract.read_meta(path)
@@ -321,6 +395,9 @@ def requeue(runs_dir: Path | str, run_id: str) -> str:
         config_path=old.config_path or str(cfg_file),
         study=old.study,
         overrides=dict(old.extra.get("overrides") or {}),
+        variant=_str_or_none(old.extra.get("variant")),
+        seed=old.extra.get("seed") if isinstance(old.extra.get("seed"), int) else None,
+        study_file=_str_or_none(old.extra.get("study_file")),
     )
     data_dir = old.extra.get("data_dir")
     return create_run(
@@ -330,3 +407,7 @@ def requeue(runs_dir: Path | str, run_id: str) -> str:
         extra={"requeued_from": run_id},
         attempt=int(old.attempt or 1) + 1,
     )
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

@@ -2,13 +2,18 @@
 
 Why a daemon: queued runs must start (and finished ones be reaped) even when no TUI is open and
 the SSH session that queued them is gone. It is started by :func:`hw2.queue.ensure_scheduler`
-fully detached, holds an exclusive ``flock`` on ``runs/.scheduler.lock`` for its lifetime (one
-scheduler per runs dir, so no run is launched twice), and loops every ~0.2 s:
+fully detached and holds an exclusive ``flock`` on ``runs/.scheduler.lock`` for its lifetime (one
+scheduler per runs dir, so no run is launched twice). :meth:`Scheduler.run` first marks
+``running`` runs whose process vanished while no scheduler watched as ``failed``
+(:func:`hw2.runs.lifecycle.mark_vanished`), then loops every ~0.2 s:
 
-1. reap its finished children; a trainer that died without recording a status (SIGKILL,
-   segfault) is marked ``killed`` ("killed by SIGKILL") or ``failed`` with its exit code;
-2. mark ``running`` runs whose process vanished unobserved as ``failed`` (also at start-up);
-3. start the oldest queued runs while slots are free.
+1. reap: sample its GPU children's memory, then record how each finished child ended when its
+   harness could not (SIGKILL, segfault: ``killed`` "killed by SIGKILL" or ``failed`` with the exit
+   code; :func:`hw2.runs.lifecycle.reap_exit`) and its NVML memory peak;
+2. launch: start the oldest queued runs while slots are free; a run started elsewhere whose
+   process is found gone on the way is marked ``failed`` (no launcher left to reap it);
+3. exit when nothing is queued and none of its children is alive for ``$HW2_SCHEDULER_IDLE``
+   seconds (default 2), after one last look for a run queued meanwhile.
 
 Slots: GPUs (NVML; restricted to the daemon's own ``CUDA_VISIBLE_DEVICES`` if set) x
 ``$HW2_SLOTS_PER_GPU`` (default 1), or ``$HW2_CPU_SLOTS`` (default 1) when there is no GPU. Each
@@ -22,19 +27,17 @@ joins a GPU that already has runs only if NVML's free memory, minus what the run
 are still expected to grow by, leaves room for the new run's expected peak plus
 ``$HW2_GPU_MEM_MARGIN_MB`` (default 1024). The expected peak is the largest of ``peak_mem_mb`` in
 ``result.json`` and the NVML-observed ``gpu_mem_peak_mb`` the scheduler records in meta, over
-earlier runs with the same config hash; a config never measured only gets an empty GPU. An empty
-GPU is always admitted.
+earlier runs with the same memory key (:func:`hw2.queue.memory_key`: runs that differ only in
+seed, learning rate or epochs share it; runs queued before it existed fall back to their config
+hash); a run never measured only gets an empty GPU. An empty GPU is always admitted.
 
-It exits once nothing is queued and none of its children is alive (after ``$HW2_SCHEDULER_IDLE``
-seconds, default 2). SIGTERM stops it; the trainers it started keep running and record their
-own status.
+SIGTERM stops it; the trainers it started keep running and record their own status.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import logging
 import os
 import signal
@@ -45,26 +48,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hw2 import contract, gpu, launch
+from hw2 import contract, gpu, launch, locks
+from hw2.env import env_flag, env_float, env_int
 from hw2.queue import SCHEDULER_INFO, SCHEDULER_LOCK
+from hw2.runs import lifecycle, liveness
+from hw2.statcache import StatCache
 
 log = logging.getLogger("hw2.scheduler")
 
 POLL_S = 0.2
-
-
-def _env_int(name: str, default: int, minimum: int = 0) -> int:
-    try:
-        return max(minimum, int(os.environ.get(name, "") or default))
-    except ValueError:
-        return default
-
-
-def _env_float(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, "") or default)
-    except ValueError:
-        return default
 
 
 @dataclass
@@ -73,7 +65,7 @@ class Child:
     path: Path
     proc: subprocess.Popen[bytes]
     gpu: int | None
-    config_hash: str | None
+    memory_key: str | None
     started: float = field(default_factory=time.monotonic)
     gpu_peak_mb: float = 0.0  # largest NVML-reported memory of its process (0: never seen)
 
@@ -127,23 +119,32 @@ def visible_gpu_ids(count: int, cuda_visible_devices: str | None) -> list[int]:
     return [i for i in dict.fromkeys(int(x) for x in parts) if i < count]
 
 
+def memory_key_of(meta: contract.RunMeta) -> str | None:
+    """The key under which ``meta``'s run shares measured memory peaks: its ``memory_key``, or, for a
+    run queued before memory keys existed, its ``config_hash`` (prefixed, so the two never mix)."""
+    key = meta.extra.get("memory_key")
+    if isinstance(key, str) and key:
+        return key
+    chash = meta.extra.get("config_hash")
+    return f"config:{chash}" if isinstance(chash, str) and chash else None
+
+
 class Scheduler:
     def __init__(self, runs_dir: Path, *, poll_s: float = POLL_S, idle_s: float | None = None) -> None:
         self.runs_dir = Path(runs_dir).resolve()
         self.poll_s = poll_s
-        self.idle_s = _env_float("HW2_SCHEDULER_IDLE", 2.0) if idle_s is None else idle_s
+        self.idle_s = env_float("HW2_SCHEDULER_IDLE", 2.0) if idle_s is None else idle_s
         self.gpu_ids = visible_gpu_ids(gpu.gpu_count(), os.environ.get("CUDA_VISIBLE_DEVICES"))
         self.n_gpus = len(self.gpu_ids)
-        self.slots_per_gpu = _env_int("HW2_SLOTS_PER_GPU", 1, minimum=1)
+        self.slots_per_gpu = env_int("HW2_SLOTS_PER_GPU", 1, minimum=1)
         self.cpu_slots = contract.cpu_slots()
-        self.mem_aware = (
-            self.n_gpus > 0 and self.slots_per_gpu > 1 and os.environ.get("HW2_GPU_MEM_AWARE") != "0"
-        )
-        self.margin_mb = _env_float("HW2_GPU_MEM_MARGIN_MB", 1024.0)
+        self.mem_aware = self.n_gpus > 0 and self.slots_per_gpu > 1 and env_flag("HW2_GPU_MEM_AWARE", True)
+        self.margin_mb = env_float("HW2_GPU_MEM_MARGIN_MB", 1024.0)
         self.children: dict[str, Child] = {}
         self._lock_fd: int | None = None
         self._stop = False
-        self._metas: dict[str, tuple[tuple[int, int, int] | None, contract.RunMeta | None]] = {}
+        # meta.json by its path, re-read only when its stat changed (the loop runs 5x a second)
+        self._metas: StatCache[contract.RunMeta | None] = StatCache(lambda p: contract.read_meta(p.parent))
 
     @property
     def total_slots(self) -> int:
@@ -153,17 +154,9 @@ class Scheduler:
 
     def acquire(self, tries_s: float = 2.0) -> bool:
         """Take the scheduler lock (retrying briefly: a probe may hold it for microseconds)."""
-        fd = os.open(self.runs_dir / SCHEDULER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + tries_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    return False
-                time.sleep(0.05)
+        fd = locks.try_lock(self.runs_dir / SCHEDULER_LOCK, wait_s=tries_s)
+        if fd is None:
+            return False
         self._lock_fd = fd
         contract.atomic_write_json(
             self.runs_dir / SCHEDULER_INFO,
@@ -189,24 +182,13 @@ class Scheduler:
         if info.get("pid") == os.getpid():
             with contextlib.suppress(OSError):
                 os.unlink(self.runs_dir / SCHEDULER_INFO)
-        os.close(self._lock_fd)
+        locks.release(self._lock_fd)
         self._lock_fd = None
 
     # ----------------------------------------------------------------- reading runs
 
     def _meta(self, path: Path) -> contract.RunMeta | None:
-        """meta.json, re-read only when its stat changed (the loop runs 5x a second)."""
-        try:
-            st = os.stat(path / contract.META_FILE)
-            key: tuple[int, int, int] | None = (st.st_ino, st.st_size, st.st_mtime_ns)
-        except OSError:
-            key = None
-        cached = self._metas.get(path.name)
-        if cached is not None and cached[0] == key and key is not None:
-            return cached[1]
-        meta = contract.read_meta(path)
-        self._metas[path.name] = (key, meta)
-        return meta
+        return self._metas.get(path / contract.META_FILE)
 
     def _scan(self) -> tuple[list[tuple[float, Path, contract.RunMeta]], list[tuple[Path, contract.RunMeta]]]:
         """(queued oldest first, running-on-this-host not ours)."""
@@ -223,14 +205,15 @@ class Scheduler:
         queued.sort(key=lambda t: (t[0], t[1].name))
         return queued, foreign
 
-    def expected_peak(self, config_hash: str | None) -> float | None:
-        """Largest measured ``peak_mem_mb`` of earlier runs with this config hash, if any."""
-        if not config_hash:
+    def expected_peak(self, key: str | None) -> float | None:
+        """Largest measured ``peak_mem_mb`` of earlier runs with this memory key (see
+        :func:`memory_key_of`), if any."""
+        if not key:
             return None
         best: float | None = None
         for path in contract.list_run_dirs(self.runs_dir):
             meta = self._meta(path)
-            if meta is None or meta.extra.get("config_hash") != config_hash:
+            if meta is None or memory_key_of(meta) != key:
                 continue
             result = contract.read_result(path) or {}
             for peak in (result.get("peak_mem_mb"), meta.extra.get("gpu_mem_peak_mb")):
@@ -246,7 +229,7 @@ class Scheduler:
         for path in contract.list_run_dirs(self.runs_dir):
             if path.name in self.children:
                 continue
-            if launch.mark_dead_run(path):
+            if lifecycle.mark_vanished(path):
                 log.info("%s: process gone, marked failed", path.name)
                 n += 1
         return n
@@ -269,7 +252,7 @@ class Scheduler:
                 continue
             if child.gpu_peak_mb > 0:
                 with contextlib.suppress(contract.ContractError, OSError):
-                    contract.update_meta(child.path, gpu_mem_peak_mb=round(child.gpu_peak_mb, 1))
+                    lifecycle.add_fields(child.path, gpu_mem_peak_mb=round(child.gpu_peak_mb, 1))
             status = launch.finalize_exit(child.path, rc)
             log.info("%s: exited with %s -> %s", run_id, rc, status)
             del self.children[run_id]
@@ -283,17 +266,17 @@ class Scheduler:
 
     def occupants(self, foreign: list[tuple[Path, contract.RunMeta]]) -> list[Occupant]:
         occ = [
-            Occupant(pid=c.proc.pid, gpu=c.gpu, expected_peak_mb=self.expected_peak(c.config_hash))
+            Occupant(pid=c.proc.pid, gpu=c.gpu, expected_peak_mb=self.expected_peak(c.memory_key))
             for c in self.children.values()
         ]
         for path, meta in foreign:
-            if not meta.pid:
-                occ.append(Occupant(pid=None, gpu=self._gpu_of(meta), expected_peak_mb=None))
-            elif contract.pid_alive(meta.pid, meta.pid_create_time):
-                peak = self.expected_peak(meta.extra.get("config_hash"))
-                occ.append(Occupant(pid=meta.pid, gpu=self._gpu_of(meta), expected_peak_mb=peak))
-            elif launch.mark_dead_run(path):
-                log.info("%s: process gone, marked failed", path.name)
+            if liveness.is_alive(meta) is False:
+                if lifecycle.mark_vanished(path):
+                    log.info("%s: process gone, marked failed", path.name)
+                if not liveness.exit_will_be_recorded(meta):
+                    continue  # gone: its slot is free (a launcher about to reap it still holds it)
+            peak = self.expected_peak(memory_key_of(meta)) if meta.pid else None
+            occ.append(Occupant(pid=meta.pid, gpu=self._gpu_of(meta), expected_peak_mb=peak))
         return occ
 
     def pick_gpu(self, occupants: list[Occupant], need_mb: float | None) -> int | None:
@@ -328,8 +311,8 @@ class Scheduler:
         for _created, path, meta in queued:
             if len(occupants) >= self.total_slots:
                 break
-            chash = meta.extra.get("config_hash")
-            need = self.expected_peak(chash) if self.mem_aware else None
+            key = memory_key_of(meta)
+            need = self.expected_peak(key) if self.mem_aware else None
             gpu_index: int | None = None
             if self.n_gpus:
                 gpu_index = self.pick_gpu(occupants, need)
@@ -345,7 +328,7 @@ class Scheduler:
                 except (launch.LaunchError, contract.ContractError, OSError) as exc:
                     log.error("%s: %s", path.name, exc)
                     continue
-            self.children[path.name] = Child(path.name, path, proc, gpu_index, chash)
+            self.children[path.name] = Child(path.name, path, proc, gpu_index, key)
             occupants.append(Occupant(pid=proc.pid, gpu=gpu_index, expected_peak_mb=need))
             log.info(
                 "%s: started pid %d on %s", path.name, proc.pid, f"GPU {gpu_index}" if self.n_gpus else "CPU"

@@ -147,23 +147,5 @@ def _train(ctx: RunContext) -> dict[str, Any]:
     }
 
 
-def _install_config_fallback() -> None:
-    """Until/unless :mod:`hw2.config` exists, validate the YAML with the schema directly."""
-    try:
-        import hw2.config  # noqa: F401
-    except ImportError:
-        import yaml
-
-        import trainers.common as common
-        from hw2.schema import ExperimentConfig
-
-        def _load(path: Any) -> ExperimentConfig:
-            with open(path, encoding="utf-8") as fh:
-                return ExperimentConfig.model_validate(yaml.safe_load(fh))
-
-        common._load_config = _load  # type: ignore[assignment]
-
-
 if __name__ == "__main__":
-    _install_config_fallback()
     raise SystemExit(main(train))

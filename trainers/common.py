@@ -6,10 +6,19 @@ A trainer module defines ``train(ctx: RunContext) -> dict`` returning the final 
     if __name__ == "__main__":
         raise SystemExit(main(train, framework="torch"))
 
-:func:`main` parses ``--config PATH --run-dir DIR``, marks the run ``running`` with pid, host and
-versions, turns SIGTERM/SIGINT into :class:`RunKilled` (status ``killed``, exit 143), turns any other
+:func:`main` parses ``--config PATH --run-dir DIR``, adds what only the trainer process knows to
+the run's meta (versions, git commit, the ``CUDA_VISIBLE_DEVICES`` it got; the trainer adds its
+device), turns SIGTERM/SIGINT into :class:`RunKilled` (status ``killed``, exit 143), turns any other
 exception into status ``failed`` with the traceback in ``train.log`` (exit 1), and writes
 ``result.json`` atomically before marking the run ``done`` (exit 0).
+
+The harness owns two steps of the run lifecycle (:mod:`hw2.runs.lifecycle`) and no more: it adds
+fields (:func:`~hw2.runs.lifecycle.add_fields`) and records its own end
+(:func:`~hw2.runs.lifecycle.finish`), each a locked update of the fields it names. Under the
+launcher the run is already ``running`` with this process's pid. Run by hand on a folder with no
+run (or a queued one), the harness is its own queue and launcher
+(:func:`~hw2.runs.lifecycle.start_by_hand`), which also writes ``config.yaml`` if the folder has
+none: nobody queued the run, and its folder must hold its config like any other.
 
 This module imports no training framework; each trainer imports its own.
 """
@@ -31,7 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from hw2 import contract
-from hw2.contract import MetricsWriter, RunMeta
+from hw2.contract import MetricsWriter
+from hw2.runs import lifecycle
 from hw2.schema import ExperimentConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -75,7 +85,9 @@ class RunContext:
     _last_progress: float = 0.0
 
     def set_meta(self, **changes: Any) -> None:
-        contract.update_meta(self.run_dir, **changes)
+        """Add fields to the run's meta (device, GPU name, versions, ...); lifecycle fields such as
+        ``status`` are refused (:func:`hw2.runs.lifecycle.add_fields`)."""
+        lifecycle.add_fields(self.run_dir, **changes)
 
     def progress(
         self,
@@ -171,40 +183,35 @@ def main(
     run_dir.mkdir(parents=True, exist_ok=True)
     log = _setup_logging(run_dir)
 
-    meta = contract.read_meta(run_dir)
     try:
         cfg = _load_config(args.config)
     except Exception as exc:  # a bad config is a failed run, with the one-line error
         log.error("%s", exc)
-        if meta is None:
-            meta = RunMeta(run_id=run_dir.name, name=run_dir.name)
-        meta.status, meta.error, meta.exit_code, meta.ended = "failed", str(exc), 2, time.time()
-        contract.write_meta(run_dir, meta)
+        if _start(run_dir, log, name=run_dir.name, config_path=str(args.config)) is None:
+            return 2
+        _finish(run_dir, "failed", 2, str(exc))
         return 2
 
-    if meta is None:
-        meta = RunMeta(run_id=run_dir.name, name=cfg.name or args.config.stem, config_path=str(args.config))
-    meta.trainer = cfg.trainer
-    meta.status = "running"
-    meta.pid = os.getpid()
-    meta.pid_create_time = contract.process_create_time(os.getpid())
-    meta.started = time.time()
-    meta.ended = None
-    meta.exit_code = None
-    meta.error = None
-    meta.host = contract.host_name()
-    meta.epochs = cfg.train.epochs
-    meta.cuda_visible_devices = os.environ.get("CUDA_VISIBLE_DEVICES")
-    meta.git_commit = git_commit()
-    meta.versions = {"python": sys.version.split()[0]}
-    contract.write_meta(run_dir, meta)
-    if not (run_dir / contract.CONFIG_FILE).exists():
-        import yaml
+    import yaml
 
-        contract.atomic_write_text(
-            run_dir / contract.CONFIG_FILE,
-            yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False),
-        )
+    meta = _start(
+        run_dir,
+        log,
+        name=cfg.name or args.config.stem,
+        config_path=str(args.config),
+        trainer=cfg.trainer,
+        epochs=cfg.train.epochs,
+        config_text=yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False),
+    )
+    if meta is None:
+        return 2
+    versions = {**meta.versions, "python": sys.version.split()[0]}
+    lifecycle.add_fields(
+        run_dir,
+        cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+        git_commit=git_commit(),
+        versions=versions,
+    )
 
     _stopped_by.clear()
     signal.signal(signal.SIGTERM, _raise_killed)
@@ -216,7 +223,7 @@ def main(
     status, code, error = "failed", EXIT_FAILED, None
     try:
         if framework_versions is not None:
-            ctx.set_meta(versions={**meta.versions, **framework_versions()})
+            ctx.set_meta(versions={**versions, **framework_versions()})
         result = dict(train(ctx))
         result.setdefault("total_seconds", time.time() - ctx.started)
         contract.write_result(run_dir, result)
@@ -241,11 +248,26 @@ def main(
         # raise again; the status below must still be recorded, so a close error is ignored.
         with contextlib.suppress(OSError):
             metrics.close()
-        try:
-            contract.update_meta(run_dir, status=status, exit_code=code, error=error, ended=time.time())
-        except OSError as exc:  # runs dir gone or not writable: say so on stderr, keep the exit code
-            print(f"hw2: could not record final status in {run_dir}: {exc}", file=sys.stderr)
+        _finish(run_dir, status, code, error)
     return code
+
+
+def _start(run_dir: Path, log: logging.Logger, **run: Any) -> contract.RunMeta | None:
+    """The run as this process starts it: already running (launched), or started by hand here.
+    None, with the one-line reason logged, when the folder holds a run that never restarts."""
+    try:
+        return lifecycle.start_by_hand(run_dir, **run)
+    except lifecycle.TransitionError as exc:
+        log.error("%s", exc)
+        return None
+
+
+def _finish(run_dir: Path, status: str, code: int, error: str | None) -> None:
+    """Record this run's end; a failure to do so is said on stderr and never hides the exit code."""
+    try:
+        lifecycle.finish(run_dir, status, code, error)
+    except (OSError, contract.ContractError) as exc:  # runs dir gone, or the run no longer running
+        print(f"hw2: could not record final status in {run_dir}: {exc}", file=sys.stderr)
 
 
 def _is_oom(exc: BaseException) -> bool:

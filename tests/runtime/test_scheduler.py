@@ -98,13 +98,22 @@ def test_scheduler_drains_queue_never_exceeding_slots(
 
 def test_kill_queued_run_is_immediate(runs_dir: Path, write_config: WriteConfig) -> None:
     [rid] = _enqueue(runs_dir, write_config("to-kill"))
+    [after] = _enqueue(runs_dir, write_config("after-kill", epochs=1))
     assert queue.kill_run(runs_dir, rid) is True
-    meta = _meta(runs_dir, rid)
-    assert meta.status == "killed" and meta.error == "killed while queued"
+    meta = _meta(runs_dir, rid)  # killed at once, in meta, before any scheduler exists
+    assert meta.status == "killed" and meta.error == "killed while queued" and meta.ended
     assert queue.kill_run(runs_dir, rid) is False  # already final
-    queue.ensure_scheduler(runs_dir)  # nothing to launch
-    time.sleep(1.0)
+    # The scheduler drains the queue: it launches the run queued after the killed one (which was
+    # older, so it would have gone first) and never the killed one.
+    queue.ensure_scheduler(runs_dir)
+    assert wait_for(lambda: all_final(runs_dir), timeout=60)
+    assert _meta(runs_dir, after).status == "done"
+    log = (runs_dir / queue.SCHEDULER_LOG).read_text()
+    assert [
+        line.split(": started pid")[0].split()[-1] for line in log.splitlines() if ": started pid" in line
+    ] == [after], log
     assert _launch_count(runs_dir / rid) == 0
+    assert _meta(runs_dir, rid).status == "killed"
 
 
 def test_kill_running_run_records_killed(runs_dir: Path, write_config: WriteConfig) -> None:
@@ -291,7 +300,7 @@ def test_pick_gpu_packs_by_measured_peak(
 ) -> None:
     """The scheduler's GPU choice on a 2-GPU box, with NVML's answers fixed (no GPU here)."""
     from hw2 import gpu as gpu_mod
-    from hw2.scheduler import Occupant, Scheduler
+    from hw2.scheduler import Occupant, Scheduler, memory_key_of
 
     monkeypatch.setenv("HW2_SLOTS_PER_GPU", "2")
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
@@ -306,11 +315,11 @@ def test_pick_gpu_packs_by_measured_peak(
     sched = Scheduler(runs_dir)
     assert (sched.gpu_ids, sched.total_slots, sched.mem_aware) == ([0, 1], 4, True)
 
-    # expected peak: the largest measured value over earlier runs of the same config
+    # expected peak: the largest measured value over earlier runs with the same memory key
     [a, b] = _enqueue(runs_dir, write_config("measured"), n=2)
-    chash = _meta(runs_dir, a).extra["config_hash"]
-    assert chash == _meta(runs_dir, b).extra["config_hash"]
-    assert sched.expected_peak(chash) is None
+    key = _meta(runs_dir, a).extra["memory_key"]
+    assert key == _meta(runs_dir, b).extra["memory_key"]
+    assert sched.expected_peak(key) is None
     contract.write_result(
         runs_dir / a,
         {
@@ -324,7 +333,13 @@ def test_pick_gpu_packs_by_measured_peak(
         },
     )
     contract.update_meta(runs_dir / b, gpu_mem_peak_mb=4000.0)
-    assert sched.expected_peak(chash) == 4000.0
+    assert sched.expected_peak(key) == 4000.0
+    # a run queued before memory keys existed shares peaks by its config hash
+    [old] = _enqueue(runs_dir, write_config("from-before"))
+    contract.update_meta(runs_dir / old, memory_key=None, gpu_mem_peak_mb=2500.0)
+    old_key = memory_key_of(_meta(runs_dir, old))
+    assert old_key == "config:" + _meta(runs_dir, old).extra["config_hash"]
+    assert sched.expected_peak(old_key) == 2500.0 and sched.expected_peak(key) == 4000.0
 
     # empty GPUs first (fewest occupants), whatever the newcomer's size
     assert sched.pick_gpu([], None) == 0
@@ -342,21 +357,60 @@ def test_pick_gpu_packs_by_measured_peak(
     assert sched.pick_gpu(full, 1.0) is None
 
 
-def test_exit_code_beats_an_earlier_died_guess(runs_dir: Path, write_config: WriteConfig) -> None:
-    """A scheduler may see a foreground run's pid vanish before the CLI (its parent) reaps it and
-    learns the exit code; the parent's better answer replaces the generic guess."""
+def test_a_live_launcher_reaps_its_run_and_nobody_guesses(runs_dir: Path, write_config: WriteConfig) -> None:
+    """A scheduler may see a foreground run's pid vanish before the CLI (its launcher) reaps it and
+    learns the exit code. While the launcher lives, nobody else writes the run's end (no generic
+    "died" guess to undo later); the launcher records the real exit."""
     from hw2 import launch
+    from hw2.runs import lifecycle
 
     [rid] = _enqueue(runs_dir, write_config("fg-race"))
+    path = runs_dir / rid
+    lifecycle.mark_running(path, launched_by="test")  # this test process is the launcher
     proc = subprocess.Popen([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"])
-    ctime = contract.process_create_time(proc.pid)
-    contract.update_meta(runs_dir / rid, status="running", pid=proc.pid, pid_create_time=ctime)
-    assert wait_for(lambda: not contract.pid_alive(proc.pid, ctime))
-    assert launch.mark_dead_run(runs_dir / rid)  # what the scheduler writes, knowing no exit code
-    assert _meta(runs_dir, rid).error == launch.DIED_ERROR
-    assert launch.finalize_exit(runs_dir / rid, proc.wait()) == "killed"
+    lifecycle.record_pid(path, proc.pid)
+    ctime = _meta(runs_dir, rid).pid_create_time
+    assert wait_for(lambda: not contract.pid_alive(proc.pid, ctime))  # a zombie until we wait
+    assert not launch.mark_dead_run(path)  # what a scheduler does: its launcher is alive, so no guess
+    assert _meta(runs_dir, rid).status == "running" and _meta(runs_dir, rid).error is None
+    assert launch.finalize_exit(path, proc.wait()) == "killed"
     meta = _meta(runs_dir, rid)
     assert (meta.status, meta.error, meta.exit_code) == ("killed", "killed by SIGKILL", -9)
-    # a status the trainer recorded itself is never overwritten
-    contract.update_meta(runs_dir / rid, status="done", error=None, exit_code=0)
-    assert launch.finalize_exit(runs_dir / rid, 1) == "done"
+    assert launch.finalize_exit(path, 1) == "killed"  # a final status is never overwritten
+    assert (_meta(runs_dir, rid).exit_code, _meta(runs_dir, rid).error) == (-9, "killed by SIGKILL")
+
+
+def test_a_run_whose_launcher_is_gone_is_marked_by_whoever_finds_it(
+    runs_dir: Path, write_config: WriteConfig
+) -> None:
+    from hw2 import launch
+    from hw2.runs import lifecycle
+
+    [rid] = _enqueue(runs_dir, write_config("orphan"))
+    path = runs_dir / rid
+    dead = []
+    for _ in range(2):  # a launcher and its trainer, both exited
+        proc = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.append((proc.pid, contract.process_create_time(proc.pid)))
+        proc.wait()
+    (launcher, launcher_ctime), (trainer, trainer_ctime) = dead
+    lifecycle.mark_running(path, launched_by="test")
+    # no pid yet: alive while its launcher (this process) is
+    assert contract.effective_status(_meta(runs_dir, rid)) == "running"
+    assert not launch.mark_dead_run(path)
+    # the launcher (a `hw2-tui run` killed with SIGKILL, say) and then its trainer are gone
+    lifecycle.record_pid(path, trainer)
+    contract.update_meta(
+        path, pid_create_time=trainer_ctime, launcher_pid=launcher, launcher_pid_create_time=launcher_ctime
+    )
+    assert contract.effective_status(_meta(runs_dir, rid)) == "failed"
+    assert launch.mark_dead_run(path)
+    meta = _meta(runs_dir, rid)
+    assert (meta.status, meta.error, meta.exit_code) == ("failed", launch.DIED_ERROR, None)
+    assert not launch.mark_dead_run(path)  # final: nothing more to write
+    # a run done by its harness is never touched by the reaper, whatever exit it reports
+    [done] = _enqueue(runs_dir, write_config("done-by-harness"))
+    lifecycle.mark_running(runs_dir / done, launched_by="test")
+    lifecycle.finish(runs_dir / done, "done", 0, None)
+    assert launch.finalize_exit(runs_dir / done, 1) == "done"
+    assert (_meta(runs_dir, done).status, _meta(runs_dir, done).exit_code) == ("done", 0)

@@ -1,0 +1,320 @@
+"""The run lifecycle: every change of a run's status, each with one owner.
+
+::
+
+    create ──► queued ──mark_running──► running ──finish──────► done | failed | killed
+                 │                        ├──reap_exit───► failed | killed   (the launcher saw the exit)
+                 │                        ├──mark_vanished► failed           (nobody saw it)
+                 │                        └──fail_launch─► failed            (never started)
+                 └──cancel_queued──► killed
+
+    requeue: a finished run is never restarted; :func:`hw2.queue.requeue` creates a new queued
+    run from its config (``requeued_from``, ``attempt`` + 1, variant/seed/study carried over).
+
+| transition | owner | writes |
+|---|---|---|
+| :func:`create` | the queue (:func:`hw2.queue.create_run`) | ``config.yaml`` and the whole first ``meta.json`` |
+| :func:`mark_running`, :func:`record_pid`, :func:`fail_launch` | the launcher (:func:`hw2.launch.start_trainer`) | status, started, host, launcher, executor; then pid |
+| :func:`add_fields` | the harness (versions, device, git commit, ...) and the scheduler (GPU peak) | only fields outside the lifecycle's own |
+| :func:`finish` | the harness (:func:`trainers.common.main`) | its own end: status, exit code, error, ended |
+| :func:`reap_exit` | the launcher that waited for the process (scheduler, ``hw2-tui run``) | what the harness could not record (killed by a signal, crashed before the harness) |
+| :func:`mark_vanished` | whoever finds the process gone with no launcher left to reap it | failed, "process died without finishing" |
+| :func:`cancel_queued` | :func:`hw2.queue.kill_run`, under the queue lock | killed while queued |
+
+Every change is a locked read-modify-write of the named fields only
+(:func:`hw2.contract.update_meta`), and checks the run's current status under that lock: a
+transition from the wrong state raises :class:`TransitionError` (or, for the reaper's, is a no-op
+returning False), so a final status is never overwritten.
+
+A trainer run by hand (``python -m trainers.cnn --config X --run-dir D``) has no queue and no
+launcher: its harness plays both roles, through the same functions (:func:`start_by_hand`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Collection
+from pathlib import Path
+from typing import Any, Final
+
+from hw2 import contract
+from hw2.contract import FINAL_STATUSES, ContractError, RunMeta
+from hw2.runs import liveness
+
+DIED_ERROR: Final = "process died without finishing (exit code unknown)"
+KILLED_QUEUED_ERROR: Final = "killed while queued"
+
+LIFECYCLE_FIELDS: Final[frozenset[str]] = frozenset(
+    {
+        "run_id",
+        "status",
+        "created",
+        "started",
+        "ended",
+        "pid",
+        "pid_create_time",
+        "host",
+        "exit_code",
+        "error",
+        "executor",
+        "launcher_pid",
+        "launcher_pid_create_time",
+        "launched_by",
+    }
+)
+"""Fields only the transitions below write; :func:`add_fields` refuses them."""
+
+
+class TransitionError(ContractError):
+    """A state change that the run's current status does not allow (one line)."""
+
+
+def _expect(run_dir: Path, allowed: Collection[str], what: str) -> Callable[[RunMeta], None]:
+    def check(meta: RunMeta) -> None:
+        if meta.status not in allowed:
+            raise TransitionError(
+                f"{Path(run_dir).name}: cannot {what} a run that is {meta.status} "
+                f"(only a {' or '.join(sorted(allowed))} run)"
+            )
+
+    return check
+
+
+# --------------------------------------------------------------------------- the queue
+
+
+def create(run_dir: Path, meta: RunMeta, config_text: str | None = None) -> None:
+    """A new run: ``config.yaml`` (when given) then ``meta.json`` status ``queued``.
+
+    meta.json is written last (atomically), so a scanner never sees a half-made run. The folder
+    must exist and hold no run yet.
+    """
+    run_dir = Path(run_dir)
+    if meta.status != "queued":
+        raise TransitionError(f"{run_dir.name}: a new run starts queued, not {meta.status}")
+    if (run_dir / contract.META_FILE).exists():
+        raise TransitionError(f"{run_dir}: already holds a run")
+    if config_text is not None:
+        contract.atomic_write_text(run_dir / contract.CONFIG_FILE, config_text)
+    contract.write_meta(run_dir, meta)
+
+
+def cancel_queued(run_dir: Path, error: str = KILLED_QUEUED_ERROR) -> bool:
+    """queued → killed. False (nothing written) when the run is no longer queued.
+
+    The caller holds the queue lock (:func:`hw2.launch.queue_lock`), so the run is either
+    cancelled or launched, never both.
+    """
+    try:
+        contract.update_meta(
+            run_dir,
+            only_if=_expect(run_dir, {"queued"}, "cancel"),
+            status="killed",
+            error=error,
+            ended=time.time(),
+        )
+    except TransitionError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- the launcher
+
+
+def mark_running(run_dir: Path, *, launched_by: str, **fields: Any) -> RunMeta:
+    """queued → running, by the launcher about to start the process (under the queue lock).
+
+    Records the launcher itself (this process, on this host, executor ``local``): until the
+    trainer's pid is recorded, the run is alive while its launcher is
+    (:mod:`hw2.runs.liveness`). ``fields`` are the launcher's own (``gpu``, ``trainer_module``).
+    """
+    _refuse_lifecycle_fields(fields)
+    me = os.getpid()
+    return contract.update_meta(
+        run_dir,
+        only_if=_expect(run_dir, {"queued"}, "start"),
+        status="running",
+        started=time.time(),
+        host=contract.host_name(),
+        executor=liveness.LOCAL,
+        launched_by=launched_by,
+        launcher_pid=me,
+        launcher_pid_create_time=contract.process_create_time(me),
+        **fields,
+    )
+
+
+def record_pid(run_dir: Path, pid: int) -> RunMeta:
+    """The started process's pid (and creation time) on a running run, by its launcher."""
+    return contract.update_meta(
+        run_dir,
+        only_if=_expect(run_dir, {"running"}, "record the pid of"),
+        pid=pid,
+        pid_create_time=contract.process_create_time(pid),
+    )
+
+
+def fail_launch(run_dir: Path, error: str) -> bool:
+    """queued/running → failed: the launcher could not start the process. False if final already."""
+    try:
+        contract.update_meta(
+            run_dir,
+            only_if=_expect(run_dir, {"queued", "running"}, "fail the launch of"),
+            status="failed",
+            error=error,
+            ended=time.time(),
+        )
+    except TransitionError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- the harness
+
+
+def add_fields(run_dir: Path, **fields: Any) -> RunMeta:
+    """Add or change fields outside the lifecycle's own (versions, device, git commit, GPU peak).
+
+    Allowed in any status (the scheduler records a run's GPU peak after it ended); a lifecycle
+    field (status, pid, exit code, ...) is refused: those change only through a transition.
+    """
+    _refuse_lifecycle_fields(fields)
+    return contract.update_meta(run_dir, **fields)
+
+
+def finish(run_dir: Path, status: str, exit_code: int, error: str | None) -> RunMeta:
+    """running → done | failed | killed, recorded by the harness itself as it ends."""
+    if status not in FINAL_STATUSES:
+        raise TransitionError(f"{Path(run_dir).name}: {status!r} is not a final status")
+    return contract.update_meta(
+        run_dir,
+        only_if=_expect(run_dir, {"running"}, "finish"),
+        status=status,
+        exit_code=exit_code,
+        error=error,
+        ended=time.time(),
+    )
+
+
+def start_by_hand(
+    run_dir: Path,
+    *,
+    name: str,
+    config_path: str | None = None,
+    trainer: str = "",
+    epochs: int | None = None,
+    config_text: str | None = None,
+) -> RunMeta:
+    """A harness run by hand is its own queue and launcher: create the run if the folder holds none,
+    then queued → running with this process as both launcher and trainer.
+
+    ``config_text`` (the resolved config) is written to a folder that has no ``config.yaml``: run
+    by hand, nobody queued the run, and the contract's folder holds its config like any other. A
+    folder whose run is already running (a launcher marked it and started this process) is
+    returned as it is; a finished run is refused (:class:`TransitionError`): a run never restarts.
+    """
+    run_dir = Path(run_dir)
+    meta = contract.read_meta(run_dir)
+    if meta is not None and meta.status == "running":
+        return meta
+    if meta is not None and meta.status != "queued":
+        raise TransitionError(
+            f"{run_dir}: holds a {meta.status} run, which never restarts; fix: pass a new --run-dir"
+        )
+    if config_text is not None and not (run_dir / contract.CONFIG_FILE).exists():
+        contract.atomic_write_text(run_dir / contract.CONFIG_FILE, config_text)
+    if meta is None:
+        create(
+            run_dir,
+            RunMeta(run_id=run_dir.name, name=name, trainer=trainer, config_path=config_path, epochs=epochs),
+        )
+    mark_running(run_dir, launched_by="hand")
+    return record_pid(run_dir, os.getpid())
+
+
+# --------------------------------------------------------------------------- the reaper
+
+
+def describe_exit(returncode: int) -> tuple[str, str]:
+    """(status, error) for a trainer that exited with ``returncode`` without recording a status."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return "killed", f"killed by {name}"
+    return "failed", f"trainer exited with code {returncode} without recording a status"
+
+
+def reap_exit(run_dir: Path, returncode: int) -> RunMeta | None:
+    """Record what the harness could not, once the launcher has the process's exit code.
+
+    A run still ``running``/``queued`` (SIGKILL, segfault, the OOM killer, a crash before the
+    harness ran) becomes killed/failed with the code; a final run keeps its status and only gains
+    the exit code if it has none. Returns the meta as it now stands (None: unreadable).
+    """
+    status, error = describe_exit(returncode)
+    try:
+        return contract.update_meta(
+            run_dir,
+            only_if=_expect(run_dir, {"queued", "running"}, "reap"),
+            status=status,
+            error=error,
+            exit_code=returncode,
+            ended=time.time(),
+        )
+    except TransitionError:
+        pass
+    except (ContractError, OSError):
+        return None
+    try:
+        return contract.update_meta(run_dir, only_if=_expect_no_exit_code(run_dir), exit_code=returncode)
+    except TransitionError:
+        return contract.read_meta(run_dir)
+    except (ContractError, OSError):
+        return None
+
+
+def _expect_no_exit_code(run_dir: Path) -> Callable[[RunMeta], None]:
+    def check(meta: RunMeta) -> None:
+        if meta.exit_code is not None:
+            raise TransitionError(f"{Path(run_dir).name}: exit code already recorded")
+
+    return check
+
+
+def mark_vanished(run_dir: Path) -> bool:
+    """running → failed (:data:`DIED_ERROR`) when the run's process is gone and no launcher is left
+    to record its exit. True if marked.
+
+    Nothing is written while the run is alive, while this machine cannot tell
+    (:func:`hw2.runs.liveness.is_alive` None: another host), or while its launcher still waits for
+    the exit code (a foreground ``hw2-tui run`` that has not reaped its child yet): the launcher's
+    answer is better than this guess, so the guess is never made.
+    """
+    meta = contract.read_meta(run_dir)
+    if meta is None or meta.status != "running" or not _vanished(meta):
+        return False
+
+    def check(current: RunMeta) -> None:
+        _expect(run_dir, {"running"}, "mark vanished")(current)
+        if not _vanished(current):
+            raise TransitionError(f"{Path(run_dir).name}: alive again")
+
+    try:
+        contract.update_meta(run_dir, only_if=check, status="failed", error=DIED_ERROR, ended=time.time())
+    except (ContractError, OSError):
+        return False
+    return True
+
+
+def _vanished(meta: RunMeta) -> bool:
+    return liveness.is_alive(meta) is False and not liveness.exit_will_be_recorded(meta)
+
+
+def _refuse_lifecycle_fields(fields: Collection[str]) -> None:
+    bad = sorted(set(fields) & LIFECYCLE_FIELDS)
+    if bad:
+        raise TransitionError(f"{', '.join(bad)}: written only by a lifecycle transition")

@@ -1,0 +1,89 @@
+"""Is a ``running`` run still alive? Decided by whoever launched it, behind one interface.
+
+A run's meta names its executor (``meta.json`` key ``executor``, default ``local``): the kind of
+launcher that started its process and can tell whether it still runs. Today every run is local
+(a pid on ``host``, checked with its creation time so a reused pid is not mistaken for the run);
+a cluster executor (a Slurm job id, asked with ``squeue``/``sacct``) registers itself in
+:data:`EXECUTORS` and every reader — :func:`hw2.contract.effective_status`, the reaper's
+:func:`hw2.runs.lifecycle.mark_vanished`, the scheduler's slot count — follows.
+
+Answers are ``True`` (alive), ``False`` (gone) or ``None`` (cannot tell from here: another host,
+an unknown executor); a ``None`` run is trusted as its meta says.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from hw2 import contract
+from hw2.contract import RunMeta
+
+LOCAL = "local"
+
+
+class Liveness(Protocol):
+    """What an executor answers about the runs it launched."""
+
+    def is_alive(self, meta: RunMeta) -> bool | None:
+        """Whether the run's process (or job) still runs; None when this machine cannot tell."""
+        ...
+
+    def exit_will_be_recorded(self, meta: RunMeta) -> bool:
+        """Whether the launcher that started the run is still there to record how it exits.
+
+        While it is, nobody else writes the run's end: the launcher knows the exit code, a
+        bystander only that the process is gone.
+        """
+        ...
+
+
+class LocalProcess:
+    """A trainer process on ``meta.host``, started by a launcher process on the same host.
+
+    The launcher writes ``launcher_pid`` (and its creation time) when it marks the run running,
+    then the trainer's ``pid`` once the process exists. Between the two, the run is alive while
+    its launcher is (it either records the pid or marks the launch failed).
+    """
+
+    def is_alive(self, meta: RunMeta) -> bool | None:
+        if meta.host != contract.host_name():
+            return None
+        if meta.pid:
+            return contract.pid_alive(meta.pid, meta.pid_create_time)
+        return self._launcher_alive(meta)
+
+    def exit_will_be_recorded(self, meta: RunMeta) -> bool:
+        if meta.host != contract.host_name():
+            return False
+        launcher = meta.extra.get("launcher_pid")
+        return launcher != meta.pid and self._launcher_alive(meta)
+
+    @staticmethod
+    def _launcher_alive(meta: RunMeta) -> bool:
+        pid = meta.extra.get("launcher_pid")
+        ctime = meta.extra.get("launcher_pid_create_time")
+        if not isinstance(pid, int) or isinstance(pid, bool):
+            return False
+        return contract.pid_alive(pid, ctime if isinstance(ctime, (int, float)) else None)
+
+
+EXECUTORS: dict[str, Liveness] = {LOCAL: LocalProcess()}
+"""Executor name (``meta.json`` key ``executor``) → how to tell whether its runs are alive."""
+
+
+def executor_of(meta: RunMeta) -> Liveness | None:
+    """The executor that launched ``meta``'s run, or None for one this installation does not know."""
+    name = meta.extra.get("executor", LOCAL)
+    return EXECUTORS.get(name) if isinstance(name, str) else None
+
+
+def is_alive(meta: RunMeta) -> bool | None:
+    """Whether ``meta``'s run still runs (True/False), or None when it cannot be told from here."""
+    executor = executor_of(meta)
+    return None if executor is None else executor.is_alive(meta)
+
+
+def exit_will_be_recorded(meta: RunMeta) -> bool:
+    """Whether the run's own launcher will still record how it ended (see :class:`Liveness`)."""
+    executor = executor_of(meta)
+    return executor is not None and executor.exit_will_be_recorded(meta)
