@@ -594,6 +594,8 @@ def train(ctx: RunContext) -> dict[str, Any]:
         "best_val_acc": best_acc,
         "total_seconds": time.time() - ctx.started,
         "params": params,
+        # the model definition as PyTorch prints it: the report's "model" section (the homework asks for it)
+        "model_summary": str(model).splitlines(),
         "epochs_run": epochs_run,
         "stopped_early": stopped_early,
         "device": str(device),

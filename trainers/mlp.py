@@ -250,6 +250,27 @@ def build_model(keras: Any, cfg: ExperimentConfig, background: float = 0.0) -> A
     return keras.Sequential(seq, name="mlp")
 
 
+def model_summary(model: Any) -> list[str]:
+    """The model definition, one line per layer (name, type, output shape, parameters): the
+    report's "model" section. Plain text, unlike ``model.summary()``'s box-drawn table."""
+    lines = [f"{model.name} (keras.Sequential)"]
+    for layer in model.layers:
+        try:
+            shape = tuple(layer.output.shape)
+        except (AttributeError, ValueError):
+            shape = None
+        extra = ""
+        config = layer.get_config()
+        if "activation" in config and config["activation"] not in (None, "linear"):
+            extra = f", activation={config['activation']}"
+        if "rate" in config:
+            extra += f", rate={config['rate']}"
+        lines.append(
+            f"  {layer.name}: {type(layer).__name__} -> {shape}{extra}, {layer.count_params():,} params"
+        )
+    return lines
+
+
 def build_optimizer(keras: Any, cfg: ExperimentConfig) -> Any:
     o = cfg.optimizer
     extra = {"weight_decay": o.weight_decay} if o.weight_decay > 0 else {}
@@ -465,6 +486,7 @@ def fit_and_evaluate(ctx: RunContext) -> tuple[Any, dict[str, Any]]:
         "monitor": best.monitor_name,
         "total_seconds": time.time() - ctx.started,
         "params": int(model.count_params()),
+        "model_summary": model_summary(model),
         "epochs_run": epochs_run,
         "stopped_early": epochs_run < cfg.train.epochs,
         "backend": backend,
