@@ -1,23 +1,32 @@
 """The TUI's in-memory view of the runs: pure Python, no Textual, so it is cheap to test.
 
-Why a separate model: the poll worker hands over batches of store updates; the app folds them
-into :class:`RunState` objects here and then updates only the table cells and plots whose data
-changed. Every per-run series is capped (:data:`MAX_EPOCHS_KEPT`, :data:`MAX_PARTIAL_KEPT`), so
-16 runs writing progress lines at 20 Hz for an hour use the same memory as for a minute.
+Every figure of a run (status, epochs, best and test accuracy, elapsed, ETA, hyperparameters…)
+comes from its :class:`hw2.runs.summary.RunSummary`, built once in the core; :class:`RunState`
+adds only what the screen needs beyond it: the plot series (capped: :data:`MAX_EPOCHS_KEPT`,
+:data:`MAX_PARTIAL_KEPT`), the mark, ``deleted``, versions and the status history.
+:class:`RunsModel` folds the watcher's updates into those states (:meth:`RunsModel.apply`) and
+says what changed, so the app touches only the rows and plots that need it.
+
+Series are kept only for the runs being plotted: the app asks the poll thread for a run's epoch
+lines when it is highlighted or marked (:meth:`RunsModel.wants_series`, then
+:meth:`RunsModel.load_series`); runs never plotted cost one summary each.
 """
 
 from __future__ import annotations
 
-import math
-from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from hw2.runs.summary import EpochPoint, RunSummary, num
 
 MAX_EPOCHS_KEPT = 2048
 """Epoch points kept per run; beyond that the older half is decimated (every other point)."""
 MAX_PARTIAL_KEPT = 64
 """Progress points kept for the current (partial) epoch; cleared when the epoch line lands."""
+MAX_SERIES_KEPT = 32
+"""Finished runs whose series stay loaded after they are no longer plotted (least recent dropped)."""
 
 STATUS_STYLES: dict[str, str] = {
     "queued": "yellow",
@@ -28,59 +37,42 @@ STATUS_STYLES: dict[str, str] = {
     "deleted": "dim strike",
 }
 
-# Config keys never shown as hyperparameters (free text or machine-local paths).
-_HPARAM_SKIP = ("name", "description", "data.data_dir")
+
+def split_lines(
+    lines: Iterable[Mapping[str, Any]],
+) -> tuple[list[Mapping[str, Any]], Mapping[str, Any] | None]:
+    """A batch of metric lines → its epoch lines (in order) and the last progress line after them.
+
+    The one place in ``tui`` that tells the two kinds apart (``docs/run-contract.md``: a line's
+    ``type`` is ``epoch`` or ``progress``). A progress line before an epoch line is superseded by it.
+    """
+    epochs: list[Mapping[str, Any]] = []
+    progress: Mapping[str, Any] | None = None
+    for line in lines:
+        if line.get("type") == "epoch":
+            epochs.append(line)
+            progress = None
+        else:
+            progress = line
+    return epochs, progress
 
 
-@dataclass
-class EpochPoint:
-    epoch: float
-    train_loss: float | None
-    val_loss: float | None
-    train_acc: float | None
-    val_acc: float | None
-    seconds: float | None = None
-
-
-def _num(value: Any) -> float | None:
-    """A finite float or None (garbage, NaN and inf become None instead of breaking a plot)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
-@dataclass
+@dataclass(eq=False)
 class RunState:
-    """What the TUI knows about one run folder."""
+    """What the TUI keeps about one run folder: its summary plus the plot series and UI flags."""
 
     run_id: str
-    name: str = ""
-    study: str | None = None
-    status: str = "queued"
-    device: str | None = None
-    trainer: str = ""
-    path: str = ""
-    config: dict[str, Any] = field(default_factory=dict)
-    result: dict[str, Any] | None = None
-    started: float | None = None
-    ended: float | None = None
-    created: float | None = None
-    error: str | None = None
-    epochs_total: int | None = None
+    summary: RunSummary
+    config: Mapping[str, Any] = field(default_factory=dict)
+    """The resolved config (shown in the Config tab)."""
     points: list[EpochPoint] = field(default_factory=list)
     partial: deque[tuple[float, float | None, float | None]] = field(
         default_factory=lambda: deque(maxlen=MAX_PARTIAL_KEPT)
     )
-    progress: dict[str, Any] | None = None
-    best_val_acc: float | None = None
-    best_epoch: float | None = None
-    garbage: int = 0
+    series_loaded: bool = False
+    """``points`` hold the run's epochs (loaded because it is or was plotted); else they are empty."""
+    marked: bool = False
     deleted: bool = False
-    _hparams: tuple[dict[str, Any], dict[str, Any]] | None = field(default=None, repr=False, compare=False)
     status_history: list[str] = field(default_factory=list)
     """Every status seen, in order, without repeats (bounded: a run has at most a handful)."""
     version: int = 0
@@ -89,168 +81,241 @@ class RunState:
     """Bumped for changes other than progress lines (epochs, result, status): redrawn at once;
     progress-only changes are redrawn at most every PROGRESS_REDRAW_S (tui.widgets)."""
 
-    # ------------------------------------------------------------------ ingest
+    # ------------------------------------------------------------------ the summary's figures
 
-    def set_status(self, status: str) -> None:
-        self.status = status
-        if not self.status_history or self.status_history[-1] != status:
-            self.status_history.append(status)
+    @property
+    def name(self) -> str:
+        return self.summary.name
 
-    def set_meta(self, meta: Any) -> None:
-        """Copy the fields shown from a :class:`hw2.contract.RunMeta` (or a dict)."""
-        get = meta.get if isinstance(meta, Mapping) else (lambda k, d=None: getattr(meta, k, d))
-        self.name = get("name") or self.name or self.run_id
-        self.study = get("study", self.study)
-        self.trainer = get("trainer") or self.trainer
-        self.device = get("device") or self.device
-        self.started = get("started", self.started)
-        self.ended = get("ended", self.ended)
-        self.created = get("created", self.created)
-        self.error = get("error", self.error)
-        if get("epochs"):
-            self.epochs_total = int(get("epochs"))
+    @property
+    def status(self) -> str:
+        return self.summary.status
 
-    def add_epochs(self, lines: Iterable[Mapping[str, Any]]) -> bool:
-        """Append epoch lines (a re-sent epoch replaces the last one); True if anything changed."""
+    @property
+    def study(self) -> str | None:
+        return self.summary.study
+
+    @property
+    def path(self) -> str:
+        return self.summary.path
+
+    @property
+    def error(self) -> str | None:
+        return self.summary.error
+
+    @property
+    def epochs_done(self) -> int:
+        return self.summary.epochs_done
+
+    @property
+    def garbage(self) -> int:
+        """Unreadable metric lines skipped so far."""
+        return self.summary.skipped_lines
+
+    def hparams(self) -> Mapping[str, Any]:
+        return self.summary.hparams
+
+    def test_acc(self) -> float | None:
+        return self.summary.test_acc
+
+    def best(self) -> float | None:
+        return self.summary.best_val_acc
+
+    def best_at(self) -> float | None:
+        return self.summary.best_epoch
+
+    def epoch_fraction(self) -> float | None:
+        return self.summary.epoch_fraction()
+
+    # ------------------------------------------------------------------ series
+
+    def _add_epochs(self, lines: Iterable[Mapping[str, Any]]) -> bool:
         changed = False
         for line in lines:
-            ep = _num(line.get("epoch"))
-            if ep is None:
-                self.garbage += 1
-                continue
-            if line.get("epochs"):
-                total = _num(line.get("epochs"))
-                if total:
-                    self.epochs_total = int(total)
-            pt = EpochPoint(
-                ep,
-                _num(line.get("train_loss")),
-                _num(line.get("val_loss")),
-                _num(line.get("train_acc")),
-                _num(line.get("val_acc")),
-                _num(line.get("seconds")),
-            )
-            if self.points and self.points[-1].epoch >= ep:
-                # A restarted or duplicated epoch: drop what it supersedes.
-                while self.points and self.points[-1].epoch >= ep:
-                    self.points.pop()
+            pt = EpochPoint.from_line(line)
+            if pt is None:
+                continue  # counted by the summary (skipped_lines)
+            while self.points and self.points[-1].epoch >= pt.epoch:
+                self.points.pop()  # a restarted or re-sent epoch replaces what it supersedes
             self.points.append(pt)
-            if pt.val_acc is not None and (self.best_val_acc is None or pt.val_acc > self.best_val_acc):
-                self.best_val_acc, self.best_epoch = pt.val_acc, ep
             self.partial.clear()
             changed = True
         if len(self.points) > MAX_EPOCHS_KEPT:
             half = len(self.points) // 2
             self.points = self.points[:half:2] + self.points[half:]
-        if changed:
-            self.version += 1
-            self.epoch_version += 1
         return changed
 
-    def set_progress(self, line: Mapping[str, Any] | None) -> bool:
-        """Record the latest progress line and its point on the partial-epoch curve."""
-        if line is None or line == self.progress:
+    def _add_progress(self, line: Mapping[str, Any]) -> bool:
+        """The progress line's point on the partial-epoch curve (x = epoch - 1 + batch fraction)."""
+        ep, batch, batches = num(line.get("epoch")), num(line.get("batch")), num(line.get("batches"))
+        if ep is None or batch is None or not batches:
             return False
-        self.progress = dict(line)
-        ep, batch, batches = _num(line.get("epoch")), _num(line.get("batch")), _num(line.get("batches"))
-        if line.get("epochs") and _num(line.get("epochs")):
-            self.epochs_total = int(_num(line.get("epochs")) or 0) or self.epochs_total
-        if ep is not None and batch is not None and batches:
-            done_epochs = self.points[-1].epoch if self.points else 0.0
-            if ep > done_epochs:
-                x = ep - 1 + min(batch / batches, 1.0)
-                self.partial.append((x, _num(line.get("loss")), _num(line.get("acc"))))
-                self.version += 1
+        if ep <= (self.points[-1].epoch if self.points else 0.0):
+            return False
+        x = ep - 1 + min(batch / batches, 1.0)
+        self.partial.append((x, num(line.get("loss")), num(line.get("acc"))))
         return True
 
-    def set_result(self, result: Mapping[str, Any] | None) -> None:
-        if result is not None:
-            self.result = dict(result)
-            self.version += 1
-            self.epoch_version += 1
+    def clear_series(self) -> None:
+        self.points.clear()
+        self.partial.clear()
 
-    # ------------------------------------------------------------------ derived
 
-    @property
-    def epochs_done(self) -> int:
-        return int(self.points[-1].epoch) if self.points else 0
+class Changes:
+    """The run ids an :meth:`RunsModel.apply` changed (iterated in the order of the updates), and how.
 
-    @property
-    def latest(self) -> EpochPoint | None:
-        return self.points[-1] if self.points else None
+    ``rows``: the row must be drawn in full (new run, new summary figures beyond progress);
+    ``progress``: only progress lines arrived (the epoch bar and times); ``shown``: the status,
+    meta, result or config changed (or the run is new or removed): show it at once, re-sort;
+    ``columns``: a config changed or a run came or went (diff columns may change).
+    """
 
-    def fraction_done(self) -> float | None:
-        """Fraction of all batches done, counting the current epoch's progress line."""
-        total = self.epochs_total
-        if not total:
-            return None
-        done = float(self.epochs_done)
-        if self.progress and self.status == "running":
-            ep, b, n = (_num(self.progress.get(k)) for k in ("epoch", "batch", "batches"))
-            if ep is not None and b is not None and n and ep > done:
-                done = ep - 1 + min(b / n, 1.0)
-        return max(0.0, min(done / total, 1.0))
+    def __init__(self) -> None:
+        self._ids: dict[str, None] = {}
+        self.rows: set[str] = set()
+        self.progress: set[str] = set()
+        self.shown: set[str] = set()
+        self.columns = False
 
-    def epoch_fraction(self) -> float | None:
-        """How far the current epoch is (from the last progress line), None when unknown."""
-        if self.status != "running" or not self.progress:
-            return None
-        ep, b, n = (_num(self.progress.get(k)) for k in ("epoch", "batch", "batches"))
-        if ep is None or b is None or not n or ep <= self.epochs_done:
-            return None
-        return max(0.0, min(b / n, 1.0))
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
 
-    def elapsed(self, now: float) -> float | None:
-        if self.started is None:
-            return None
-        if self.status == "running":
-            return max(0.0, now - self.started)
-        if self.ended is not None:
-            return max(0.0, self.ended - self.started)
-        return _num(self.result.get("total_seconds")) if self.result else None
+    def __contains__(self, run_id: object) -> bool:
+        return run_id in self._ids
 
-    def eta(self, now: float) -> float | None:
-        if self.status != "running":
-            return None
-        frac, el = self.fraction_done(), self.elapsed(now)
-        if not frac or el is None or frac <= 0:
-            return None
-        return max(0.0, el / frac - el)
+    def __len__(self) -> int:
+        return len(self._ids)
 
-    def test_acc(self) -> float | None:
-        return _num(self.result.get("test_acc")) if self.result else None
+    def __eq__(self, other: object) -> bool:
+        return set(self._ids) == other if isinstance(other, set | frozenset) else NotImplemented
 
-    def best(self) -> float | None:
-        if self.result and _num(self.result.get("best_val_acc")) is not None:
-            return _num(self.result.get("best_val_acc"))
-        return self.best_val_acc
+    __hash__ = None  # type: ignore[assignment]
 
-    def best_at(self) -> float | None:
-        if self.result and _num(self.result.get("best_epoch")) is not None:
-            return _num(self.result.get("best_epoch"))
-        return self.best_epoch
+    def __repr__(self) -> str:
+        return (
+            f"Changes(rows={sorted(self.rows)}, progress={sorted(self.progress)}, shown={sorted(self.shown)})"
+        )
 
-    def hparams(self) -> dict[str, Any]:
-        """Flattened config, cached until the config object changes."""
-        cached = self._hparams
-        if cached is None or cached[0] is not self.config:
-            cached = self._hparams = (self.config, flatten_config(self.config))
-        return cached[1]
+    def add_row(self, run_id: str, *, shown: bool = False) -> None:
+        self._ids[run_id] = None
+        self.rows.add(run_id)
+        self.progress.discard(run_id)
+        if shown:
+            self.shown.add(run_id)
+
+    def add_progress(self, run_id: str) -> None:
+        self._ids[run_id] = None
+        if run_id not in self.rows:
+            self.progress.add(run_id)
+
+
+class RunsModel:
+    """All runs the TUI knows, folded from the watcher's updates."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, RunState] = {}
+        self._plotted: set[str] = set()
+        # Series of runs no longer plotted, least recently plotted first (dropped beyond MAX_SERIES_KEPT).
+        self._kept: OrderedDict[str, None] = OrderedDict()
+
+    def __getitem__(self, run_id: str) -> RunState:
+        return self.runs[run_id]
+
+    def __contains__(self, run_id: object) -> bool:
+        return run_id in self.runs
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def apply(self, updates: Iterable[Any]) -> Changes:
+        """Fold a batch of :class:`hw2.store.RunUpdate` (``summary``, ``config``, ``new_lines``,
+        ``truncated``, ``removed``…) into the states; returns what changed."""
+        changes = Changes()
+        for u in updates:
+            st = self.runs.get(u.run_id)
+            if u.removed:
+                if st is not None and not st.deleted:
+                    st.deleted = True
+                    st.version += 1
+                    st.epoch_version += 1
+                    changes.add_row(u.run_id, shown=True)
+                    changes.columns = True
+                continue
+            summary: RunSummary | None = u.summary
+            if summary is None:
+                continue
+            if st is None:
+                st = self.runs[u.run_id] = RunState(u.run_id, summary)
+                changes.columns = True
+                view = True
+            else:
+                view = bool(u.view_changed or u.new or st.deleted)
+                st.summary = summary
+            st.deleted = False
+            if u.config is not None:
+                if st.config != u.config:
+                    changes.columns = True
+                st.config = u.config
+            if not st.status_history or st.status_history[-1] != summary.status:
+                st.status_history.append(summary.status)
+            plotted = st.series_loaded
+            if u.truncated and plotted:
+                st.clear_series()
+            epochs, progress = split_lines(u.new_lines) if plotted else ((), None)
+            plot_changed = plotted and st._add_epochs(epochs)
+            if progress is not None and summary.status == "running":
+                plot_changed |= st._add_progress(progress)
+            any_epoch = bool(epochs) or (
+                not plotted and any(line.get("type") == "epoch" for line in u.new_lines)
+            )
+            if view or u.truncated or u.skipped or any_epoch:
+                st.version += 1
+                st.epoch_version += 1
+                changes.add_row(u.run_id, shown=view or bool(u.truncated))
+            elif u.new_lines:
+                if plot_changed:
+                    st.version += 1
+                changes.add_progress(u.run_id)
+        return changes
+
+    # ------------------------------------------------------------------ series on demand
+
+    def set_plotted(self, run_ids: Iterable[str]) -> list[str]:
+        """The runs now on the plots; returns those whose series must be loaded."""
+        plotted = [rid for rid in run_ids if rid in self.runs]
+        for rid in self._plotted - set(plotted):
+            if rid in self.runs:
+                self._kept[rid] = None
+        for rid in plotted:
+            self._kept.pop(rid, None)
+        self._plotted = set(plotted)
+        while len(self._kept) > MAX_SERIES_KEPT:
+            rid, _ = self._kept.popitem(last=False)
+            st = self.runs.get(rid)
+            if st is not None and st.series_loaded:
+                st.clear_series()
+                st.series_loaded = False
+        return [rid for rid in plotted if not self.runs[rid].series_loaded]
+
+    def wants_series(self, run_id: str) -> bool:
+        st = self.runs.get(run_id)
+        return st is not None and run_id in self._plotted and not st.series_loaded
+
+    def load_series(self, run_id: str, lines: Iterable[Mapping[str, Any]]) -> bool:
+        """Replace the run's series by its epoch lines (from ``RunsWatcher.epoch_lines``)."""
+        st = self.runs.get(run_id)
+        if st is None:
+            return False
+        st.clear_series()
+        epochs, _ = split_lines(lines)
+        st._add_epochs(epochs)
+        st.series_loaded = True
+        st.version += 1
+        st.epoch_version += 1
+        return True
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def flatten_config(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"optimizer": {"lr": 0.1}}`` → ``{"optimizer.lr": 0.1}`` (lists become strings)."""
-    out: dict[str, Any] = {}
-    for key, value in cfg.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten_config(value, path + "."))
-        elif path not in _HPARAM_SKIP:
-            out[path] = "x".join(map(str, value)) if isinstance(value, list) else value
-    return out
 
 
 def differing_keys(runs: Sequence[RunState]) -> list[str]:
@@ -276,27 +341,10 @@ def ema(values: Sequence[float], weight: float = 0.6) -> list[float]:
     """Exponential moving average (TensorBoard-style, debiased so the start is not pulled to 0)."""
     out: list[float] = []
     last = 0.0
-    for num, v in enumerate(values, start=1):
+    for i, v in enumerate(values, start=1):
         last = last * weight + (1 - weight) * v
-        out.append(last / (1 - weight**num))
+        out.append(last / (1 - weight**i))
     return out
-
-
-def fmt_float(value: float | None, digits: int = 4) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
-def fmt_pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.2f}%"
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 _BLOCKS = " ▏▎▍▌▋▊▉█"

@@ -8,38 +8,11 @@ from textual.containers import Grid, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-HELP_TEXT = """\
-[b]hw2-tui[/b] — run and watch the homework-2 experiments
-
-[b]Configs (left)[/b]
-  [b]enter[/b]    launch the highlighted experiment / study run (queued, then the scheduler runs it)
-  [b]s[/b]        launch every run of the highlighted study (asks first)
-  [b]R[/b]        reload configs from disk (invalid files are listed in red and cannot be launched)
-  [b]c[/b]        hide/show the configs pane (more room for the table on small terminals)
-
-[b]Runs table[/b]
-  [b]↑ ↓[/b]      highlight a run: its plots, log and config show below
-  [b]space[/b]    mark/unmark a run: marked runs are overlaid on the plots with a legend
-  [b]o / O[/b]    cycle the sort column / reverse the order (or click a column header)
-  [b]/[/b]        filter runs by text (name, study, status, model); [b]esc[/b] clears it
-  [b]d[/b]        show only the hyperparameter columns that differ between the listed runs
-  [b]k[/b]        kill the highlighted run (asks first)
-  [b]r[/b]        re-queue a failed or killed run (a new run from the same config)
-  [b]e[/b]        export results.csv and metrics.csv to ./exports/<time> (or $HW2_EXPORT_DIR)
-
-[b]Views[/b]
-  [b]1 2 3[/b]    Plots | Log | Config tabs
-  [b]m[/b]        smoothing (EMA) on/off — the raw curve stays faint behind
-  [b]tab[/b]      move focus between configs, runs and tabs
-  [b]ctrl+p[/b]   command palette (every action is there too)
-  [b]?[/b]        this help
-
-[b]q[/b]  quit — [b]runs keep going[/b] in the background scheduler; reopen hw2-tui to watch them again.
-"""
+from tui.commands import help_markup
 
 
 class HelpScreen(ModalScreen[None]):
-    """Lists every key; any of esc, q or ? closes it."""
+    """Lists every key (from :data:`tui.commands.COMMANDS`); any of esc, q or ? closes it."""
 
     BINDINGS = [
         Binding("escape", "close", "Close"),
@@ -56,7 +29,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
-            yield Static(HELP_TEXT, id="help-text")
+            yield Static(help_markup(), id="help-text")
 
     def action_close(self) -> None:
         self.dismiss(None)

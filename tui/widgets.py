@@ -14,34 +14,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.cells import cell_len
-from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.cache import LRUCache
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.widget import MountError
-from textual.widgets import DataTable, Static, Tree
+from textual.widgets import Static, Tree
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
 
-from tui.model import (
-    STATUS_STYLES,
-    RunState,
-    downsample,
-    ema,
-    fmt_duration,
-    fmt_float,
-    fmt_pct,
-    fmt_value,
-    progress_bar,
-)
+from hw2.runs.summary import fmt_duration, fmt_float, fmt_pct
+from tui.compat import CachedDataTable
+from tui.model import STATUS_STYLES, RunState, downsample, ema, fmt_value, progress_bar
 
 if TYPE_CHECKING:
     from textual_plotext import PlotextPlot
-
-_NULL_STYLE = Style.null()
 
 
 class Cell(Text):
@@ -67,18 +53,19 @@ def _num_cell(value: float | None, fmt: Callable[[float | None], str]) -> Cell:
 
 
 def _status_cell(r: RunState, now: float) -> Cell:
-    status = "deleted" if r.deleted else r.status
-    text = status + (f" !{r.garbage}" if r.garbage else "")
+    status = "deleted" if r.deleted else r.summary.status
+    skipped = r.summary.skipped_lines
+    text = status + (f" !{skipped}" if skipped else "")
     return Cell(text, style=STATUS_STYLES.get(status, ""), sort_key=status)
 
 
 def _epoch_cell(r: RunState, now: float) -> Cell:
-    total = r.epochs_total
-    done = r.epochs_done
+    s = r.summary
+    total, done = s.epochs_total, s.epochs_done
     label = f"{done}/{total}" if total else (str(done) if done else "–")
-    frac = r.epoch_fraction()
+    frac = s.epoch_fraction()
     bar = progress_bar(frac, 5) if frac is not None else ""
-    return Cell(f"{label:>5} {bar}".rstrip(), sort_key=r.fraction_done())
+    return Cell(f"{label:>5} {bar}".rstrip(), sort_key=s.fraction_done())
 
 
 def short_study(title: str, width: int = 20) -> str:
@@ -89,37 +76,41 @@ def short_study(title: str, width: int = 20) -> str:
 
 
 def _study_cell(r: RunState, now: float) -> Cell:
-    if not r.study:
+    study = r.summary.study
+    if not study:
         return Cell("–", style="dim", sort_key="")
-    return Cell(short_study(r.study), sort_key=r.study)
+    return Cell(short_study(study), sort_key=study)
 
 
-def _hp(r: RunState, key: str) -> Any:
-    return r.hparams().get(key)
+def _name_cell(r: RunState, now: float) -> Cell:
+    name = r.summary.name or r.run_id
+    if r.marked:
+        return Cell("● " + name, style="bold", sort_key=name.lower())
+    return Cell(name, sort_key=name.lower())
+
+
+def _latest(field: str, fmt: Callable[[float | None], str]) -> Callable[[RunState, float], Cell]:
+    def render(r: RunState, now: float) -> Cell:
+        latest = r.summary.latest
+        return _num_cell(getattr(latest, field) if latest else None, fmt)
+
+    return render
 
 
 BASE_COLUMNS: tuple[Column, ...] = (
-    Column("name", "name", lambda r, now: Cell(r.name or r.run_id, sort_key=(r.name or r.run_id).lower())),
+    Column("name", "name", _name_cell),
     Column("study", "study", _study_cell),
     Column("status", "status", _status_cell),
-    Column("device", "dev", lambda r, now: Cell(r.device or "–", sort_key=r.device or "")),
+    Column("device", "dev", lambda r, now: Cell(r.summary.device or "–", sort_key=r.summary.device or "")),
     Column("epoch", "epoch", _epoch_cell),
-    Column(
-        "train_loss",
-        "tr loss",
-        lambda r, now: _num_cell(r.latest.train_loss if r.latest else None, fmt_float),
-    ),
-    Column(
-        "val_loss", "va loss", lambda r, now: _num_cell(r.latest.val_loss if r.latest else None, fmt_float)
-    ),
-    Column(
-        "train_acc", "tr acc", lambda r, now: _num_cell(r.latest.train_acc if r.latest else None, fmt_pct)
-    ),
-    Column("val_acc", "va acc", lambda r, now: _num_cell(r.latest.val_acc if r.latest else None, fmt_pct)),
-    Column("best", "best va", lambda r, now: _num_cell(r.best(), fmt_pct)),
-    Column("test", "test acc", lambda r, now: _num_cell(r.test_acc(), fmt_pct)),
-    Column("elapsed", "elapsed", lambda r, now: _num_cell(r.elapsed(now), fmt_duration)),
-    Column("eta", "eta", lambda r, now: _num_cell(r.eta(now), fmt_duration)),
+    Column("train_loss", "tr loss", _latest("train_loss", fmt_float)),
+    Column("val_loss", "va loss", _latest("val_loss", fmt_float)),
+    Column("train_acc", "tr acc", _latest("train_acc", fmt_pct)),
+    Column("val_acc", "va acc", _latest("val_acc", fmt_pct)),
+    Column("best", "best va", lambda r, now: _num_cell(r.summary.best_val_acc, fmt_pct)),
+    Column("test", "test acc", lambda r, now: _num_cell(r.summary.test_acc, fmt_pct)),
+    Column("elapsed", "elapsed", lambda r, now: _num_cell(r.summary.elapsed(now), fmt_duration)),
+    Column("eta", "eta", lambda r, now: _num_cell(r.summary.eta(now), fmt_duration)),
 )
 KEY_HPARAMS: tuple[str, ...] = ("model.name", "optimizer.name", "optimizer.lr", "train.batch_size")
 """Hyperparameter columns shown when the diff toggle is off."""
@@ -127,16 +118,29 @@ TIME_COLUMNS = ("elapsed", "eta")
 PROGRESS_COLUMNS = ("epoch", *TIME_COLUMNS)
 """The cells a progress line (batch i of n) can change."""
 
+HPARAM_LABELS: dict[str, str] = {
+    "model.name": "model",
+    "optimizer.name": "optimizer",
+    "optimizer.lr": "lr",
+    "train.batch_size": "batch",
+    "train.epochs": "epochs",
+}
+"""Short headers for common hyperparameters; others show their leaf name, or their dotted path
+when two shown keys share a leaf (``model.dropout`` and ``train.dropout``)."""
 
-def _hparam_column(key: str) -> Column:
-    label = (
-        key.split(".", 1)[-1]
-        if key.count(".") == 1 and key.startswith(("optimizer", "train", "model"))
-        else key
-    )
 
+def hparam_labels(keys: Sequence[str]) -> dict[str, str]:
+    """A unique, readable header for each hyperparameter key."""
+    leaf = {k: HPARAM_LABELS.get(k) or k.rsplit(".", 1)[-1] for k in keys}
+    counts: dict[str, int] = {}
+    for label in leaf.values():
+        counts[label] = counts.get(label, 0) + 1
+    return {k: (label if counts[label] == 1 else k) for k, label in leaf.items()}
+
+
+def _hparam_column(key: str, label: str) -> Column:
     def render(r: RunState, now: float) -> Cell:
-        v = _hp(r, key)
+        v = r.summary.hparams.get(key)
         sort = (
             v
             if isinstance(v, int | float) and not isinstance(v, bool)
@@ -147,47 +151,11 @@ def _hparam_column(key: str) -> Column:
     return Column(f"hp:{key}", label, render)
 
 
-def single_line_cell(
-    console: Any, cell: Any, width: int, pad: int, pre_style: Style, post_style: Style
-) -> list[Segment] | None:
-    """The segments DataTable draws for a one-line text cell, without Rich's general renderer.
-
-    DataTable renders every cell as ``Styled(Padding(cell, (0, pad)), pre_style, post_style)``
-    through ``Console.render_lines`` (~160 us a cell here); a run's row changes several cells a
-    second. For the cells this table makes (a plain ``Text``: one line, one style, no spans, that
-    fits its column) the result is a fixed pattern, built here directly. Anything else returns
-    None and takes Rich's path. ``tests/tui/test_runs_table.py`` compares the two segment for
-    segment over generated cells.
-    """
-    if not isinstance(cell, Text) or cell.spans or cell.end != "\n" or cell.tab_size not in (None, 8):
-        return None
-    plain = cell.plain
-    justify = cell.justify or "default"
-    if justify == "right":
-        plain = plain.rstrip()
-    elif justify not in ("default", "left"):
-        return None
-    inner = width - 2 * pad
-    if not plain or "\n" in plain or "\t" in plain or pad < 0 or inner <= 0:
-        return None
-    gap = inner - cell_len(plain)
-    if gap < 0:
-        return None  # cropped or folded: Rich decides how
-    style = console.get_style(cell.style, default=_NULL_STYLE) if cell.style else None
-    if justify == "right":
-        content = [Segment(" " * gap + plain, style)]
-    elif justify == "left":
-        content = [Segment(plain + " " * gap, style)]
-    else:
-        content = [Segment(plain, style)] + ([Segment(" " * gap, _NULL_STYLE)] if gap else [])
-    edge = [Segment(" " * pad, _NULL_STYLE)] if pad else []
-    return list(Segment.apply_style(edge + content + edge, style=pre_style, post_style=post_style))
-
-
-class RunsTable(DataTable):
+class RunsTable(CachedDataTable):
     """The runs, one row each, updated cell by cell (never rebuilt per tick).
 
-    The table keeps the last text of every cell so an update touches only cells that changed.
+    The table keeps the last text of every cell so an update touches only cells that changed;
+    its render caches are :class:`tui.compat.CachedDataTable`'s.
     """
 
     DEFAULT_CSS = """
@@ -196,174 +164,31 @@ class RunsTable(DataTable):
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kw)
-        # DataTable keys its render caches on a global update counter, so after a live update every
-        # older entry is dead weight: the stock sizes (10 000 cells, 1 000 rows and lines) keep
-        # ~20 MiB of stale segments and old cells alive. Sizes that cover one tall screen keep the
-        # TUI's memory flat. (Private attributes: checked, and left alone if Textual renames them.)
-        for name, size in (
-            ("_cell_render_cache", 2048),
-            ("_row_render_cache", 256),
-            ("_row_renderable_cache", 256),
-            ("_line_cache", 256),
-        ):
-            if isinstance(getattr(self, name, None), LRUCache):
-                setattr(self, name, LRUCache(size))
         self.columns_def: list[Column] = []
         self._cells: dict[str, dict[str, str]] = {}
-        # Per-cell render cache. DataTable's own cache is keyed on a counter that every update_cell
-        # bumps, so one changed cell (a progress bar, once a second per live run) re-renders every
-        # visible cell through Rich. Here a cell is re-rendered only when it changed: the key holds
-        # the cell's own version, and a "structure" generation (DataTable's counter minus the bumps
-        # made by cell updates) that still invalidates everything on add/remove/sort/resize.
-        self._cell_versions: dict[tuple[Any, Any], int] = {}
-        self._row_versions: dict[str, int] = {}
-        self._cell_only_bumps = 0
-        self._own_cell_cache: LRUCache[tuple[Any, ...], Any] = LRUCache(4096)
-        self._own_row_cache: LRUCache[tuple[Any, ...], Any] = LRUCache(512)
-        self._widths_drawn: tuple[int, ...] = ()
+        self._states: dict[str, RunState] = {}
         self.sort_column: str | None = None
         self.sort_reverse = False
-        self.marked: set[str] = set()
-
-    def update_cell(self, row_key: Any, column_key: Any, value: Any, *, update_width: bool = False) -> None:
-        before = self._update_count
-        super().update_cell(row_key, column_key, value, update_width=update_width)
-        self._cell_only_bumps += self._update_count - before
-        k = (str(getattr(row_key, "value", row_key)), str(getattr(column_key, "value", column_key)))
-        self._cell_versions[k] = self._cell_versions.get(k, 0) + 1
-        self._row_versions[k[0]] = self._row_versions.get(k[0], 0) + 1
 
     @property
-    def _structure_generation(self) -> int:
-        """DataTable's update counter without the bumps made by cell updates: it changes only on
-        add/remove/sort/resize, which invalidate every cached cell and row."""
-        return self._update_count - self._cell_only_bumps
-
-    def _clear_caches(self) -> None:
-        super()._clear_caches()
-        for name in ("_own_cell_cache", "_own_row_cache"):
-            own = getattr(self, name, None)  # DataTable.__init__ calls this before ours exist
-            if own is not None:
-                own.clear()
-
-    def render_lines(self, crop: Any) -> Any:
-        # DataTable keys its line, row and cell caches on its update counter, not on the column
-        # widths, which it measures later (on idle, without bumping the counter): a row drawn
-        # before that measurement would outlive it, cut to the header labels' widths. Drop them
-        # when any width changed (ours are keyed on the widths already).
-        widths = tuple(c.get_render_width(self) for c in self.ordered_columns)
-        if widths != self._widths_drawn:
-            self._widths_drawn = widths
-            for name in ("_line_cache", "_row_render_cache", "_cell_render_cache"):
-                cache = getattr(self, name, None)
-                if cache is not None:
-                    cache.clear()
-        return super().render_lines(crop)
-
-    def _render_line_in_row(
-        self, row_key: Any, line_no: int, base_style: Any, cursor_location: Any, hover_location: Any
-    ) -> Any:
-        # As for cells: one changed cell must not re-assemble every row (each assembly also
-        # rebuilds DataTable's component styles).
-        key = (
-            row_key,
-            self._row_locations.get(row_key),  # zebra stripes and mouse metadata follow the index
-            line_no,
-            base_style,
-            cursor_location,
-            hover_location,
-            self.cursor_type,
-            self.show_cursor,
-            self._show_hover_cursor,
-            self._pseudo_class_state,
-            self._structure_generation,
-            self._row_versions.get(str(row_key.value), 0),
-            tuple(c.get_render_width(self) for c in self.ordered_columns),
-        )
-        lines = self._own_row_cache.get(key)
-        if lines is None:
-            lines = super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
-            self._own_row_cache[key] = lines
-        return lines
-
-    def _render_cell(
-        self,
-        row_index: int,
-        column_index: int,
-        base_style: Any,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> Any:
-        if row_index < 0 or column_index < 0:  # the header row: rare, left to DataTable
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        row_key = self._row_locations.get_key(row_index)
-        column_key = self._column_locations.get_key(column_index)
-        if row_key is None or column_key is None:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        key = (
-            row_key,
-            column_key,
-            row_index,  # the cell's mouse metadata names its row index (changes on sort)
-            column_index,
-            base_style,
-            width,
-            cursor,
-            hover,
-            self.show_cursor,
-            self._show_hover_cursor,
-            self._pseudo_class_state,
-            self._structure_generation,
-            self._cell_versions.get((str(row_key.value), str(column_key.value)), 0),
-        )
-        lines = self._own_cell_cache.get(key)
-        if lines is None:
-            lines = self._render_cell_fresh(row_index, column_index, base_style, width, cursor, hover)
-            self._own_cell_cache[key] = lines
-        return lines
-
-    def _render_cell_fresh(
-        self, row_index: int, column_index: int, base_style: Any, width: int, cursor: bool, hover: bool
-    ) -> Any:
-        """A body cell not in the cache: drawn by :func:`single_line_cell` when it can, else by
-        DataTable (through Rich). The styles are DataTable's own, computed as it does."""
-        row_key = self._row_locations.get_key(row_index)
-        row = self.rows.get(row_key) if row_key is not None else None
-        if row is not None and row.height == 1 and not row.auto_height:
-            try:
-                cell = self._get_row_renderables(row_index)[1][column_index]
-                component_style, post_style = self._get_styles_to_render_cell(
-                    False,
-                    False,
-                    row_index < self.fixed_rows or column_index < self.fixed_columns,
-                    hover,
-                    cursor,
-                    self.show_cursor,
-                    self._show_hover_cursor,
-                    self.cursor_foreground_priority == "css",
-                    self.cursor_background_priority == "css",
-                )
-                pre = base_style + Style.from_meta({"row": row_index, "column": column_index})
-                line = single_line_cell(
-                    self.app.console, cell, width, self.cell_padding, pre + component_style, post_style
-                )
-            except (AttributeError, IndexError, TypeError):  # a Textual whose internals moved
-                line = None
-            if line is not None:
-                return [line]
-        return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+    def marked(self) -> frozenset[str]:
+        """The marked runs among the rows."""
+        return frozenset(rid for rid, st in self._states.items() if st.marked)
 
     # -------------------------------------------------------------- columns
 
     def set_columns(self, hparam_keys: Sequence[str]) -> bool:
         """Show the base columns plus ``hparam_keys``; True if the set changed."""
-        wanted = list(BASE_COLUMNS) + [_hparam_column(k) for k in hparam_keys]
-        if [c.key for c in wanted] == [c.key for c in self.columns_def]:
+        labels = hparam_labels(hparam_keys)
+        wanted = list(BASE_COLUMNS) + [_hparam_column(k, labels[k]) for k in hparam_keys]
+        if [(c.key, c.label) for c in wanted] == [(c.key, c.label) for c in self.columns_def]:
             return False
         current = {c.key for c in self.columns_def}
+        keep = {(w.key, w.label) for w in wanted}
         for col in self.columns_def:
-            if col.key not in {w.key for w in wanted}:
+            if (col.key, col.label) not in keep:
                 self.remove_column(col.key)
+                current.discard(col.key)
         for col in wanted:
             if col.key not in current:
                 self.add_column(col.label, key=col.key)
@@ -383,11 +208,7 @@ class RunsTable(DataTable):
         return [str(self.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(self.row_count)]
 
     def _render(self, r: RunState, now: float) -> dict[str, Cell]:
-        cells = {c.key: c.render(r, now) for c in self.columns_def}
-        if r.run_id in self.marked:
-            name = cells["name"]
-            cells["name"] = Cell("● " + name.plain, style="bold", sort_key=name.sort_key[1])
-        return cells
+        return {c.key: c.render(r, now) for c in self.columns_def}
 
     def upsert(self, r: RunState, now: float, columns: Iterable[str] | None = None) -> bool:
         """Add the run's row or update its changed cells; True if a sort-relevant cell changed."""
@@ -396,6 +217,7 @@ class RunsTable(DataTable):
             if columns is None
             else {k: c.render(r, now) for k in columns for c in self.columns_def if c.key == k}
         )
+        self._states[r.run_id] = r
         cache = self._cells.get(r.run_id)
         if r.run_id not in self.rows:
             self.add_row(*(cells[c.key] for c in self.columns_def), key=r.run_id)
@@ -421,6 +243,7 @@ class RunsTable(DataTable):
         if run_id in self.rows:
             self.remove_row(run_id)
         self._cells.pop(run_id, None)
+        self._states.pop(run_id, None)
 
     def apply_sort(self) -> None:
         """Sort by the chosen column, keeping the cursor on the same run."""

@@ -1,22 +1,28 @@
-"""The TUI's run model: bounded series, derived figures, helpers."""
+"""The TUI's run model: RunsModel.apply folds watcher updates, bounded series, helpers."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
+from hw2.runs.summary import EpochStats, RunSummary, summarize
 from tui.model import (
     MAX_EPOCHS_KEPT,
     MAX_PARTIAL_KEPT,
-    RunState,
+    MAX_SERIES_KEPT,
+    RunsModel,
     differing_keys,
     downsample,
     ema,
-    flatten_config,
-    fmt_duration,
     progress_bar,
+    split_lines,
 )
+from tui.widgets import BASE_COLUMNS
+
+NOW = 1_800_000_000.0
 
 
 def _epoch(e: int, epochs: int = 10, va: float = 0.5) -> dict:
@@ -37,63 +43,220 @@ def _progress(e: int, b: int, n: int = 100) -> dict:
     return {"type": "progress", "epoch": e, "epochs": 10, "batch": b, "batches": n, "loss": 0.5, "acc": 0.7}
 
 
+@dataclass
+class Update:
+    """What ``hw2.store.RunUpdate`` carries (the contract the model is written against)."""
+
+    run_id: str
+    summary: RunSummary | None
+    config: dict[str, Any] | None = None
+    new_lines: list[dict[str, Any]] = field(default_factory=list)
+    skipped: int = 0
+    truncated: bool = False
+    removed: bool = False
+    new: bool = False
+    view_changed: bool = False
+
+
+class FakeRun:
+    """A run's folder as the watcher sees it: feeds lines to a real EpochStats, makes real summaries."""
+
+    def __init__(self, run_id: str = "r", status: str = "running", config: dict | None = None) -> None:
+        self.run_id, self.status = run_id, status
+        self.config = config or {"name": run_id, "optimizer": {"name": "sgd", "lr": 0.1}}
+        self.stats = EpochStats()
+        self.progress: dict | None = None
+        self.result: dict | None = None
+        self.first = True
+
+    def summary(self) -> RunSummary:
+        return summarize(
+            run_id=self.run_id,
+            meta={"name": self.run_id, "started": NOW - 100, "epochs": 10, "trainer": "mlp"},
+            status=self.status,
+            config=self.config,
+            result=self.result,
+            stats=self.stats,
+            progress=self.progress,
+        )
+
+    def update(self, lines: list[dict] = (), *, truncated: bool = False, view: bool = False) -> Update:  # type: ignore[assignment]
+        if truncated:
+            self.stats, self.progress = EpochStats(), None
+        epochs, progress = split_lines(lines)
+        self.stats.add_all(epochs)
+        if epochs:
+            self.progress = None
+        if progress is not None:
+            self.progress = dict(progress)
+        new, self.first = self.first, False
+        return Update(
+            self.run_id,
+            self.summary(),
+            self.config if new or view else None,
+            new_lines=list(lines),
+            truncated=truncated,
+            new=new,
+            view_changed=new or view,
+        )
+
+
+def test_new_run_is_shown_with_its_summary_and_config() -> None:
+    m, run = RunsModel(), FakeRun()
+    ch = m.apply([run.update([_epoch(1), _epoch(2)])])
+    assert set(ch) == {"r"} and ch.shown == {"r"} and ch.rows == {"r"} and ch.columns
+    st = m["r"]
+    assert st.summary.epochs_done == 2 and st.config == run.config and st.status_history == ["running"]
+    assert not st.series_loaded and st.points == []  # not plotted: no series kept
+
+
+def test_epoch_lines_redraw_the_row_progress_lines_only_the_progress_cells() -> None:
+    m, run = RunsModel(), FakeRun()
+    m.apply([run.update([_epoch(1)])])
+    ch = m.apply([run.update([_progress(2, 10), _progress(2, 20)])])
+    assert ch.progress == {"r"} and not ch.rows and not ch.shown
+    assert m["r"].epoch_fraction() == pytest.approx(0.2)
+    ch = m.apply([run.update([_epoch(2)])])
+    assert ch.rows == {"r"} and not ch.progress and not ch.shown
+    assert m["r"].epochs_done == 2 and m["r"].epoch_fraction() is None
+    ch = m.apply([run.update(view=True)])
+    assert ch.shown == {"r"}
+
+
+def test_series_follow_the_lines_once_loaded() -> None:
+    m, run = RunsModel(), FakeRun()
+    lines = [_epoch(1), _epoch(2)]
+    m.apply([run.update(lines)])
+    assert m.set_plotted(["r"]) == ["r"]
+    assert m.load_series("r", lines) and [p.epoch for p in m["r"].points] == [1, 2]
+    v = m["r"].version
+    m.apply([run.update([_progress(3, 25)])])
+    assert list(m["r"].partial) == [(2.25, 0.5, 0.7)] and m["r"].version > v
+    m.apply([run.update([_epoch(3), _epoch(2)])])  # a restarted epoch replaces what it supersedes
+    assert [p.epoch for p in m["r"].points] == [1, 2] and not m["r"].partial
+    assert m.set_plotted(["r"]) == []  # loaded: not asked for again
+
+
+def test_truncation_resets_series_and_best() -> None:
+    m, run = RunsModel(), FakeRun()
+    lines = [_epoch(1, va=0.5), _epoch(2, va=0.9), _epoch(3, va=0.6)]
+    m.apply([run.update(lines)])
+    m.set_plotted(["r"])
+    m.load_series("r", lines)
+    assert m["r"].best() == 0.9 and m["r"].best_at() == 2
+    ch = m.apply([run.update([_epoch(1, va=0.3)], truncated=True)])
+    st = m["r"]
+    assert ch.rows == {"r"} and ch.shown == {"r"}
+    assert [p.epoch for p in st.points] == [1] and st.best() == 0.3 and st.best_at() == 1
+
+
+def test_removed_run_is_marked_deleted_and_comes_back() -> None:
+    m, run = RunsModel(), FakeRun()
+    m.apply([run.update([_epoch(1)])])
+    ch = m.apply([Update("r", None, removed=True)])
+    assert m["r"].deleted and ch.shown == {"r"}
+    assert m.apply([Update("r", None, removed=True)]) == set()  # said once
+    assert m.apply([Update("gone", None, removed=True)]) == set()  # never seen: nothing
+    run.first = True
+    m.apply([run.update([_epoch(1)])])
+    assert not m["r"].deleted
+
+
+def test_figures_are_the_summarys() -> None:
+    """Every cell of a row comes from RunState.summary: the table derives nothing itself."""
+    m, run = RunsModel(), FakeRun()
+    run.result = {"test_acc": 0.91, "best_val_acc": 0.95, "best_epoch": 2}
+    m.apply([run.update([_epoch(1), _epoch(2), _progress(3, 50)])])
+    st, s = m["r"], run.summary()
+    assert st.summary == s
+    cells = {c.key: c.render(st, NOW).plain for c in BASE_COLUMNS}
+    assert cells["best"] == "95.00%" and cells["test"] == "91.00%"
+    assert cells["epoch"].startswith(" 2/10") and "█" in cells["epoch"]
+    assert cells["elapsed"] == "1:40" and s.elapsed(NOW) == 100
+    assert (st.best(), st.best_at(), st.test_acc()) == (s.best_val_acc, s.best_epoch, s.test_acc)
+
+
+def test_status_history_and_progress_only_when_running() -> None:
+    m, run = RunsModel(), FakeRun(status="queued")
+    m.apply([run.update()])
+    run.status = "running"
+    m.apply([run.update(view=True)])
+    run.status = "done"
+    m.apply([run.update(view=True)])
+    m.apply([run.update(view=True)])
+    assert m["r"].status_history == ["queued", "running", "done"]
+
+
+def test_series_of_runs_no_longer_plotted_are_dropped_beyond_the_cap() -> None:
+    m = RunsModel()
+    runs = [FakeRun(f"r{i:03d}", status="done") for i in range(MAX_SERIES_KEPT + 5)]
+    m.apply([r.update([_epoch(1)]) for r in runs])
+    for r in runs:
+        assert m.set_plotted([r.run_id]) == [r.run_id]
+        m.load_series(r.run_id, [_epoch(1)])
+    loaded = [r.run_id for r in runs if m[r.run_id].series_loaded]
+    assert len(loaded) == MAX_SERIES_KEPT + 1  # the kept ones plus the one plotted now
+    assert loaded[-1] == runs[-1].run_id and not m[runs[0].run_id].points
+
+
 def test_series_stay_bounded_under_a_flood() -> None:
-    st = RunState("r")
-    st.set_status("running")
-    for e in range(1, 20_001):
-        for b in range(0, 100, 10):
-            st.set_progress(_progress(e, b))
-        st.add_epochs([_epoch(e, 20_000, va=0.5 + (e == 1234) * 0.4)])
-    assert len(st.points) <= MAX_EPOCHS_KEPT
-    assert len(st.partial) <= MAX_PARTIAL_KEPT
-    assert st.points[-1].epoch == 20_000  # the newest point is never dropped
-    assert (st.best_val_acc, st.best_epoch) == (0.9, 1234)  # best kept even when decimated away
-
-
-def test_partial_epoch_and_fractions() -> None:
-    st = RunState("r")
-    st.set_status("running")
-    st.add_epochs([_epoch(1), _epoch(2)])
-    st.set_progress(_progress(3, 25))
-    assert st.epoch_fraction() == pytest.approx(0.25)
-    assert st.fraction_done() == pytest.approx(2.25 / 10)
-    assert list(st.partial) == [(2.25, 0.5, 0.7)]
-    st.add_epochs([_epoch(3)])
-    assert not st.partial and st.epoch_fraction() is None
-
-
-def test_elapsed_and_eta() -> None:
-    st = RunState("r", started=100.0, epochs_total=10)
-    st.set_status("running")
-    st.add_epochs([_epoch(1), _epoch(2)])
-    assert st.elapsed(140.0) == 40.0
-    assert st.eta(140.0) == pytest.approx(160.0)  # 20 % done in 40 s
-    st.set_status("done")
-    st.ended = 300.0
-    assert st.elapsed(1e9) == 200.0 and st.eta(1e9) is None
+    m, run = RunsModel(), FakeRun()
+    m.apply([run.update()])
+    m.set_plotted(["r"])
+    m.load_series("r", [])
+    for e in range(1, 5_001):
+        m.apply([run.update([_progress(e, b) for b in range(0, 100, 10)] + [_epoch(e, 5_000)])])
+        if e % 7 == 0:
+            m.apply([run.update([_progress(e + 1, b) for b in range(0, 100, 1)])])
+    st = m["r"]
+    assert len(st.points) <= MAX_EPOCHS_KEPT and len(st.partial) <= MAX_PARTIAL_KEPT
+    assert st.points[-1].epoch == 5_000  # the newest point is never dropped
 
 
 def test_garbage_values_do_not_break_anything() -> None:
-    st = RunState("r")
-    assert st.add_epochs([{"type": "epoch", "epoch": "x"}]) is False
-    assert st.garbage == 1
-    st.add_epochs([{"type": "epoch", "epoch": 1, "val_acc": float("nan"), "train_loss": "oops"}])
+    m, run = RunsModel(), FakeRun()
+    m.apply([run.update()])
+    m.set_plotted(["r"])
+    m.load_series("r", [])
+    bad = [
+        {"type": "epoch", "epoch": "x"},
+        {"type": "epoch", "epoch": 1, "val_acc": float("nan"), "train_loss": "oops"},
+    ]
+    m.apply([run.update(bad)])
+    st = m["r"]
     assert st.points[0].val_acc is None and st.points[0].train_loss is None
+    assert st.garbage == 1
 
 
-def test_repeated_epoch_replaces_later_points() -> None:
-    st = RunState("r")
-    st.add_epochs([_epoch(1), _epoch(2), _epoch(3), _epoch(2)])
-    assert [p.epoch for p in st.points] == [1, 2]
+def test_split_lines() -> None:
+    epochs, progress = split_lines([_progress(1, 5), _epoch(1), _progress(2, 5), _progress(2, 6)])
+    assert [e["epoch"] for e in epochs] == [1] and progress == _progress(2, 6)
+    assert split_lines([_progress(1, 5), _epoch(1)])[1] is None
 
 
-def test_differing_keys_and_flatten() -> None:
-    a, b = RunState("a"), RunState("b")
-    a.config = {"name": "a", "optimizer": {"lr": 0.1, "name": "sgd"}, "model": {"hidden": [8, 4]}}
-    b.config = {"name": "b", "optimizer": {"lr": 0.2, "name": "sgd"}, "model": {"hidden": [8, 4]}}
-    assert flatten_config(a.config) == {"optimizer.lr": 0.1, "optimizer.name": "sgd", "model.hidden": "8x4"}
-    assert differing_keys([a, b]) == ["optimizer.lr"]
-    assert differing_keys([a]) == []
+def test_differing_keys() -> None:
+    m = RunsModel()
+    a = FakeRun(
+        "a", config={"name": "a", "optimizer": {"lr": 0.1, "name": "sgd"}, "model": {"hidden": [8, 4]}}
+    )
+    b = FakeRun(
+        "b", config={"name": "b", "optimizer": {"lr": 0.2, "name": "sgd"}, "model": {"hidden": [8, 4]}}
+    )
+    m.apply([a.update(), b.update()])
+    assert differing_keys([m["a"], m["b"]]) == ["optimizer.lr"]
+    assert differing_keys([m["a"]]) == []
+
+
+def test_hparam_headers_are_unique() -> None:
+    from tui.widgets import KEY_HPARAMS, hparam_labels
+
+    assert list(hparam_labels(KEY_HPARAMS).values()) == ["model", "optimizer", "lr", "batch"]
+    labels = hparam_labels(["model.dropout", "train.dropout", "optimizer.momentum"])
+    assert labels == {
+        "model.dropout": "model.dropout",
+        "train.dropout": "train.dropout",
+        "optimizer.momentum": "momentum",
+    }
 
 
 def test_downsample_keeps_ends_and_limit() -> None:
@@ -115,7 +278,6 @@ def test_formatting() -> None:
     assert progress_bar(0.5, 4) == "██░░"
     assert progress_bar(None, 3) == "   "
     assert progress_bar(1.0, 3) == "███"
-    assert fmt_duration(3725) == "1:02:05" and fmt_duration(65) == "1:05" and fmt_duration(None) == "–"
 
 
 @pytest.mark.parametrize(

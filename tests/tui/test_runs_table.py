@@ -3,37 +3,45 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.widgets import DataTable
 
+from hw2.runs.summary import EpochStats, summarize
 from tui.model import RunState
 from tui.widgets import RunsTable
 
 NOW = 1_800_000_000.0
 
 
+def _epoch_line(epoch: int, train_loss: float, val_acc: float, **kw: float) -> dict[str, Any]:
+    return {
+        "type": "epoch",
+        "epoch": epoch,
+        "epochs": 10,
+        "train_loss": train_loss,
+        "train_acc": kw.get("train_acc", 0.5),
+        "val_loss": kw.get("val_loss", 1.5),
+        "val_acc": val_acc,
+        "lr": 0.1,
+        "seconds": 2.0,
+    }
+
+
+def _summary(run_id: str, name: str, status: str, stats: EpochStats) -> Any:
+    meta = {"name": name, "study": "s", "trainer": "cnn", "started": NOW - 60, "epochs": 10}
+    return summarize(run_id=run_id, meta=meta, status=status, stats=stats, config={"optimizer": {"lr": 0.1}})
+
+
 def _run(i: int, status: str = "running") -> RunState:
-    st = RunState(f"run-{i:02d}", name=f"name-{i:02d}", study="s", trainer="cnn", started=NOW - 60)
-    st.set_status(status)
-    st.epochs_total = 10
-    st.add_epochs(
-        [
-            {
-                "type": "epoch",
-                "epoch": 1,
-                "epochs": 10,
-                "train_loss": 1.0 + i,
-                "train_acc": 0.5,
-                "val_loss": 1.5,
-                "val_acc": 0.4 + i / 100,
-                "lr": 0.1,
-                "seconds": 2.0,
-            }
-        ]
-    )
+    stats = EpochStats()
+    stats.add(_epoch_line(1, 1.0 + i, 0.4 + i / 100))
+    rid = f"run-{i:02d}"
+    st = RunState(rid, _summary(rid, f"name-{i:02d}", status, stats))
+    st.stats = stats  # type: ignore[attr-defined]  # kept to build the next summary
     return st
 
 
@@ -100,21 +108,9 @@ def test_cell_update_rerenders_only_that_cell_and_shows_the_new_value(monkeypatc
             assert [c for c in calls if c[0] >= 0] == []
 
             # One run's epoch moves on: only its changed cells are rendered again.
-            runs[3].add_epochs(
-                [
-                    {
-                        "type": "epoch",
-                        "epoch": 2,
-                        "epochs": 10,
-                        "train_loss": 0.123,
-                        "train_acc": 0.9,
-                        "val_loss": 0.456,
-                        "val_acc": 0.875,
-                        "lr": 0.1,
-                        "seconds": 2.0,
-                    }
-                ]
-            )
+            stats = runs[3].stats  # type: ignore[attr-defined]
+            stats.add(_epoch_line(2, 0.123, 0.875, train_acc=0.9, val_loss=0.456))
+            runs[3].summary = _summary("run-03", "name-03", "running", stats)
             calls.clear()
             table.upsert(runs[3], NOW)
             await pilot.pause()
@@ -138,7 +134,7 @@ def test_cell_update_rerenders_only_that_cell_and_shows_the_new_value(monkeypatc
             assert order == [f"name-{i:02d}" for i in reversed(range(8))]
 
             # A longer name widens its column: every row (cached or not) follows the new width.
-            runs[5].name = "a-much-longer-run-name-that-widens-the-column"
+            runs[5].summary = replace(runs[5].summary, name="a-much-longer-run-name-that-widens-the-column")
             table.upsert(runs[5], NOW)
             await pilot.pause()
             await pilot.pause()
@@ -168,7 +164,8 @@ def test_single_line_cell_draws_what_rich_draws() -> None:
     from rich.style import Style
     from rich.text import Text
 
-    from tui.widgets import Cell, single_line_cell
+    from tui.compat import single_line_cell
+    from tui.widgets import Cell
 
     rng = random.Random(0)
     console = Console(width=200, color_system="truecolor", force_terminal=True)
@@ -246,6 +243,54 @@ def test_runs_table_cells_match_datatable_rendering() -> None:
                         )
             assert compared == len(runs) * len(table.ordered_columns) * 3 and fast > compared // 2
 
-    from tui.widgets import single_line_cell
+    from tui.compat import single_line_cell
+
+    asyncio.run(main())
+
+
+# --------------------------------------------------------------- tui.compat: the self-check and its fallback
+
+
+def test_compat_self_check_passes_on_the_pinned_textual_and_notices_a_moved_private(monkeypatch: Any) -> None:
+    from tui import compat
+
+    assert compat.self_check() is None and compat.PROBLEM is None  # the fast path is on here
+
+    def moved(self: Any, row_index: int, column_index: int, style: Any) -> Any:  # a different signature
+        return None
+
+    monkeypatch.setattr(DataTable, "_render_cell", moved)
+    assert "_render_cell" in (compat.self_check() or "")
+    monkeypatch.delattr(DataTable, "_get_row_renderables")
+    assert compat.self_check() is not None
+
+
+def test_when_the_self_check_fails_the_table_is_stock_datatable_and_still_right(monkeypatch: Any) -> None:
+    from tui import compat
+
+    monkeypatch.setattr(compat, "PROBLEM", "DataTable._render_cell moved (pretend)")
+    called: list[str] = []
+    monkeypatch.setattr(RunsTable, "_render_cell_fresh", lambda *a, **k: called.append("fast"))
+
+    async def main() -> None:
+        app = _TableApp()
+        async with app.run_test(size=(160, 30)) as pilot:
+            table = app.query_one(RunsTable)
+            assert not table.fast
+            table.set_columns(["optimizer.lr"])
+            runs = [_run(i) for i in range(5)]
+            for st in runs:
+                table.upsert(st, NOW)
+            await pilot.pause()
+            await pilot.pause()
+            lines = [line for line in _frame(table) if "running" in line]
+            assert len(lines) == 5 and all(f"name-{i:02d}" in lines[i] for i in range(5)), lines
+            stats = runs[2].stats  # type: ignore[attr-defined]
+            stats.add(_epoch_line(2, 0.123, 0.875))
+            runs[2].summary = _summary("run-02", "name-02", "running", stats)
+            table.upsert(runs[2], NOW)
+            await pilot.pause()
+            assert "87.50%" in "\n".join(_frame(table))
+            assert called == []  # nothing of the fast path ran
 
     asyncio.run(main())

@@ -1,0 +1,490 @@
+"""The main screen: configs tree, runs table, Plots | Log | Config tabs, GPU bar.
+
+Its keys are its own ``BINDINGS`` (from :mod:`tui.commands`), so they do nothing while a dialog
+(confirm, help, command palette: other screens) is on top. It is driven by the app with the
+changes :meth:`tui.model.RunsModel.apply` reports (:meth:`MainScreen.show_changes`) and holds
+the view state: filter, diff columns, smoothing, the highlighted run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Label, Log, Static, TabbedContent, TabPane, Tree
+
+from tui.commands import bindings
+from tui.model import Changes, RunState, differing_keys
+from tui.screens import ConfirmScreen, HelpScreen
+from tui.widgets import (
+    BASE_COLUMNS,
+    KEY_HPARAMS,
+    PROGRESS_COLUMNS,
+    TIME_COLUMNS,
+    ConfigTree,
+    GpuBar,
+    MetricPlots,
+    NodeData,
+    RunsTable,
+    gpu_text,
+)
+
+if TYPE_CHECKING:
+    from tui.app import HW2App
+
+TICK_S = 1.0
+LOG_MAX_LINES = 5000
+
+
+class MainScreen(Screen[None]):
+    """Run, watch and compare the runs."""
+
+    BINDINGS: ClassVar[list[BindingType]] = bindings(app=False)  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter_text = ""
+        self.diff_mode = False
+        self.smooth = False
+        self._highlighted: str | None = None
+        # Rows with new metric lines, shown on the next tick: True = the row in full (an epoch
+        # line, skipped lines), False = progress lines only (just the epoch bar and times).
+        self._dirty_rows: dict[str, bool] = {}
+        self._config_text = ""
+        self.table = RunsTable(id="runs")
+        self.config_tree = ConfigTree("configs", id="configs")
+        self.plots = MetricPlots(id="plots")
+        self.log_view = Log(max_lines=LOG_MAX_LINES, id="log", highlight=False)
+        self.config_view = Static("highlight a run to see its resolved config", id="config-view")
+        self.filter_box = Input(placeholder="filter runs (esc clears)", id="filter")
+        self.tabs = TabbedContent(id="tabs", initial="tab-plots")
+        self.gpu_bar = GpuBar(gpu_text(None, {}), id="gpu")
+
+    @property
+    def hw2(self) -> HW2App:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def runs(self) -> dict[str, RunState]:
+        return self.hw2.model.runs
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield self.gpu_bar
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield Label("Configs", classes="pane-title", id="configs-title")
+                yield self.config_tree
+            with Vertical(id="right"):
+                yield self.filter_box
+                yield self.table
+                with self.tabs:
+                    with TabPane("Plots", id="tab-plots"):
+                        yield self.plots
+                    with TabPane("Log", id="tab-log"):
+                        yield self.log_view
+                    with TabPane("Config", id="tab-config"), VerticalScroll(id="config-scroll"):
+                        yield self.config_view
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.table.set_columns(KEY_HPARAMS)
+        self.config_tree.show_root = False
+        self.query_one("#configs-title", Label).update(f"Configs: {self.hw2.configs_dir.name}/")
+        self.table.focus()
+
+    def start_ticking(self) -> None:
+        self.set_interval(TICK_S, self._tick)
+
+    # ------------------------------------------------------------------ driven by the app
+
+    def show_changes(self, changes: Changes, *, initial: bool = False) -> None:
+        """Show what :meth:`RunsModel.apply` changed: new runs and new statuses at once, rows with
+        only new metric lines on the next tick (16 runs x 20 Hz: one repaint a second)."""
+        now = self.hw2.clock()
+        resort = False
+        with self.app.batch_update():
+            for rid in changes:
+                st = self.runs.get(rid)
+                if st is None:
+                    continue
+                if rid in changes.shown:
+                    resort |= self._show_row(st, now)
+                else:
+                    self._dirty_rows[rid] = rid in changes.rows or self._dirty_rows.get(rid, False)
+            if changes.columns and self.diff_mode:
+                self._refresh_columns()
+            if resort:
+                self.table.apply_sort()
+            if self._highlighted is None and self.table.row_count:
+                self._on_highlight(self.table.highlighted_id())
+            self.redraw_plots()
+            if self._highlighted in changes.shown:
+                self._show_config(self._highlighted)
+        if initial or changes.shown:
+            self.update_gpu_bar()  # its run counts change only with a status (metric lines: never)
+
+    def show_log(self, text: str, reset: bool) -> None:
+        if reset:
+            self.log_view.clear()
+        self.log_view.write(text)
+
+    def show_configs(self, entries: list[Any]) -> None:
+        self.config_tree.load(entries, self.hw2.configs_dir)
+
+    def update_gpu_bar(self) -> None:
+        counts = {s: 0 for s in ("running", "queued", "done", "failed", "killed")}
+        for st in self.runs.values():
+            if not st.deleted and st.status in counts:
+                counts[st.status] += 1
+        self.gpu_bar.show(gpu_text(self.hw2.gpu, counts))
+
+    def _tick(self) -> None:
+        """Once a second: rows with only new metric lines, and elapsed/ETA of running runs."""
+        now = self.hw2.clock()
+        dirty, self._dirty_rows = self._dirty_rows, {}
+        resort = False
+        with self.app.batch_update():
+            for rid, full in dirty.items():
+                st = self.runs.get(rid)
+                if st is None or st.deleted:
+                    continue
+                if full or rid not in self.table.rows:
+                    resort |= self._show_row(st, now)
+                else:  # progress lines change no other cell (nor what the filter matches)
+                    resort |= self.table.upsert(st, now, columns=PROGRESS_COLUMNS)
+            for st in self.runs.values():
+                if st.status == "running" and st.run_id in self.table.rows and st.run_id not in dirty:
+                    self.table.upsert(st, now, columns=TIME_COLUMNS)
+            if resort:
+                self.table.apply_sort()
+            self.redraw_plots()
+
+    def _matches(self, st: RunState) -> bool:
+        if not self.filter_text:
+            return True
+        s = st.summary
+        hay = " ".join(
+            str(x)
+            for x in (
+                s.name,
+                s.study or "",
+                s.status,
+                s.trainer,
+                st.run_id,
+                s.device or "",
+                s.hparams.get("model.name", ""),
+            )
+        ).lower()
+        return all(word in hay for word in self.filter_text.lower().split())
+
+    def _show_row(self, st: RunState, now: float) -> bool:
+        """Add/update the run's row if it passes the filter, drop it otherwise."""
+        if self._matches(st):
+            return self.table.upsert(st, now)
+        self.table.drop(st.run_id)
+        return False
+
+    # ------------------------------------------------------------------ highlight, plots, config
+
+    @on(DataTable.RowHighlighted, "#runs")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._on_highlight(str(event.row_key.value) if event.row_key is not None else None)
+
+    def _on_highlight(self, run_id: str | None) -> None:
+        if run_id == self._highlighted:
+            return
+        self._highlighted = run_id
+        st = self.runs.get(run_id) if run_id else None
+        if st is not None and st.path:
+            self.hw2.log_target = (st.run_id, Path(st.path) / "train.log")
+            self.hw2.wake()
+        else:
+            self.hw2.log_target = None
+        self._show_config(run_id)
+        self.redraw_plots()
+
+    def highlighted_run(self) -> RunState | None:
+        return self.runs.get(self._highlighted) if self._highlighted else None
+
+    def plotted_runs(self) -> list[RunState]:
+        """The highlighted run first, then the marked ones (in table order)."""
+        out: list[RunState] = []
+        head = self.highlighted_run()
+        if head is not None:
+            out.append(head)
+        if any(st.marked for st in self.runs.values()):
+            for rid in self.table.ordered_ids():
+                st = self.runs.get(rid)
+                if st is not None and st.marked and rid != self._highlighted:
+                    out.append(st)
+        return out
+
+    def redraw_plots(self) -> None:
+        runs = self.plotted_runs()
+        missing = self.hw2.model.set_plotted(st.run_id for st in runs)
+        if missing:
+            self.hw2.request_series(missing)
+        if self.tabs.active != "tab-plots":
+            return
+        self.plots.draw(runs, self.smooth)
+
+    def on_metric_plots_ready(self) -> None:
+        self.redraw_plots()
+
+    @on(TabbedContent.TabActivated, "#tabs")
+    def _tab_activated(self) -> None:
+        self.redraw_plots()
+
+    def _show_config(self, run_id: str | None) -> None:
+        st = self.runs.get(run_id) if run_id else None
+        if st is None:
+            self._set_config_text("highlight a run to see its resolved config")
+            return
+        import yaml  # hw2.store has it loaded already
+
+        s = st.summary
+        head = [f"# run {st.run_id}", f"# folder {s.path}", f"# status {s.status}"]
+        if s.error:
+            head.append(f"# error: {s.error}")
+        if s.skipped_lines:
+            head.append(f"# {s.skipped_lines} unreadable metrics line(s) skipped")
+        if s.has_result:
+            figures = {
+                "test_acc": s.test_acc,
+                "test_loss": s.test_loss,
+                "best_val_acc": s.best_val_acc,
+                "best_epoch": s.best_epoch,
+                "params": s.params,
+                "total_seconds": s.total_seconds,
+            }
+            head.append("# result: " + ", ".join(f"{k}={v:g}" for k, v in figures.items() if v is not None))
+        body = (
+            yaml.safe_dump(dict(st.config), sort_keys=False, default_flow_style=False)
+            if st.config
+            else "(no config.yaml)"
+        )
+        self._set_config_text("\n".join(head) + "\n" + body)
+
+    def _set_config_text(self, text: str) -> None:
+        if text != self._config_text:
+            self._config_text = text
+            from rich.text import Text
+
+            self.config_view.update(Text(text))
+
+    # ------------------------------------------------------------------ actions: view
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())
+
+    def action_tab(self, tab: str) -> None:
+        self.tabs.active = tab
+
+    def action_filter(self) -> None:
+        self.filter_box.add_class("-shown")
+        self.filter_box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.set_filter(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        if not self.filter_text:
+            self.filter_box.remove_class("-shown")
+        self.table.focus()
+
+    def on_key(self, event: Any) -> None:
+        box = self.filter_box
+        if event.key == "escape" and (box.has_focus or self.filter_text):
+            box.value = ""
+            self.set_filter("")
+            box.remove_class("-shown")
+            self.table.focus()
+            event.stop()
+
+    def set_filter(self, text: str) -> None:
+        """Show only runs whose name/study/status/trainer/model contain every word of ``text``."""
+        self.filter_text = text.strip()
+        now = self.hw2.clock()
+        with self.app.batch_update():
+            for st in self.runs.values():
+                self._show_row(st, now)
+            if self.diff_mode:
+                self._refresh_columns()
+            self.table.apply_sort()
+            self._on_highlight(self.table.highlighted_id())
+
+    def listed_runs(self) -> list[RunState]:
+        return [self.runs[rid] for rid in self.table.ordered_ids() if rid in self.runs]
+
+    def _refresh_columns(self) -> None:
+        keys = differing_keys(self.listed_runs()) if self.diff_mode else list(KEY_HPARAMS)
+        if self.table.set_columns(keys):
+            now = self.hw2.clock()
+            for st in self.listed_runs():
+                self.table.upsert(st, now)
+
+    def action_toggle_diff(self) -> None:
+        self.diff_mode = not self.diff_mode
+        with self.app.batch_update():
+            self._refresh_columns()
+        if self.diff_mode:
+            n = len(self.table.columns_def) - len(BASE_COLUMNS)
+            self.notify(f"diff: {n} hyperparameter(s) differ between the listed runs", timeout=3)
+        else:
+            self.notify("diff off: key hyperparameters shown", timeout=3)
+
+    def action_toggle_smooth(self) -> None:
+        self.smooth = not self.smooth
+        self.redraw_plots()
+        self.notify(f"smoothing {'on (EMA)' if self.smooth else 'off'}", timeout=2)
+
+    def action_mark(self) -> None:
+        st = self.runs.get(self.table.highlighted_id() or "")
+        if st is None:
+            return
+        st.marked = not st.marked
+        self.table.upsert(st, self.hw2.clock(), columns=("name",))
+        self.redraw_plots()
+
+    def action_cycle_sort(self) -> None:
+        keys = [c.key for c in self.table.columns_def]
+        cur = self.table.sort_column
+        self.table.sort_column = keys[(keys.index(cur) + 1) % len(keys)] if cur in keys else keys[0]
+        self.table.sort_reverse = False
+        self.table.apply_sort()
+        self.notify(f"sorted by {self._label(self.table.sort_column)}", timeout=2)
+
+    def action_reverse_sort(self) -> None:
+        if self.table.sort_column is None:
+            self.table.sort_column = "name"
+        self.table.sort_reverse = not self.table.sort_reverse
+        self.table.apply_sort()
+        order = "desc" if self.table.sort_reverse else "asc"
+        self.notify(f"sorted by {self._label(self.table.sort_column)} ({order})", timeout=2)
+
+    def _label(self, key: str | None) -> str:
+        return next((c.label for c in self.table.columns_def if c.key == key), str(key))
+
+    @on(DataTable.HeaderSelected, "#runs")
+    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        if self.table.sort_column == key:
+            self.table.sort_reverse = not self.table.sort_reverse
+        else:
+            self.table.sort_column, self.table.sort_reverse = key, False
+        self.table.apply_sort()
+
+    def action_toggle_configs(self) -> None:
+        """Hide/show the configs pane (gives the table the full width on an 80-column terminal)."""
+        left = self.query_one("#left")
+        left.display = not left.display
+        if not left.display and self.config_tree.has_focus:
+            self.table.focus()
+
+    def action_reload_configs(self) -> None:
+        self.hw2.load_configs()
+        self.notify("configs reloaded", timeout=2)
+
+    # ------------------------------------------------------------------ actions: launch / kill / export
+
+    @on(Tree.NodeSelected, "#configs")
+    def _node_selected(self, event: Tree.NodeSelected) -> None:
+        data: NodeData | None = event.node.data
+        if data is None:
+            return
+        if data.kind == "invalid":
+            self.notify(f"cannot launch: {data.entry.error}", severity="error", timeout=8)
+        elif data.kind in ("experiment", "run") and data.planned is not None:
+            self.hw2.launch([data.planned])
+
+    @on(Tree.NodeHighlighted, "#configs")
+    def _node_highlighted(self, event: Tree.NodeHighlighted) -> None:
+        """Show the highlighted config (its full error, or the resolved run configs) in the Config tab."""
+        # The cursor's node, not the event's: a late event from a reload must not win.
+        node = self.config_tree.cursor_node or event.node
+        data: NodeData | None = node.data
+        if data is None:
+            return
+        e = data.entry
+        lines = [f"# {e.path}"]
+        if data.kind == "invalid":
+            lines += ["# cannot be launched:", f"# {e.error}"]
+        else:
+            runs = [data.planned] if data.kind == "run" and data.planned is not None else list(e.runs)
+            if e.kind == "study":
+                lines.append(f"# study '{e.study_title or e.name}': {len(e.runs)} runs (s launches all)")
+            for p in runs[:8]:
+                lines.append(f"\n# --- {p.name} (enter launches it)")
+                try:
+                    import yaml
+
+                    lines.append(yaml.safe_dump(p.cfg.model_dump(mode="json"), sort_keys=False).rstrip())
+                except Exception as exc:  # a config that cannot be shown is still launchable
+                    lines.append(f"# ({exc})")
+            if len(runs) > 8:
+                lines.append(f"\n# … and {len(runs) - 8} more")
+        self._set_config_text("\n".join(lines))
+
+    def action_launch_study(self) -> None:
+        node = self.config_tree.cursor_node
+        data: NodeData | None = node.data if node is not None else None
+        if data is None:
+            self.notify("highlight a study in the configs tree first", severity="warning")
+            return
+        if data.kind == "invalid":
+            self.notify(f"cannot launch: {data.entry.error}", severity="error", timeout=8)
+            return
+        planned = list(data.entry.runs)
+        if not planned:
+            self.notify("nothing to launch", severity="warning")
+            return
+        title = data.entry.study_title or data.entry.name
+        what = f"all {len(planned)} runs of study '{title}'" if data.entry.kind == "study" else f"'{title}'"
+
+        def answer(ok: bool | None) -> None:
+            if ok:
+                self.hw2.launch(planned)
+
+        self.app.push_screen(ConfirmScreen(f"Launch {what}?", yes="Launch", no="Cancel"), answer)
+
+    def action_kill(self) -> None:
+        st = self.runs.get(self.table.highlighted_id() or "")
+        if st is None:
+            return
+        if st.status not in ("queued", "running") or st.deleted:
+            self.notify(
+                f"{st.name} is {st.status}: only queued or running runs can be killed", severity="warning"
+            )
+            return
+
+        def answer(ok: bool | None) -> None:
+            if ok:
+                self.hw2.kill(st.run_id, st.name)
+
+        self.app.push_screen(
+            ConfirmScreen(f"Kill run '{st.name}' ({st.status})?", yes="Kill", no="Keep"), answer
+        )
+
+    def action_requeue(self) -> None:
+        st = self.runs.get(self.table.highlighted_id() or "")
+        if st is None:
+            return
+        if st.status not in ("failed", "killed"):
+            self.notify(
+                f"{st.name} is {st.status}: only failed or killed runs can be re-queued", severity="warning"
+            )
+            return
+        self.hw2.requeue(st.run_id, st.name)
+
+    def action_export(self) -> None:
+        self.hw2.export()
