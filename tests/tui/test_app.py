@@ -360,6 +360,10 @@ def test_command_palette_has_every_action(runs_dir: Path, configs_dir: Path) -> 
             "Quit",
         ):
             assert t in titles
+        # A palette command runs its action on the main screen.
+        (smooth,) = [c for c in app.get_system_commands(app.screen) if c.title == "Toggle smoothing"]
+        app.call_later(smooth.callback)
+        await wait_for(pilot, lambda: app.smooth, 5, "smoothing on from the palette")
 
     run_pilot(app, body)
 
