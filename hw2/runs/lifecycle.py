@@ -17,14 +17,16 @@
 | :func:`mark_running`, :func:`record_pid`, :func:`fail_launch` | the launcher (:func:`hw2.launch.start_trainer`) | status, started, host, launcher, executor; then pid |
 | :func:`add_fields` | the harness (versions, device, git commit, ...) and the scheduler (GPU peak) | only fields outside the lifecycle's own |
 | :func:`finish` | the harness (:func:`trainers.common.main`) | its own end: status, exit code, error, ended |
-| :func:`reap_exit` | the launcher that waited for the process (scheduler, ``hw2-tui run``) | what the harness could not record (killed by a signal, crashed before the harness) |
+| :func:`reap_exit` | the launcher that waited for the process (scheduler, ``hw2-tui run``) | what the harness could not record (killed by a signal, crashed before the harness); the exit code of a final run that lacks one |
 | :func:`mark_vanished` | whoever finds the process gone with no launcher left to reap it | failed, "process died without finishing" |
 | :func:`cancel_queued` | :func:`hw2.queue.kill_run`, under the queue lock | killed while queued |
 
 Every change is a locked read-modify-write of the named fields only
 (:func:`hw2.contract.update_meta`), and checks the run's current status under that lock: a
-transition from the wrong state raises :class:`TransitionError` (or, for the reaper's, is a no-op
-returning False), so a final status is never overwritten.
+transition from the wrong state raises :class:`TransitionError`, except those that may lose a
+race by design (:func:`cancel_queued`, :func:`fail_launch`, :func:`reap_exit`,
+:func:`mark_vanished`), which then write nothing and say so in what they return. A final status
+is never overwritten.
 
 A trainer run by hand (``python -m trainers.cnn --config X --run-dir D``) has no queue and no
 launcher: its harness plays both roles, through the same functions (:func:`start_by_hand`).
@@ -251,15 +253,15 @@ def describe_exit(returncode: int) -> tuple[str, str]:
 def reap_exit(run_dir: Path, returncode: int) -> RunMeta | None:
     """Record what the harness could not, once the launcher has the process's exit code.
 
-    A run still ``running``/``queued`` (SIGKILL, segfault, the OOM killer, a crash before the
-    harness ran) becomes killed/failed with the code; a final run keeps its status and only gains
+    A run still ``running`` (SIGKILL, segfault, the OOM killer, a crash before the harness ran)
+    becomes killed/failed with the code; a final run keeps its status and only gains
     the exit code if it has none. Returns the meta as it now stands (None: unreadable).
     """
     status, error = describe_exit(returncode)
     try:
         return contract.update_meta(
             run_dir,
-            only_if=_expect(run_dir, {"queued", "running"}, "reap"),
+            only_if=_expect(run_dir, {"running"}, "reap"),
             status=status,
             error=error,
             exit_code=returncode,
