@@ -37,11 +37,12 @@ KEYED_FILES = (contract.META_FILE, contract.RESULT_FILE, contract.CONFIG_FILE, c
 FileKeys = list[list[int] | None]
 
 
-def file_keys(run_dir: Path) -> FileKeys:
+def file_keys(run_dir: Path | str) -> FileKeys:
     """The stat keys of the files a summary is built from (None for a missing one), as JSON lists."""
+    base = os.fspath(run_dir)
     out: FileKeys = []
     for name in KEYED_FILES:
-        key = stat_key(run_dir / name)
+        key = stat_key(os.path.join(base, name))
         out.append(list(key) if key is not None else None)
     return out
 

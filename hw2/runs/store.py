@@ -309,6 +309,7 @@ class RunsWatcher:
         self._scanned = float("-inf")
         self._pending: set[str] = set()  # folders seen without a meta.json (yet)
         self._order: list[str] = []  # finished runs, round-robin order
+        self._finished: set[str] = set()  # the same ids, for membership tests
         self._cursor = 0
         self._budget = 0.0
         self._last_poll: float | None = None
@@ -397,9 +398,8 @@ class RunsWatcher:
                         continue
                     if not entry.is_dir(follow_symlinks=False):
                         continue
-                    p = Path(entry.path)
-                    if (p / contract.META_FILE).exists():
-                        found[name] = p
+                    if os.path.exists(os.path.join(entry.path, contract.META_FILE)):
+                        found[name] = Path(entry.path)
                     else:
                         pending.add(name)
         except FileNotFoundError:
@@ -449,8 +449,17 @@ class RunsWatcher:
     def _forget(self, run_id: str) -> None:
         del self._runs[run_id]
         self._epochs_lru.pop(run_id, None)
-        if run_id in self._order:
+        self._unorder(run_id)
+
+    def _unorder(self, run_id: str) -> None:
+        if run_id in self._finished:
+            self._finished.discard(run_id)
             self._order.remove(run_id)
+
+    def _order_finished(self, run_id: str) -> None:
+        if run_id not in self._finished:
+            self._finished.add(run_id)
+            self._order.append(run_id)
 
     def _first_sight(self, run_id: str, t: _Tracked) -> RunUpdate:
         """A run seen for the first time: a finished one from the cache (or read once), a live one
@@ -486,8 +495,7 @@ class RunsWatcher:
         skipped: int = 0,
     ) -> RunUpdate:
         t.summary, t.keys, t.live = summary, keys, None
-        if run_id not in self._order:
-            self._order.append(run_id)
+        self._order_finished(run_id)
         return RunUpdate(
             run_id=run_id,
             view_changed=True,
@@ -506,8 +514,7 @@ class RunsWatcher:
 
     def _start_live(self, run_id: str, t: _Tracked, new: bool = False, truncated: bool = False) -> RunUpdate:
         """Tail a run from the top of its metrics file (new, or a finished run that went live)."""
-        if run_id in self._order:
-            self._order.remove(run_id)
+        self._unorder(run_id)
         self._epochs_lru.pop(run_id, None)
         t.live = _Live(MetricsTailer(t.path / contract.METRICS_FILE, self.max_bytes_per_run))
         t.keys = None
@@ -599,8 +606,7 @@ class RunsWatcher:
         if self._cache is not None and used == file_keys(t.path):
             self._cache.put(used, t.summary, lv.config)
         t.keys, t.live = used, None
-        if run_id not in self._order:
-            self._order.append(run_id)
+        self._order_finished(run_id)
 
     def _recheck_finished(self, now: float) -> list[RunUpdate]:
         """Re-stat a share of the finished runs, so each comes around every

@@ -312,3 +312,131 @@ def test_configs_dir_name_lookup(runs_dir: Path, write_config: WriteConfig, tmp_
     proc = cli("--configs-dir", str(tmp_path / "configs"), "run", "by-name", "--detach", runs_dir=runs_dir)
     assert proc.returncode == 0, proc.stderr
     assert wait_for(lambda: all_final(runs_dir), timeout=60)
+
+
+def _fabricated_run(runs_dir: Path, run_id: str, status: str, epochs: int, **meta: object) -> Path:
+    d = runs_dir / run_id
+    d.mkdir(parents=True)
+    (d / contract.CONFIG_FILE).write_text("trainer: fake\nseed: 3\noptimizer: {name: sgd, lr: 0.05}\n")
+    contract.write_meta(
+        d,
+        contract.RunMeta(
+            run_id=run_id, name=run_id, status=status, trainer="fake", epochs=4, started=1000.0, **meta
+        ),
+    )
+    with open(d / contract.METRICS_FILE, "w") as fh:
+        for i in range(1, epochs + 1):
+            fh.write(
+                json.dumps({"type": "progress", "epoch": i, "epochs": 4, "batch": 1, "batches": 2}) + "\n"
+            )
+            fh.write(
+                json.dumps(
+                    {
+                        "type": "epoch",
+                        "epoch": i,
+                        "epochs": 4,
+                        "train_loss": 1 / i,
+                        "train_acc": 0.5,
+                        "val_loss": 0.9,
+                        "val_acc": [0.5, 0.8, 0.7, 0.75][i - 1],
+                        "lr": 0.05,
+                        "seconds": 2.0,
+                    }
+                )
+                + "\n"
+            )
+    return d
+
+
+def test_ls_export_and_the_summary_agree(runs_dir: Path, tmp_path: Path) -> None:
+    """One run with a result, one still running, one failed: `ls --json`, the export's
+    results.csv and the run's summary show the same figures."""
+    from hw2.runs.store import load_run
+
+    done = _fabricated_run(runs_dir, "20260101-000000-done-0001", "done", 4, ended=1009.6)
+    contract.write_result(
+        done,
+        {
+            "test_acc": 0.77,
+            "test_loss": 0.6,
+            "best_val_acc": 0.8,
+            "best_epoch": 2,
+            "total_seconds": 9.6,
+            "params": 42,
+        },
+    )
+    me = os.getpid()
+    _fabricated_run(
+        runs_dir,
+        "20260101-000001-live-0002",
+        "running",
+        2,
+        pid=me,
+        pid_create_time=contract.process_create_time(me),
+    )
+    _fabricated_run(runs_dir, "20260101-000002-bad-0003", "failed", 1, ended=1003.0, error="boom")
+
+    for attempt in ("cold", "warm"):  # the second pass reads the finished runs from the cache
+        ls = cli("ls", "--json", runs_dir=runs_dir)
+        assert ls.returncode == 0, ls.stderr
+        rows = {r["run_id"]: r for r in json.loads(ls.stdout)}
+        out = tmp_path / f"out-{attempt}"
+        exp = cli("export", "--out", str(out), runs_dir=runs_dir)
+        assert exp.returncode == 0, exp.stderr
+        with open(out / "results.csv", newline="") as fh:
+            csv_rows = {r["run_id"]: r for r in csv.DictReader(fh)}
+        assert set(rows) == set(csv_rows) == {p.name for p in runs_dir.iterdir() if p.is_dir()}
+        for run_id, row in rows.items():
+            s = load_run(runs_dir / run_id).summary
+            c = csv_rows[run_id]
+            assert row["status"] == c["status"] == s.status
+            assert row["epoch"] == s.epochs_done and c["epochs"] == f"{s.epochs_done}/{s.epochs_total}"
+            for key, value in (
+                ("best_val_acc", s.best_val_acc),
+                ("best_epoch", s.best_epoch),
+                ("test_acc", s.test_acc),
+                ("val_acc", s.latest.val_acc),
+                ("seconds_per_epoch", s.seconds_per_epoch),
+            ):
+                assert row[key] == value, (run_id, key)
+                assert (c[key] == "") if value is None else (float(c[key]) == value), (run_id, key)
+            assert c["cfg.optimizer.lr"] == "0.05" and c["cfg.seed"] == "3" and row["seed"] == s.seed == 3
+            if s.status != "running":
+                assert row["elapsed"] == pytest.approx(s.elapsed(time.time()))
+    assert (
+        rows["20260101-000000-done-0001"]["best_val_acc"],
+        rows["20260101-000000-done-0001"]["test_acc"],
+    ) == (
+        0.8,
+        0.77,
+    )
+    assert rows["20260101-000001-live-0002"]["status"] == "running"
+    assert (
+        rows["20260101-000002-bad-0003"]["error"] == "boom"
+        and csv_rows["20260101-000002-bad-0003"]["error"] == "boom"
+    )
+    assert rows["20260101-000000-done-0001"]["elapsed"] == pytest.approx(9.6)
+
+
+def _export_from(cwd: Path, runs_dir: Path, export_dir: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hw2.cli", "--runs-dir", str(runs_dir), "export"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "HW2_EXPORT_DIR": export_dir},
+    )
+
+
+def test_export_defaults_to_the_exports_folder(runs_dir: Path, tmp_path: Path) -> None:
+    """Without --out: $HW2_EXPORT_DIR, else ./exports (the folder .gitignore and the TUI use)."""
+    _fabricated_run(runs_dir, "20260101-000000-done-0001", "done", 1, ended=1001.0)
+    proc = _export_from(tmp_path, runs_dir, "")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[0] == str(Path("exports") / "results.csv")
+    assert (tmp_path / "exports" / "results.csv").is_file()
+    where = tmp_path / "somewhere"
+    proc = _export_from(tmp_path, runs_dir, str(where))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [str(where / "results.csv"), str(where / "metrics.csv")]

@@ -232,3 +232,113 @@ def test_watcher_back_pressure_delivers_everything(runs_dir: Path) -> None:
         for u in w.poll():
             got += [x["epoch"] for x in u.new_lines]
     assert got == list(range(1, 101))
+
+
+def _done_run(runs_dir: Path, run_id: str, epochs: int = 3) -> Path:
+    d = _make_run(runs_dir, run_id, status="done", started=100.0, ended=130.0)
+    with open(d / contract.METRICS_FILE, "w") as fh:
+        for i in range(1, epochs + 1):
+            fh.write(
+                json.dumps({"type": "progress", "epoch": i, "epochs": 3, "batch": 1, "batches": 2}) + "\n"
+            )
+            fh.write(_epoch_line(i, 0.1 * i))
+    return d
+
+
+def test_a_finished_runs_cached_summary_is_reused_until_a_file_changes(runs_dir: Path) -> None:
+    d = _done_run(runs_dir, "r-done")
+    [first] = list_runs(runs_dir)
+    assert first.best_val_acc == pytest.approx(0.3) and first.epochs_done == 3
+    cache = json.loads((runs_dir / CACHE_FILE).read_text())
+    assert set(cache["runs"]) == {"r-done"}
+
+    # Reused: a value planted in the cache entry (the files untouched) is what the next reader sees,
+    # so the run folder was not read again.
+    cache["runs"]["r-done"]["summary"]["test_acc"] = 0.123
+    (runs_dir / CACHE_FILE).write_text(json.dumps(cache))
+    assert list_runs(runs_dir)[0].test_acc == 0.123
+    w = RunsWatcher(runs_dir)
+    assert w.poll()[0].summary.test_acc == 0.123
+
+    # Invalidated: any of its files changing (here a result appears) makes it a miss.
+    contract.write_result(
+        d,
+        {
+            "test_acc": 0.9,
+            "test_loss": 0.3,
+            "best_val_acc": 0.3,
+            "best_epoch": 3,
+            "total_seconds": 30,
+            "params": 7,
+        },
+    )
+    [again] = list_runs(runs_dir)
+    assert again.test_acc == 0.9
+    with open(d / contract.METRICS_FILE, "a") as fh:
+        fh.write(_epoch_line(4, 0.8))
+    assert list_runs(runs_dir)[0].epochs_done == 4  # (the result still names the best)
+
+    # A deleted run leaves the cache; a damaged cache reads as empty (nothing crashes).
+    shutil.rmtree(d)
+    assert list_runs(runs_dir) == []
+    assert json.loads((runs_dir / CACHE_FILE).read_text())["runs"] == {}
+    _done_run(runs_dir, "r-two")
+    (runs_dir / CACHE_FILE).write_text("{not json")
+    assert [s.run_id for s in list_runs(runs_dir)] == ["r-two"]
+
+
+def test_an_unwritable_cache_just_means_no_cache(runs_dir: Path) -> None:
+    # The cache's place is taken by a folder: it can be neither read nor replaced (as with a
+    # read-only runs folder, which a test running as root cannot make).
+    _done_run(runs_dir, "r-done")
+    (runs_dir / CACHE_FILE).mkdir()
+    assert [s.epochs_done for s in list_runs(runs_dir)] == [3]
+    assert [u.summary.epochs_done for u in RunsWatcher(runs_dir).poll()] == [3]
+    assert (runs_dir / CACHE_FILE).is_dir() and not any(runs_dir.glob(f"{CACHE_FILE}.*"))
+
+
+def test_watcher_holds_no_epoch_lines_of_finished_runs(runs_dir: Path) -> None:
+    _done_run(runs_dir, "r-done")
+    live = _make_run(
+        runs_dir,
+        "r-live",
+        status="running",
+        pid=os.getpid(),
+        pid_create_time=contract.process_create_time(os.getpid()),
+    )
+    (live / contract.METRICS_FILE).write_text(_epoch_line(1, 0.5))
+    w = RunsWatcher(runs_dir)
+    ups = {u.run_id: u for u in w.poll()}
+    done, running = ups["r-done"], ups["r-live"]
+    # The finished run: a summary (and its config), no lines; its series is read on demand.
+    assert done.new and done.new_lines == [] and done.summary.epochs_done == 3
+    assert done.config == {"trainer": "fake", "train": {"epochs": 3}}
+    assert not w.is_live("r-done")
+    assert [e["epoch"] for e in w.epoch_lines("r-done")] == [1, 2, 3]
+    # The live run: tailed as before.
+    assert running.new and [x["epoch"] for x in running.new_lines] == [1] and w.is_live("r-live")
+    assert [e["epoch"] for e in w.epoch_lines("r-live")] == [1]
+
+    # The live run finishes: its lines are dropped by the watcher, still readable from disk,
+    # and its summary is cached for the next reader.
+    with open(live / contract.METRICS_FILE, "a") as fh:
+        fh.write(_epoch_line(2, 0.7))
+    contract.update_meta(live, status="done", ended=time.time())
+    (u,) = w.poll()
+    assert u.status == "done" and [x["epoch"] for x in u.new_lines] == [2] and u.summary.epochs_done == 2
+    assert not w.is_live("r-live")
+    assert [e["epoch"] for e in w.epoch_lines("r-live")] == [1, 2]
+    assert w.poll() == []
+    assert set(json.loads((runs_dir / CACHE_FILE).read_text())["runs"]) == {"r-done", "r-live"}
+
+
+def test_watcher_sees_a_folder_made_before_its_meta(runs_dir: Path) -> None:
+    w = RunsWatcher(runs_dir)
+    assert w.poll() == []
+    (runs_dir / "r-late").mkdir()
+    assert w.poll() == []
+    contract.write_meta(runs_dir / "r-late", RunMeta(run_id="r-late", name="r-late"))
+    deadline = time.monotonic() + 30
+    while not (ups := w.poll()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [(u.run_id, u.new, u.status) for u in ups] == [("r-late", True, "queued")]
