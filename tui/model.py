@@ -7,9 +7,10 @@ adds only what the screen needs beyond it: the plot series (capped: :data:`MAX_E
 :class:`RunsModel` folds the watcher's updates into those states (:meth:`RunsModel.apply`) and
 says what changed, so the app touches only the rows and plots that need it.
 
-Series are kept only for the runs being plotted: the app asks the poll thread for a run's epoch
-lines when it is highlighted or marked (:meth:`RunsModel.wants_series`, then
-:meth:`RunsModel.load_series`); runs never plotted cost one summary each.
+Series are kept only for the runs being plotted: when a run is highlighted or marked,
+:meth:`RunsModel.set_plotted` says its series is missing, the app asks the poll thread for its
+epoch lines and hands them to :meth:`RunsModel.load_series`; runs never plotted cost one summary
+each (and the series of at most :data:`MAX_SERIES_KEPT` runs plotted earlier stay loaded).
 """
 
 from __future__ import annotations
@@ -296,10 +297,6 @@ class RunsModel:
                 st.clear_series()
                 st.series_loaded = False
         return [rid for rid in plotted if not self.runs[rid].series_loaded]
-
-    def wants_series(self, run_id: str) -> bool:
-        st = self.runs.get(run_id)
-        return st is not None and run_id in self._plotted and not st.series_loaded
 
     def load_series(self, run_id: str, lines: Iterable[Mapping[str, Any]]) -> bool:
         """Replace the run's series by its epoch lines (from ``RunsWatcher.epoch_lines``)."""
