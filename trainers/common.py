@@ -125,21 +125,27 @@ class RunContext:
         )
 
 
-def _setup_logging(run_dir: Path) -> logging.Logger:
+def _setup_logging() -> logging.Logger:
     log = logging.getLogger("hw2.trainer")
     log.setLevel(logging.INFO)
     log.handlers.clear()
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
     stream = logging.StreamHandler(sys.stderr)
-    stream.setFormatter(fmt)
+    stream.setFormatter(_LOG_FORMAT)
     log.addHandler(stream)
-    # The launcher redirects stdout/stderr into train.log and says so; run by hand, tee into it.
-    if os.environ.get("HW2_LOG_REDIRECTED") != "1":
-        fh = logging.FileHandler(run_dir / contract.LOG_FILE, encoding="utf-8")
-        fh.setFormatter(fmt)
-        log.addHandler(fh)
     log.propagate = False
     return log
+
+
+def _log_to_file(log: logging.Logger, run_dir: Path) -> None:
+    """The launcher redirects stdout/stderr into train.log and says so; run by hand, tee into it
+    (once the run is this process's: a finished run's log is never appended to)."""
+    if os.environ.get("HW2_LOG_REDIRECTED") != "1":
+        fh = logging.FileHandler(run_dir / contract.LOG_FILE, encoding="utf-8")
+        fh.setFormatter(_LOG_FORMAT)
+        log.addHandler(fh)
+
+
+_LOG_FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
 
 
 # The signal that stopped this run, once one arrived. The handler's RunKilled is raised wherever the
@@ -181,29 +187,33 @@ def main(
     args = parse_args(argv)
     run_dir: Path = args.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    log = _setup_logging(run_dir)
+    log = _setup_logging()
 
     try:
-        cfg = _load_config(args.config)
+        cfg: ExperimentConfig | None = _load_config(args.config)
+        bad_config = None
     except Exception as exc:  # a bad config is a failed run, with the one-line error
-        log.error("%s", exc)
-        if _start(run_dir, log, name=run_dir.name, config_path=str(args.config)) is None:
-            return 2
-        _finish(run_dir, "failed", 2, str(exc))
-        return 2
+        cfg, bad_config = None, exc
+    if cfg is None:
+        meta = _start(run_dir, log, name=run_dir.name, config_path=str(args.config))
+    else:
+        import yaml
 
-    import yaml
-
-    meta = _start(
-        run_dir,
-        log,
-        name=cfg.name or args.config.stem,
-        config_path=str(args.config),
-        trainer=cfg.trainer,
-        epochs=cfg.train.epochs,
-        config_text=yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False),
-    )
+        meta = _start(
+            run_dir,
+            log,
+            name=cfg.name or args.config.stem,
+            config_path=str(args.config),
+            trainer=cfg.trainer,
+            epochs=cfg.train.epochs,
+            config_text=yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False),
+        )
     if meta is None:
+        return 2
+    _log_to_file(log, run_dir)
+    if cfg is None:
+        log.error("%s", bad_config)
+        _finish(run_dir, "failed", 2, str(bad_config))
         return 2
     versions = {**meta.versions, "python": sys.version.split()[0]}
     lifecycle.add_fields(

@@ -158,11 +158,21 @@ def test_a_trainer_run_by_hand_is_its_own_queue_and_launcher(
     assert meta.extra["launched_by"] == "hand" and meta.pid == meta.extra["launcher_pid"]
     assert yaml.safe_load((run / contract.CONFIG_FILE).read_text())["name"] == "by-hand"
     # a finished run never restarts: a second run into the same folder is refused, meta untouched
-    before = (run / contract.META_FILE).read_bytes()
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
     again = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2
     assert "holds a done run" in again.stderr and "--run-dir" in again.stderr, again.stderr
-    assert (run / contract.META_FILE).read_bytes() == before
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before  # meta, log, metrics untouched
+    # a bad config run by hand is a failed run of its own, with the one-line error (exit 2)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("trainer: fake\nmodel: {name: x}\ntrain: {epochs: 0}\n")
+    other = tmp_path / "runs" / "bad"
+    cmd = [sys.executable, "-m", "tests.fake_trainer", "--config", str(bad), "--run-dir", str(other)]
+    proc = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    meta = _meta(other)
+    assert (meta.status, meta.exit_code) == ("failed", 2) and "epochs" in (meta.error or ""), meta.to_dict()
+    assert meta.error in (other / contract.LOG_FILE).read_text()
 
 
 # ------------------------------------------------------------------------------ memory key
