@@ -1,0 +1,214 @@
+"""Scale: a semester of finished runs (issue 9). Fabricates N copies of ONE real run folder and
+measures what a user waits for, against the targets:
+
+1. ``hw2-tui ls`` wall time (the real CLI in a subprocess, output to a pipe): cold (no summary
+   cache yet: every run folder is read once and the cache written) and warm (with the cache).
+   Target ≤ 1 s (warm: the everyday case; cold is printed for reference).
+2. ``hw2-tui export`` wall time (results.csv + metrics.csv, streamed). No time target; it must
+   stream (memory does not grow with the number of runs).
+3. The TUI (the real ``hw2-tui`` in a 120x36 pseudo-terminal): time from ``exec`` until the runs
+   table shows a fabricated run's name; then, with nothing running, its CPU share over
+   ``--idle`` seconds (% of one core, user+sys over wall) and its memory (RSS). Targets: first
+   rows ≤ 1.5 s, idle CPU ≤ 2 % of a core, RSS ≤ 150 MB. Measured with the summary cache warm
+   (as after any earlier ``ls`` or TUI session) and, for reference, cold.
+
+The copies get fresh run ids and names (``scl0000-<name>`` …) in meta.json; files are copied, not
+linked. Make the source run once with the real MLP trainer on real MNIST::
+
+    HW2_DATA_DIR=/work/shared/data hw2-tui --runs-dir /tmp/scale-src run configs/mlp/baseline.yaml \\
+        --set train.epochs=20
+
+then, from the repository root::
+
+    python bench/bench_scale.py --from /tmp/scale-src/<run id> [--runs 1000] [--idle 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_tui import drain, hw2_tui_cmd, spawn_in_pty, stop_pty_app, tui_env  # noqa: E402
+from hw2 import contract  # noqa: E402
+from hw2.runs.index import CACHE_FILE  # noqa: E402
+
+TARGET_LS_S = 1.0
+TARGET_FIRST_ROWS_S = 1.5
+TARGET_IDLE_CPU_PCT = 2.0
+TARGET_RSS_MB = 150.0
+MARKER = b"scl0"  # every fabricated run's name starts with scl<4 digits>
+
+
+def find_source(path: Path | None) -> Path:
+    """The run folder to copy: ``--from`` (a run folder, or a runs folder: its newest finished run)."""
+    if path is None:
+        raise SystemExit("bench_scale: give --from RUN_DIR (a finished run folder); see the module doc")
+    if (path / contract.META_FILE).is_file():
+        return path
+    for d in reversed(contract.list_run_dirs(path)):
+        meta = contract.read_meta(d)
+        if meta is not None and meta.status in contract.FINAL_STATUSES:
+            return d
+    raise SystemExit(f"bench_scale: {path}: no finished run folder there")
+
+
+def fabricate(src: Path, runs_dir: Path, n: int) -> list[str]:
+    """``n`` copies of ``src`` with fresh run ids and names; returns the ids."""
+    meta = json.loads((src / contract.META_FILE).read_text())
+    base = float(meta.get("created") or time.time()) - n
+    files = [p for p in src.iterdir() if p.is_file() and p.name != contract.META_FILE]
+    ids = []
+    for i in range(n):
+        name = f"scl{i:04d}-{meta.get('name') or 'run'}"
+        run_id = contract.new_run_id(name, now=base + i)
+        d = runs_dir / run_id
+        d.mkdir(parents=True)
+        for f in files:
+            shutil.copyfile(f, d / f.name)
+        (d / contract.META_FILE).write_text(json.dumps({**meta, "run_id": run_id, "name": name}, indent=2))
+        ids.append(run_id)
+    return ids
+
+
+def _cli(runs_dir: Path, *args: str) -> float:
+    env = {**os.environ, "COLUMNS": "200"}
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "hw2.cli", "--runs-dir", str(runs_dir), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+    )
+    wall = time.monotonic() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"hw2-tui {' '.join(args)} failed: {proc.stderr.decode()[-2000:]}")
+    return wall
+
+
+PEAK_RSS = """
+import resource, runpy, sys
+sys.argv = ["hw2-tui", *sys.argv[1:]]
+try:
+    runpy.run_module("hw2.cli", run_name="__main__")
+except SystemExit:
+    pass
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+"""
+
+
+def _peak_rss_cli(runs_dir: Path, *args: str) -> float:
+    """Peak RSS (MB) of one CLI command (its own ``ru_maxrss``, printed as it exits)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS, "--runs-dir", str(runs_dir), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    return int(proc.stderr.strip().splitlines()[-1]) * 1024 / 1e6
+
+
+def bench_tui(runs_dir: Path, idle: float) -> dict[str, float]:
+    import psutil
+
+    t0 = time.monotonic()
+    proc, master = spawn_in_pty(hw2_tui_cmd(runs_dir), 120, 36, tui_env(runs_dir))
+    try:
+        out, seen = drain(master, until=MARKER, timeout=120)
+        if seen is None:
+            raise SystemExit(f"hw2-tui showed no run row in 120 s; it printed: {out[-2000:]!r}")
+        first_rows = seen - t0
+        drain(master, timeout=5.0)  # settle: the first poll's rows drawn, workers idle
+        p = psutil.Process(proc.pid)
+        c0, w0 = p.cpu_times(), time.monotonic()
+        drain(master, timeout=idle)
+        c1, w1 = p.cpu_times(), time.monotonic()
+        rss = p.memory_info().rss / 1e6
+    finally:
+        stop_pty_app(proc, master)
+    cpu = (c1.user - c0.user) + (c1.system - c0.system)
+    return {"first_rows_s": first_rows, "idle_cpu_pct": 100 * cpu / (w1 - w0), "rss_mb": rss}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--from", dest="src", type=Path, help="a finished run folder (or a runs folder)")
+    ap.add_argument("--runs", type=int, default=1000)
+    ap.add_argument("--idle", type=float, default=20.0, help="TUI idle CPU window in seconds")
+    ap.add_argument("--no-cold-tui", action="store_true", help="skip the TUI with a cold cache")
+    args = ap.parse_args()
+    src = find_source(args.src)
+    size = (src / contract.METRICS_FILE).stat().st_size
+    print(
+        f"bench_scale: python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+        f"load {os.getloadavg()[0]:.1f}; {args.runs} copies of {src.name} ({size / 1024:.0f} KiB of metrics)"
+    )
+    with tempfile.TemporaryDirectory(prefix="hw2-bench-runs-") as t:
+        tmp = Path(t)
+        runs_dir = tmp / "runs"
+        fabricate(src, runs_dir, args.runs)
+        cache = runs_dir / CACHE_FILE
+        ls_cold = _cli(runs_dir, "ls")
+        ls_warm = min(_cli(runs_dir, "ls") for _ in range(3))
+        ls_json = _cli(runs_dir, "ls", "--json")
+        export_s = _cli(runs_dir, "export", "--out", str(tmp / "out"))
+        export_rss = _peak_rss_cli(runs_dir, "export", "--out", str(tmp / "out2"))
+        warm = bench_tui(runs_dir, args.idle)
+        cold = None
+        if not args.no_cold_tui:
+            cache.unlink(missing_ok=True)
+            cold = bench_tui(runs_dir, min(args.idle, 10.0))
+        with open(tmp / "out" / "metrics.csv") as fh:
+            rows = sum(1 for _ in fh) - 1
+
+    def row(label: str, value: str, target: str = "", ok: bool | None = None) -> None:
+        print(f"{label:44} {value:>22}  {target:10} {'' if ok is None else ('OK' if ok else 'MISS')}")
+
+    print()
+    row("metric", "value", "target")
+    row(
+        "hw2-tui ls, warm (summary cache)",
+        f"{ls_warm:.2f} s",
+        f"<= {TARGET_LS_S:g} s",
+        ls_warm <= TARGET_LS_S,
+    )
+    row("hw2-tui ls, cold (first run: no cache)", f"{ls_cold:.2f} s")
+    row("hw2-tui ls --json, warm", f"{ls_json:.2f} s")
+    row("hw2-tui export (streamed)", f"{export_s:.2f} s")
+    row("  export peak RSS", f"{export_rss:.0f} MB")
+    row("  metrics.csv rows", f"{rows}")
+    row(
+        "TUI first rows (warm cache)",
+        f"{warm['first_rows_s']:.2f} s",
+        f"<= {TARGET_FIRST_ROWS_S:g} s",
+        warm["first_rows_s"] <= TARGET_FIRST_ROWS_S,
+    )
+    row(
+        f"TUI idle CPU, nothing running, {args.idle:g} s",
+        f"{warm['idle_cpu_pct']:.1f} % of a core",
+        f"<= {TARGET_IDLE_CPU_PCT:g} %",
+        warm["idle_cpu_pct"] <= TARGET_IDLE_CPU_PCT,
+    )
+    row(
+        "TUI memory (RSS)",
+        f"{warm['rss_mb']:.0f} MB",
+        f"<= {TARGET_RSS_MB:g} MB",
+        warm["rss_mb"] <= TARGET_RSS_MB,
+    )
+    if cold is not None:
+        row("TUI first rows (cold: no cache)", f"{cold['first_rows_s']:.2f} s")
+        row("  then idle CPU / RSS", f"{cold['idle_cpu_pct']:.1f} % / {cold['rss_mb']:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
