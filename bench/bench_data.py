@@ -20,7 +20,8 @@ swings by seconds with the other processes' load). The rule was: remove the hand
 
 Usage::
 
-    python bench/bench_data.py [--archive ../shared/data/cifar10/cifar10-jpeg.tar.gz] [--tries 3] [--decode-tries 2]
+    python bench/bench_data.py [--tries 3] [--decode-tries 2] [--no-decode]
+    python bench/bench_data.py --archive PATH/cifar10-jpeg.tar.gz   # default: ../shared/data/cifar10/
 """
 
 from __future__ import annotations
@@ -136,6 +137,12 @@ def _decode_with(reader: object) -> float:
     return seconds
 
 
+def _print_pair(hand: float, tar: float) -> None:
+    print(
+        f"  hand-written {hand:6.2f} s   tarfile {tar:6.2f} s   ratio tarfile/hand-written {tar / hand:.2f}x"
+    )
+
+
 def main() -> int:
     global ARCHIVE
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -165,21 +172,16 @@ def main() -> int:
         print("the two readers disagree on the members!", file=sys.stderr)
         return 1
     print(f"member iteration ({len(tar)} members, names + bytes, CPU s, best of {args.tries}):")
-    print(
-        f"  hand-written {hand_s:6.2f} s   tarfile {tar_s:6.2f} s   ratio tarfile/hand-written {tar_s / hand_s:.2f}x"
-    )
+    _print_pair(hand_s, tar_s)
     if args.no_decode:
         return 0
     hand_d = tar_d = float("inf")
     for _ in range(args.decode_tries):  # alternate, as above
         hand_d = min(hand_d, _decode_with(handwritten_members))
         tar_d = min(tar_d, _decode_with(tarfile_members))
-    print(
-        f"whole decode (iteration + 60 000 Pillow decodes into uint8 arrays, CPU s, best of {args.decode_tries}):"
-    )
-    print(
-        f"  hand-written {hand_d:6.2f} s   tarfile {tar_d:6.2f} s   ratio tarfile/hand-written {tar_d / hand_d:.2f}x"
-    )
+    print("whole decode (iteration + 60 000 Pillow decodes into uint8 arrays, CPU s, ", end="")
+    print(f"best of {args.decode_tries}):")
+    _print_pair(hand_d, tar_d)
     verdict = "within" if tar_d / hand_d <= 1.3 else "beyond"
     print(f"tarfile is {verdict} 1.3x of the hand-written reader for the whole decode")
     return 0

@@ -60,7 +60,7 @@ def load(
     mmap: bool = True,
     download: Downloader | bool | None = None,
 ) -> LoadResult:
-    """Load ``"mnist"`` or ``"cifar10"``, decoding once into the cache; see the module docstring.
+    """Load ``"mnist"`` or ``"cifar10"``, decoding once into the cache; see :mod:`trainers.data`.
 
     ``mmap`` returns read-only memory maps of the cache (shared page cache across concurrent
     trainers); otherwise read-only in-memory arrays.  Copy with ``np.array(x)`` if you must write.

@@ -1,4 +1,5 @@
-"""What every part of :mod:`trainers.data` shares: the error, the array and source types, constants, checks."""
+"""What every part of :mod:`trainers.data` shares: the error, the array and source types, the
+constants and the checks every decoded dataset passes."""
 
 from __future__ import annotations
 

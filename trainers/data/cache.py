@@ -1,4 +1,8 @@
-"""The decode cache: uint8 ``.npy`` files keyed by the source's path, size and mtime, written atomically under a lock."""
+"""The decode cache: uint8 ``.npy`` files keyed by the source's path, size and mtime.
+
+Entries are written atomically (temp folder + rename) while :func:`trainers.data.load` holds the
+entry's lock (:func:`hw2.locks.locked`), so concurrent trainers share one decode.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""CIFAR-10 decoders: the python batches (folder or tar) and ``train|test/<class>/`` image trees (folder or tar)."""
+"""CIFAR-10 decoders: the python batches and ``train|test/<class>/`` image trees, each as a folder
+or inside a tar."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``python -m trainers.data check``: find, decode (or load from the cache) and summarise the datasets."""
+"""``python -m trainers.data check``: find, decode (or load from the cache) and summarise the
+datasets."""
 
 from __future__ import annotations
 
