@@ -28,8 +28,8 @@ from typing import Any
 
 from hw2 import contract
 from hw2.contract import RunMeta
-from hw2.launch import DIED_ERROR
 from hw2.runs.index import FileKeys, SummaryCache, file_keys
+from hw2.runs.lifecycle import DIED_ERROR
 from hw2.runs.summary import EpochStats, RunSummary, flatten_config, fold_lines, summarize
 from hw2.statcache import StatKey, stat_key
 from hw2.tail import DEFAULT_MAX_BYTES, MetricsTailer, WholeFile
@@ -391,15 +391,14 @@ class RunsWatcher:
             with os.scandir(self.runs_dir) as it:
                 for entry in it:
                     name = entry.name
-                    if name.startswith("."):
+                    if name.startswith(".") or (
+                        name not in self._runs and not entry.is_dir(follow_symlinks=False)
+                    ):
                         continue
-                    if name in self._runs:
-                        found[name] = self._runs[name].path
-                        continue
-                    if not entry.is_dir(follow_symlinks=False):
-                        continue
+                    # a folder that lost its meta.json is no run any more (as for list_runs)
                     if os.path.exists(os.path.join(entry.path, contract.META_FILE)):
-                        found[name] = Path(entry.path)
+                        known = self._runs.get(name)
+                        found[name] = known.path if known is not None else Path(entry.path)
                     else:
                         pending.add(name)
         except FileNotFoundError:
@@ -413,6 +412,7 @@ class RunsWatcher:
         updates: list[RunUpdate] = []
         now = time.monotonic()
         found: dict[str, Path] | None = None
+        fresh: list[str] = []
         if self._scan_needed(now):
             self._scanned = now
             found = self._scan()
@@ -433,9 +433,9 @@ class RunsWatcher:
             for run_id in fresh:
                 t = self._runs[run_id] = _Tracked(path=found[run_id])
                 updates.append(self._first_sight(run_id, t))
-        seen = set(fresh) if found is not None else set()
+        just_read = set(fresh)
         for run_id, t in list(self._runs.items()):
-            if t.live is not None and run_id not in seen:
+            if t.live is not None and run_id not in just_read:
                 upd = self._poll_live(run_id, t, now)
                 if upd is not None:
                     updates.append(upd)
