@@ -1,6 +1,6 @@
 """The hw2-tui Textual app: the data flow; the screen itself is :class:`tui.main_screen.MainScreen`.
 
-Data flow (one way, memray style): ONE thread worker polls :class:`hw2.store.RunsWatcher` every
+Data flow (one way, memray style): ONE thread worker polls :class:`hw2.runs.store.RunsWatcher` every
 ``poll_interval`` seconds and posts a batched :class:`RunsUpdated`; the app folds it into its
 :class:`tui.model.RunsModel` and hands the changes to the main screen, which touches only the
 table cells and plots that changed. The same worker loads the epoch series of the runs being
@@ -18,8 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -55,9 +54,10 @@ class RunsUpdated(Message):
 
 
 class SeriesLoaded(Message):
-    """The epoch lines of runs that are being plotted (asked for with :meth:`HW2App.request_series`)."""
+    """The epoch lines and resolved config of runs being plotted, by run id (asked for with
+    :meth:`HW2App.request_series`)."""
 
-    def __init__(self, series: dict[str, list[dict[str, Any]]]) -> None:
+    def __init__(self, series: dict[str, tuple[list[dict[str, Any]], dict[str, Any]]]) -> None:
         super().__init__()
         self.series = series
 
@@ -78,103 +78,6 @@ class ConfigsLoaded(Message):
     def __init__(self, entries: list[Any], error: str | None) -> None:
         super().__init__()
         self.entries, self.error = entries, error
-
-
-# ---------------------------------------------------------------------- watcher adapter
-
-
-@dataclass
-class _Update:
-    """A :class:`hw2.store.RunUpdate` with the ``summary`` and ``config`` the model reads."""
-
-    run_id: str
-    summary: Any
-    config: Mapping[str, Any] | None
-    new_lines: list[dict[str, Any]] = field(default_factory=list)
-    skipped: int = 0
-    truncated: bool = False
-    removed: bool = False
-    new: bool = False
-    view_changed: bool = False
-
-
-class _Summaries:
-    """Until ``hw2.store.RunUpdate`` carries ``summary``/``config`` (the read-side step of issue 9):
-    builds them in the poll thread with the core's :func:`hw2.runs.summary.summarize`, folding
-    each run's new lines into one :class:`~hw2.runs.summary.EpochStats`. Updates that already
-    carry a summary pass through untouched."""
-
-    def __init__(self, watcher: Any) -> None:
-        self.watcher = watcher
-        self._stats: dict[str, Any] = {}
-        self._progress: dict[str, Any] = {}
-        self._config: dict[str, tuple[Any, Any]] = {}
-
-    def __call__(self, updates: Iterable[Any]) -> list[Any]:
-        from hw2.runs.summary import EpochStats, flatten_config, summarize
-
-        out: list[Any] = []
-        for u in updates:
-            if hasattr(u, "summary"):
-                out.append(u)
-                continue
-            if u.removed:
-                for d in (self._stats, self._progress, self._config):
-                    d.pop(u.run_id, None)
-                out.append(_Update(u.run_id, None, None, removed=True))
-                continue
-            if u.truncated or u.run_id not in self._stats:
-                self._stats[u.run_id], self._progress[u.run_id] = EpochStats(), None
-            stats = self._stats[u.run_id]
-            for line in u.new_lines:
-                if line.get("type") == "epoch":
-                    stats.add(line)
-                    self._progress[u.run_id] = None
-                else:
-                    self._progress[u.run_id] = line
-            stats.skipped += int(u.skipped or 0)
-            config = None
-            if u.view_changed:
-                view = self.watcher.view(u.run_id)
-                cfg = view.config if view is not None else {}
-                if self._config.get(u.run_id, (None,))[0] is not cfg:
-                    self._config[u.run_id] = (cfg, flatten_config(cfg))
-                    config = cfg
-            cfg, flat = self._config.get(u.run_id, ({}, {}))
-            summary = summarize(
-                run_id=u.run_id,
-                meta=u.meta,
-                status=u.status or "queued",
-                error=u.error,
-                config=cfg,
-                result=u.result,
-                stats=stats,
-                progress=self._progress[u.run_id],
-                path=str(u.path or ""),
-                hparams=flat,
-            )
-            out.append(
-                _Update(
-                    u.run_id,
-                    summary,
-                    config,
-                    new_lines=u.new_lines,
-                    skipped=u.skipped,
-                    truncated=u.truncated,
-                    new=u.new,
-                    view_changed=u.view_changed,
-                )
-            )
-        return out
-
-
-def _epoch_lines(watcher: Any, run_id: str) -> list[dict[str, Any]]:
-    """A run's epoch lines: ``RunsWatcher.epoch_lines`` where the watcher has it, else its view."""
-    fn = getattr(watcher, "epoch_lines", None)
-    if fn is not None:
-        return list(fn(run_id))
-    view = watcher.view(run_id)
-    return list(view.epochs) if view is not None else []
 
 
 # ---------------------------------------------------------------------- app
@@ -297,16 +200,15 @@ class HW2App(App[None]):
     @work(thread=True, exclusive=True, group="poll", name="runs-poll")
     def _poll_runs(self) -> None:
         """The one poller: run folders every ``poll_interval`` s, the plotted series, the followed log."""
-        from hw2.store import RunsWatcher
+        from hw2.runs.store import RunsWatcher
 
         worker = get_current_worker()
         watcher = RunsWatcher(self.runs_dir)
-        with_summaries = _Summaries(watcher)
         log_state: dict[str, Any] = {"target": None, "offset": 0}
         initial = True
         while not worker.is_cancelled and not self._stop.is_set():
             try:
-                updates = with_summaries(watcher.poll())
+                updates = watcher.poll()
             except Exception as exc:  # a bad folder must never take the app down
                 self.call_from_thread(self.notify, f"reading runs failed: {exc}", severity="error")
                 updates = []
@@ -321,17 +223,26 @@ class HW2App(App[None]):
             with self._lock:
                 wanted, self._series_wanted = self._series_wanted, set()
             if wanted:
-                series = {}
-                for rid in sorted(wanted):
-                    try:
-                        series[rid] = _epoch_lines(watcher, rid)
-                    except Exception:  # a run that vanished: nothing to plot
-                        series[rid] = []
-                self.post_message(SeriesLoaded(series))
+                self.post_message(
+                    SeriesLoaded({rid: self._series_of(watcher, rid) for rid in sorted(wanted)})
+                )
             self.polls += 1
             self._follow_log(log_state)
             self._wake.wait(self.poll_interval)
             self._wake.clear()
+
+    @staticmethod
+    def _series_of(watcher: Any, run_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """A plotted run's epoch lines and resolved config (both empty for a vanished run)."""
+        from hw2.runs.store import read_config
+
+        summary = watcher.summary(run_id)
+        if summary is None:
+            return [], {}
+        try:
+            return watcher.epoch_lines(run_id), read_config(Path(summary.path))
+        except Exception:  # a run deleted meanwhile: nothing to plot
+            return [], {}
 
     def _ensure_scheduler_quietly(self) -> None:
         try:
@@ -407,9 +318,9 @@ class HW2App(App[None]):
             self.first_poll_done.set()
 
     def on_series_loaded(self, msg: SeriesLoaded) -> None:
-        loaded = [rid for rid, lines in msg.series.items() if self.model.load_series(rid, lines)]
+        loaded = [rid for rid, (lines, cfg) in msg.series.items() if self.model.load_series(rid, lines, cfg)]
         if loaded:
-            self.main.redraw_plots()
+            self.main.series_loaded(loaded)
 
     def on_log_chunk(self, msg: LogChunk) -> None:
         if self.log_target is not None and msg.run_id == self.log_target[0]:

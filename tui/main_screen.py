@@ -236,6 +236,12 @@ class MainScreen(Screen[None]):
             return
         self.plots.draw(runs, self.smooth)
 
+    def series_loaded(self, run_ids: list[str]) -> None:
+        """Plotted runs' series (and configs) arrived from the poll thread."""
+        if self._highlighted in run_ids:
+            self._show_config(self._highlighted)
+        self.redraw_plots()
+
     def on_metric_plots_ready(self) -> None:
         self.redraw_plots()
 
@@ -248,7 +254,7 @@ class MainScreen(Screen[None]):
         if st is None:
             self._set_config_text("highlight a run to see its resolved config")
             return
-        import yaml  # hw2.store has it loaded already
+        import yaml  # only the highlighted run's config is ever dumped
 
         s = st.summary
         head = [f"# run {st.run_id}", f"# folder {s.path}", f"# status {s.status}"]
@@ -266,11 +272,10 @@ class MainScreen(Screen[None]):
                 "total_seconds": s.total_seconds,
             }
             head.append("# result: " + ", ".join(f"{k}={v:g}" for k, v in figures.items() if v is not None))
-        body = (
-            yaml.safe_dump(dict(st.config), sort_keys=False, default_flow_style=False)
-            if st.config
-            else "(no config.yaml)"
-        )
+        if st.config:
+            body = yaml.safe_dump(dict(st.config), sort_keys=False, default_flow_style=False)
+        else:  # a finished run's config comes with its series (asked for on highlight)
+            body = "(reading config.yaml…)" if st.series_requested else "(no config.yaml)"
         self._set_config_text("\n".join(head) + "\n" + body)
 
     def _set_config_text(self, text: str) -> None:

@@ -72,6 +72,8 @@ class RunState:
     )
     series_loaded: bool = False
     """``points`` hold the run's epochs (loaded because it is or was plotted); else they are empty."""
+    series_requested: bool = False
+    """Its series was asked for and has not arrived yet."""
     marked: bool = False
     deleted: bool = False
     status_history: list[str] = field(default_factory=list)
@@ -229,7 +231,7 @@ class RunsModel:
         return len(self.runs)
 
     def apply(self, updates: Iterable[Any]) -> Changes:
-        """Fold a batch of :class:`hw2.store.RunUpdate` (``summary``, ``config``, ``new_lines``,
+        """Fold a batch of :class:`hw2.runs.store.RunUpdate` (``summary``, ``config``, ``new_lines``,
         ``truncated``, ``removed``…) into the states; returns what changed."""
         changes = Changes()
         for u in updates:
@@ -259,9 +261,10 @@ class RunsModel:
                 st.config = u.config
             if not st.status_history or st.status_history[-1] != summary.status:
                 st.status_history.append(summary.status)
-            plotted = st.series_loaded
-            if u.truncated and plotted:
+            if u.truncated:  # the file restarted: what was plotted is gone; ask for the series again
                 st.clear_series()
+                st.series_loaded = st.series_requested = False
+            plotted = st.series_loaded
             epochs, progress = split_lines(u.new_lines) if plotted else ((), None)
             plot_changed = plotted and st._add_epochs(epochs)
             if progress is not None and summary.status == "running":
@@ -282,7 +285,7 @@ class RunsModel:
     # ------------------------------------------------------------------ series on demand
 
     def set_plotted(self, run_ids: Iterable[str]) -> list[str]:
-        """The runs now on the plots; returns those whose series must be loaded."""
+        """The runs now on the plots; returns those whose series must be asked for (once)."""
         plotted = [rid for rid in run_ids if rid in self.runs]
         for rid in self._plotted - set(plotted):
             if rid in self.runs:
@@ -296,13 +299,24 @@ class RunsModel:
             if st is not None and st.series_loaded:
                 st.clear_series()
                 st.series_loaded = False
-        return [rid for rid in plotted if not self.runs[rid].series_loaded]
+        missing = [
+            rid for rid in plotted if not (self.runs[rid].series_loaded or self.runs[rid].series_requested)
+        ]
+        for rid in missing:
+            self.runs[rid].series_requested = True
+        return missing
 
-    def load_series(self, run_id: str, lines: Iterable[Mapping[str, Any]]) -> bool:
-        """Replace the run's series by its epoch lines (from ``RunsWatcher.epoch_lines``)."""
+    def load_series(
+        self, run_id: str, lines: Iterable[Mapping[str, Any]], config: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Replace the run's series by its epoch lines (from ``RunsWatcher.epoch_lines``); a
+        ``config`` read with them replaces the one held (finished runs arrive without one)."""
         st = self.runs.get(run_id)
-        if st is None:
-            return False
+        if st is None or not st.series_requested:
+            return False  # gone, or truncated since it was asked for (asked for again)
+        st.series_requested = False
+        if config is not None:
+            st.config = config
         st.clear_series()
         epochs, _ = split_lines(lines)
         st._add_epochs(epochs)

@@ -135,6 +135,7 @@ def test_series_follow_the_lines_once_loaded() -> None:
     m.apply([run.update([_epoch(3), _epoch(2)])])  # a restarted epoch replaces what it supersedes
     assert [p.epoch for p in m["r"].points] == [1, 2] and not m["r"].partial
     assert m.set_plotted(["r"]) == []  # loaded: not asked for again
+    assert not m.load_series("r", [])  # an answer nobody waits for is dropped
 
 
 def test_truncation_resets_series_and_best() -> None:
@@ -147,7 +148,10 @@ def test_truncation_resets_series_and_best() -> None:
     ch = m.apply([run.update([_epoch(1, va=0.3)], truncated=True)])
     st = m["r"]
     assert ch.rows == {"r"} and ch.shown == {"r"}
-    assert [p.epoch for p in st.points] == [1] and st.best() == 0.3 and st.best_at() == 1
+    assert st.points == [] and not st.series_loaded and st.best() == 0.3 and st.best_at() == 1
+    assert m.set_plotted(["r"]) == ["r"]  # asked for again (a finished run gets no new lines)
+    assert m.load_series("r", [_epoch(1, va=0.3)], {"name": "r2"}) and [p.epoch for p in st.points] == [1]
+    assert st.config == {"name": "r2"}  # a config read with the series replaces the one held
 
 
 def test_removed_run_is_marked_deleted_and_comes_back() -> None:
