@@ -294,6 +294,7 @@ class RunsWatcher:
         rescan_interval: float = 10.0,
         epoch_cache_size: int = 32,
         use_cache: bool = True,
+        max_new_per_poll: int | None = None,
     ) -> None:
         self.runs_dir = Path(runs_dir)
         self.max_bytes_per_run = max_bytes_per_run
@@ -303,6 +304,11 @@ class RunsWatcher:
         self.finished_recheck_interval = finished_recheck_interval
         self.rescan_interval = rescan_interval
         self.epoch_cache_size = epoch_cache_size
+        # At most this many newly found runs are read per poll, newest first (None: all): a UI
+        # shows the newest rows of a large runs folder at once and gets the rest on the next
+        # polls, which it makes at once while :attr:`backlog` is non-zero.
+        self.max_new_per_poll = max_new_per_poll
+        self._backlog: dict[str, Path] = {}  # found, not read yet (see max_new_per_poll)
         self._runs: dict[str, _Tracked] = {}
         self._cache = SummaryCache(self.runs_dir) if use_cache else None
         self._dir_key: tuple[int, int] | None = None
@@ -319,6 +325,11 @@ class RunsWatcher:
 
     def run_ids(self) -> list[str]:
         return sorted(self._runs)
+
+    @property
+    def backlog(self) -> int:
+        """Runs found but not reported yet (only with ``max_new_per_poll``): poll again soon."""
+        return len(self._backlog)
 
     def summary(self, run_id: str) -> RunSummary | None:
         t = self._runs.get(run_id)
@@ -421,17 +432,18 @@ class RunsWatcher:
                 p = self.runs_dir / name
                 if (p / contract.META_FILE).exists():
                     self._pending.discard(name)
-                    found = found or {r: t.path for r, t in self._runs.items()}
-                    found[name] = p
+                    self._backlog[name] = p
         if found is not None:
             for run_id in sorted(set(self._runs) - set(found)):
                 self._forget(run_id)
                 updates.append(
                     RunUpdate(run_id=run_id, view_changed=True, meta=None, result=None, removed=True)
                 )
-            fresh = sorted(set(found) - set(self._runs))
+            self._backlog = {r: p for r, p in found.items() if r not in self._runs}
+        if self._backlog:
+            fresh = sorted(self._backlog, reverse=True)[: self.max_new_per_poll]  # newest first
             for run_id in fresh:
-                t = self._runs[run_id] = _Tracked(path=found[run_id])
+                t = self._runs[run_id] = _Tracked(path=self._backlog.pop(run_id))
                 updates.append(self._first_sight(run_id, t))
         just_read = set(fresh)
         for run_id, t in list(self._runs.items()):

@@ -342,3 +342,17 @@ def test_watcher_sees_a_folder_made_before_its_meta(runs_dir: Path) -> None:
     while not (ups := w.poll()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [(u.run_id, u.new, u.status) for u in ups] == [("r-late", True, "queued")]
+
+
+def test_watcher_reports_a_large_folder_newest_first_in_batches(runs_dir: Path) -> None:
+    for i in range(5):
+        _done_run(runs_dir, f"r{i}")
+    w = RunsWatcher(runs_dir, max_new_per_poll=2)
+    batches = []
+    while True:
+        batches.append([u.run_id for u in w.poll()])
+        if not w.backlog:
+            break
+    assert batches == [["r3", "r4"], ["r1", "r2"], ["r0"]]  # each poll's updates sorted by id
+    assert all(u.new and u.summary is not None for u in RunsWatcher(runs_dir).poll())
+    assert w.poll() == [] and w.run_ids() == [f"r{i}" for i in range(5)]
