@@ -283,14 +283,18 @@ def update_meta(
 ) -> RunMeta:
     """Change the named fields of ``meta.json`` and nothing else; returns the meta as written.
 
-    A locked read-modify-write: the run folder is locked (:func:`hw2.locks.locked`) while the file
+    A locked read-modify-write: the run folder is locked (:func:`hw2.locks.locked_dir`) while the file
     is read, changed and atomically replaced, so two writers never lose each other's fields. Keys
     are set on the file's own JSON object: a field another writer added meanwhile is kept as is.
     ``only_if`` sees the current meta under the lock and raises to refuse the change (the
     lifecycle's source-state checks).
     """
     path = Path(run_dir) / META_FILE
-    with locks.locked(Path(run_dir)):
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(locks.locked_dir(run_dir))
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise ContractError(f"{path}: missing or unreadable") from exc
         data = read_json(path)
         if data is None:
             raise ContractError(f"{path}: missing or unreadable")

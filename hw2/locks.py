@@ -44,6 +44,18 @@ def locked(path: Path | str, *, optional: bool = False) -> Iterator[None]:
         os.close(fd)  # closing the descriptor releases the flock
 
 
+@contextlib.contextmanager
+def locked_dir(path: Path | str) -> Iterator[None]:
+    """Hold an exclusive lock on the existing folder ``path`` for the ``with`` block (see
+    :func:`locked`). Never creates anything in its place: a missing folder raises
+    ``FileNotFoundError``, a file ``NotADirectoryError``."""
+    fd = _lock_dir(path)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
 def _lock_file(path: Path | str) -> int:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:

@@ -256,3 +256,14 @@ def test_update_meta_changes_only_the_named_fields(runs_dir: Path, write_config:
     contract.atomic_write_json(run / contract.META_FILE, raw)
     contract.update_meta(run, note="x")
     assert contract.read_json(run / contract.META_FILE) == {**raw, "note": "x"}
+
+
+def test_a_meta_update_of_a_deleted_run_creates_nothing(runs_dir: Path, write_config: WriteConfig) -> None:
+    run = _queued(runs_dir, write_config)
+    for p in run.iterdir():
+        p.unlink()
+    run.rmdir()
+    with pytest.raises(contract.ContractError, match="missing or unreadable"):
+        lifecycle.add_fields(run, note="x")
+    assert lifecycle.mark_vanished(run) is False and lifecycle.reap_exit(run, 1) is None
+    assert not run.exists()
