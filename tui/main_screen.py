@@ -320,9 +320,19 @@ class MainScreen(Screen[None]):
         """Show only runs whose name/study/status/trainer/model contain every word of ``text``."""
         self.filter_text = text.strip()
         now = self.hw2.clock()
+        table = self.table
+        keep = [st for st in self.runs.values() if self._matches(st)]
+        ids = {st.run_id for st in keep}
+        drop = [rid for rid in table.row_ids() if rid not in ids]
         with self.app.batch_update():
-            for st in self.runs.values():
-                self._show_row(st, now)
+            if len(drop) > 32:  # DataTable re-indexes every row on each removal: start over instead
+                table.clear_rows()
+                drop = []
+            for rid in drop:
+                table.drop(rid)
+            for st in keep:  # rows already shown are current: only the missing ones are added
+                if st.run_id not in table.rows:
+                    table.upsert(st, now)
             if self.diff_mode:
                 self._refresh_columns()
             self.table.apply_sort()

@@ -239,6 +239,12 @@ class RunsTable(CachedDataTable):
                 sort_hit = sort_hit or key == self.sort_column
         return sort_hit
 
+    def clear_rows(self) -> None:
+        """Remove every row (the columns stay)."""
+        self.clear(columns=False)
+        self._cells.clear()
+        self._states.clear()
+
     def drop(self, run_id: str) -> None:
         if run_id in self.rows:
             self.remove_row(run_id)
