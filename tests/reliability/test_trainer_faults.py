@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import Log, Static
 
 from hw2 import contract
 from tests.reliability.conftest import Reaper, enqueue_config, wait_until, write_fake_config
@@ -26,11 +27,11 @@ pytestmark = pytest.mark.usefixtures("fake_env")
 
 
 def _log_text(app: HW2App) -> str:
-    return "\n".join(str(line) for line in app._w["log"].lines)
+    return "\n".join(str(line) for line in app.query_one("#log", Log).lines)
 
 
 def _config_text(app: HW2App) -> str:
-    return str(app._w["config-view"].content)
+    return str(app.query_one("#config-view", Static).content)
 
 
 def test_failing_trainers_are_recorded_and_the_queue_goes_on(
