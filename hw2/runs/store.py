@@ -70,12 +70,20 @@ def _read_meta_or_placeholder(run_dir: Path) -> RunMeta:
 
 
 def read_config(run_dir: Path) -> dict[str, Any]:
-    """The resolved config of a run as a dict ({} when missing or unreadable)."""
+    """The resolved config of a run as a dict ({} when missing or unreadable).
+
+    Parsed as ``yaml.safe_load`` does (SafeConstructor: plain data only), with libyaml's parser
+    when PyYAML has it: ~10x faster, which matters when 1000 finished runs are summarised once."""
     import yaml  # only on a cache miss: `ls` with a warm cache never loads YAML
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.load((Path(run_dir) / contract.CONFIG_FILE).read_bytes(), Loader=loader)  # noqa: S506
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(
+            (Path(run_dir) / contract.CONFIG_FILE).read_bytes()
+        )
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
     except (OSError, yaml.YAMLError, UnicodeDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
