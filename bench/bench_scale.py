@@ -80,8 +80,13 @@ def fabricate(src: Path, runs_dir: Path, n: int) -> list[str]:
     return ids
 
 
-def _cli(runs_dir: Path, *args: str) -> float:
+def _cli(runs_dir: Path, *args: str) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one ``hw2-tui`` command. CPU (user+sys of the child) is
+    printed beside wall time because this shared 2-core box's load swings wall time by 2-5x."""
+    import resource
+
     env = {**os.environ, "COLUMNS": "200"}
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "hw2.cli", "--runs-dir", str(runs_dir), *args],
@@ -90,9 +95,10 @@ def _cli(runs_dir: Path, *args: str) -> float:
         capture_output=True,
     )
     wall = time.monotonic() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"hw2-tui {' '.join(args)} failed: {proc.stderr.decode()[-2000:]}")
-    return wall
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
 PEAK_RSS = """
@@ -127,6 +133,8 @@ def bench_tui(runs_dir: Path, idle: float) -> dict[str, float]:
         if seen is None:
             raise SystemExit(f"hw2-tui showed no run row in 120 s; it printed: {out[-2000:]!r}")
         first_rows = seen - t0
+        ct = psutil.Process(proc.pid).cpu_times()
+        first_rows_cpu = ct.user + ct.system
         drain(master, timeout=5.0)  # settle: the first poll's rows drawn, workers idle
         p = psutil.Process(proc.pid)
         c0, w0 = p.cpu_times(), time.monotonic()
@@ -136,7 +144,12 @@ def bench_tui(runs_dir: Path, idle: float) -> dict[str, float]:
     finally:
         stop_pty_app(proc, master)
     cpu = (c1.user - c0.user) + (c1.system - c0.system)
-    return {"first_rows_s": first_rows, "idle_cpu_pct": 100 * cpu / (w1 - w0), "rss_mb": rss}
+    return {
+        "first_rows_s": first_rows,
+        "first_rows_cpu_s": first_rows_cpu,
+        "idle_cpu_pct": 100 * cpu / (w1 - w0),
+        "rss_mb": rss,
+    }
 
 
 def main() -> int:
@@ -159,7 +172,7 @@ def main() -> int:
         cache = runs_dir / CACHE_FILE
         ls_cold = _cli(runs_dir, "ls")
         ls_warm = min(_cli(runs_dir, "ls") for _ in range(3))
-        ls_json = _cli(runs_dir, "ls", "--json")
+        ls_json = min(_cli(runs_dir, "ls", "--json") for _ in range(3))
         export_s = _cli(runs_dir, "export", "--out", str(tmp / "out"))
         export_rss = _peak_rss_cli(runs_dir, "export", "--out", str(tmp / "out2"))
         warm = bench_tui(runs_dir, args.idle)
@@ -171,42 +184,45 @@ def main() -> int:
             rows = sum(1 for _ in fh) - 1
 
     def row(label: str, value: str, target: str = "", ok: bool | None = None) -> None:
-        print(f"{label:44} {value:>22}  {target:10} {'' if ok is None else ('OK' if ok else 'MISS')}")
+        print(f"{label:44} {value:>28}  {target:10} {'' if ok is None else ('OK' if ok else 'MISS')}")
+
+    def wc(x: tuple[float, float]) -> str:
+        return f"{x[0]:.2f} s (CPU {x[1]:.2f} s)"
 
     print()
     row("metric", "value", "target")
     row(
-        "hw2-tui ls, warm (summary cache)",
-        f"{ls_warm:.2f} s",
+        "hw2-tui ls, warm (summary cache), best of 3",
+        wc(ls_warm),
         f"<= {TARGET_LS_S:g} s",
-        ls_warm <= TARGET_LS_S,
+        ls_warm[0] <= TARGET_LS_S,
     )
-    row("hw2-tui ls, cold (first run: no cache)", f"{ls_cold:.2f} s")
-    row("hw2-tui ls --json, warm", f"{ls_json:.2f} s")
-    row("hw2-tui export (streamed)", f"{export_s:.2f} s")
+    row("hw2-tui ls, cold (first run: no cache)", wc(ls_cold))
+    row("hw2-tui ls --json, warm, best of 3", wc(ls_json))
+    row("hw2-tui export (streamed)", wc(export_s))
     row("  export peak RSS", f"{export_rss:.0f} MB")
     row("  metrics.csv rows", f"{rows}")
-    row(
-        "TUI first rows (warm cache)",
-        f"{warm['first_rows_s']:.2f} s",
-        f"<= {TARGET_FIRST_ROWS_S:g} s",
-        warm["first_rows_s"] <= TARGET_FIRST_ROWS_S,
-    )
-    row(
-        f"TUI idle CPU, nothing running, {args.idle:g} s",
-        f"{warm['idle_cpu_pct']:.1f} % of a core",
-        f"<= {TARGET_IDLE_CPU_PCT:g} %",
-        warm["idle_cpu_pct"] <= TARGET_IDLE_CPU_PCT,
-    )
-    row(
-        "TUI memory (RSS)",
-        f"{warm['rss_mb']:.0f} MB",
-        f"<= {TARGET_RSS_MB:g} MB",
-        warm["rss_mb"] <= TARGET_RSS_MB,
-    )
-    if cold is not None:
-        row("TUI first rows (cold: no cache)", f"{cold['first_rows_s']:.2f} s")
-        row("  then idle CPU / RSS", f"{cold['idle_cpu_pct']:.1f} % / {cold['rss_mb']:.0f} MB")
+    for label, r in (("warm cache", warm), ("cold: no cache", cold)):
+        if r is None:
+            continue
+        row(
+            f"TUI exec -> first rows ({label})",
+            f"{r['first_rows_s']:.2f} s (CPU {r['first_rows_cpu_s']:.2f} s)",
+            f"<= {TARGET_FIRST_ROWS_S:g} s" if r is warm else "",
+            r["first_rows_s"] <= TARGET_FIRST_ROWS_S if r is warm else None,
+        )
+        row(
+            f"  then idle CPU, nothing running ({label})",
+            f"{r['idle_cpu_pct']:.1f} % of a core",
+            f"<= {TARGET_IDLE_CPU_PCT:g} %",
+            r["idle_cpu_pct"] <= TARGET_IDLE_CPU_PCT,
+        )
+        row(
+            f"  TUI memory RSS ({label})",
+            f"{r['rss_mb']:.0f} MB",
+            f"<= {TARGET_RSS_MB:g} MB",
+            r["rss_mb"] <= TARGET_RSS_MB,
+        )
     return 0
 
 
