@@ -108,10 +108,12 @@ PROGRESS_PREFIX = b'{"type":"progress",'
 class WholeFile:
     """One pass over a whole (finished) ``metrics.jsonl`` for its summary or its epoch lines.
 
-    :meth:`lines` yields the valid lines in file order, read in bounded chunks, except that of the
-    progress lines (19 of 20 lines in a real run, and irrelevant to a finished run's figures) only
-    the LAST is parsed and yielded: the others are recognised by :data:`PROGRESS_PREFIX` and a
-    closing brace without being parsed. That makes summarising 1000 finished runs ~10x faster.
+    :meth:`lines` yields the valid lines in file order, read in bounded chunks, except for the
+    progress lines as :class:`~hw2.contract.MetricsWriter` writes them (19 of 20 lines in a real
+    run, and irrelevant to a finished run's figures): those are recognised by
+    :data:`PROGRESS_PREFIX` and a closing brace without being parsed, and only the latest of them
+    is parsed and yielded, at the end (when no other progress line came after it). Summarising
+    1000 finished runs without a cache took 9.5 s parsing every line, 2.5 s this way.
     The one difference from :class:`MetricsTailer`: a line damaged between that prefix and its
     closing brace counts as a progress line, not as garbage. ``skipped`` counts garbage lines (a
     partial last line is not counted: it may still be written, as the tailer treats it).

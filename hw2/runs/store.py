@@ -146,19 +146,18 @@ def _read_folder(run_dir: Path, keep_epochs: bool) -> _Folder:
     return _Folder(meta, raw, summary, config, result, epochs, progress)
 
 
-def _cached_summary(
-    cache: SummaryCache | None, run_dir: Path
-) -> tuple[RunSummary, dict[str, Any], _Folder | None]:
-    """A run's (summary, config) from the cache, or read (and, when finished, cached)."""
-    keys = file_keys(run_dir) if cache is not None else None
-    if cache is not None and keys is not None:
-        hit = cache.get(run_dir.name, keys)
-        if hit is not None:
-            return hit[0], hit[1], None
+def _cached_summary(cache: SummaryCache | None, run_dir: Path) -> RunSummary:
+    """A run's summary from the cache, or read (and, when finished, cached)."""
+    if cache is None:
+        return _read_folder(run_dir, keep_epochs=False).summary
+    keys = file_keys(run_dir)  # taken BEFORE reading: a file changed meanwhile is a miss next time
+    hit = cache.get(run_dir.name, keys)
+    if hit is not None:
+        return hit[0]
     folder = _read_folder(run_dir, keep_epochs=False)
-    if cache is not None and keys is not None and folder.raw_meta and is_finished(folder.meta):
+    if folder.raw_meta and is_finished(folder.meta):
         cache.put(keys, folder.summary, folder.config)
-    return folder.summary, folder.config, folder
+    return folder.summary
 
 
 @dataclass
@@ -187,7 +186,7 @@ def iter_summaries(runs_dir: Path | str, cache: SummaryCache | None = None) -> I
     """Every run's summary, oldest first (by run id, which starts with a timestamp). Finished runs
     come from ``cache`` when given (and are added to it on a miss); the caller saves it."""
     for run_dir in contract.list_run_dirs(Path(runs_dir)):
-        yield _cached_summary(cache, run_dir)[0]
+        yield _cached_summary(cache, run_dir)
 
 
 def list_runs(runs_dir: Path | str, use_cache: bool = True) -> list[RunSummary]:

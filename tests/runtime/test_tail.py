@@ -1,4 +1,5 @@
-"""MetricsTailer: only new bytes, partial lines kept, garbage counted, truncation and back-pressure."""
+"""MetricsTailer: only new bytes, partial lines kept, garbage counted, truncation and back-pressure;
+WholeFile: one pass over a finished file."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from hw2.tail import MetricsTailer
+from hw2.tail import MetricsTailer, WholeFile
 
 
 def _epoch(i: int) -> str:
@@ -115,3 +116,44 @@ def test_back_pressure_reads_at_most_max_bytes(tmp_path: Path) -> None:
     assert got == list(range(1, 201))
     assert calls >= len(text) // 1000
     assert res.skipped == 0
+
+
+def _progress(i: int, batch: int) -> str:
+    line = {"type": "progress", "epoch": i, "epochs": 9, "batch": batch, "batches": 4, "loss": 0.5}
+    return json.dumps(line, separators=(",", ":")) + "\n"  # as MetricsWriter writes it
+
+
+def test_whole_file_agrees_with_the_tailer_on_epochs_garbage_and_the_last_progress(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    body = (
+        _progress(1, 1)
+        + _progress(1, 2)
+        + _epoch(1)
+        + "garbage\n"
+        + '{"type": "epoch", "epoch": \n'
+        + _progress(2, 1)
+        + json.dumps({"type": "progress", "epoch": 2, "batch": 2, "batches": 4})
+        + "\n"  # not compact
+        + _epoch(2)
+        + _progress(3, 3)
+        + _epoch(3)[:10]  # partial last line: not a line yet, not garbage
+    )
+    path.write_text(body)
+    whole = WholeFile(path, chunk_bytes=7)  # lines cut across many chunks
+    lines = list(whole.lines())
+    tailed = MetricsTailer(path).read_new()
+    assert [x["epoch"] for x in lines if x["type"] == "epoch"] == [1, 2]
+    assert [x for x in lines if x["type"] == "epoch"] == [x for x in tailed.lines if x["type"] == "epoch"]
+    # compact progress lines (MetricsWriter's) are not parsed, except the latest, given last;
+    # another writer's progress line is parsed as usual
+    assert [(x["epoch"], x["batch"]) for x in lines if x["type"] == "progress"] == [(2, 2), (3, 3)]
+    assert lines[-1]["type"] == "progress"
+    assert whole.skipped == tailed.skipped == 2
+    assert list(WholeFile(tmp_path / "missing.jsonl").lines()) == []
+
+
+def test_whole_file_counts_a_damaged_last_progress_line(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(_progress(1, 1) + '{"type":"progress",broken}\n')
+    whole = WholeFile(path)
+    assert list(whole.lines()) == [] and whole.skipped == 1
