@@ -35,7 +35,9 @@ def test_import_linter_contracts_hold() -> None:
     assert f"Contracts: {len(contracts)} kept, 0 broken" in proc.stdout, proc.stdout
 
 
-@pytest.mark.parametrize("module", ["hw2.cli", "hw2.config", "hw2.store", "hw2.queue", "hw2.export"])
+@pytest.mark.parametrize(
+    "module", ["hw2.cli", "hw2.config", "hw2.runs.store", "hw2.queue", "hw2.export", "hw2.analysis.report"]
+)
 def test_core_modules_import_no_framework_or_textual(module: str) -> None:
     loaded = modules_after(f"import {module}")
     assert module in loaded  # the probe works
