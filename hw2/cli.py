@@ -430,6 +430,52 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------- report
+
+
+def _study_files(args: argparse.Namespace) -> list[Path]:
+    from hw2.config import discover
+
+    if args.all:
+        return [e.path for e in discover(_configs_dir(args)) if e.kind == "study" and e.error is None]
+    if not args.study:
+        raise CliError(
+            "name a study (a YAML file or a name inside the configs dir) or pass --all", EXIT_USAGE
+        )
+    path = _resolve_config(args, args.study)
+    from hw2.config import is_study
+
+    if not is_study(path):
+        raise CliError(
+            f"{path}: not a study (no 'study:' title); fix: give a file from configs/studies/", EXIT_USAGE
+        )
+    return [path]
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from hw2.analysis.writer import DEFAULT_REPORTS_DIR, study_slug, write_study_report
+    from hw2.config import ConfigError
+
+    files = _study_files(args)
+    if not files:
+        raise CliError(f"no valid study files under {_configs_dir(args)}")
+    root = Path(args.out) if args.out else DEFAULT_REPORTS_DIR
+    for study_file in files:
+        out = root / study_slug(study_file) if (args.all or not args.out) else root
+        try:
+            written = write_study_report(_runs_dir(args), study_file, out)
+        except ConfigError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from exc
+        except OSError as exc:
+            raise CliError(
+                f"cannot write the report to {exc.filename or out}: {exc.strerror or exc}; fix: pass another --out"
+            ) from exc
+        rep = written.report
+        state = "partial: " + "; ".join(rep.missing) if rep.partial else "complete"
+        print(f"{written.out_dir / 'report.md'}  ({len(rep.groups)} variant(s), {state})")
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- kill / requeue
 
 
@@ -598,6 +644,19 @@ def build_parser() -> argparse.ArgumentParser:
     e = add("export", "Write results.csv (one row per run) and metrics.csv (one row per epoch).")
     e.add_argument("--out", help="output folder (default: $HW2_EXPORT_DIR or ./exports)")
     e.set_defaults(func=cmd_export)
+
+    rp = add(
+        "report",
+        "Write a study's answer: figures (PNG, PDF), report.md, report.tex, runs.csv, metrics.csv and "
+        "environment.md under reports/<study>/.",
+    )
+    rp.add_argument("study", nargs="?", help="study YAML (a path, or a name inside the configs dir)")
+    rp.add_argument("--all", action="store_true", help="every study under the configs dir")
+    rp.add_argument(
+        "--out",
+        help="output folder (default: reports/<study>/; with --all, the parent of one folder per study)",
+    )
+    rp.set_defaults(func=cmd_report)
 
     k = add("kill", "Stop a run: a queued run is cancelled, a running one gets SIGTERM (then SIGKILL).")
     k.add_argument("run_id", help="run id, or a unique part of it")

@@ -21,7 +21,7 @@ import csv
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -123,8 +123,12 @@ def _metric_rows(summaries: Iterable[RunSummary]) -> Iterator[dict[str, Any]]:
             yield {"run_id": s.run_id, "name": s.name, **{k: line.get(k) for k in METRIC_COLUMNS[2:]}}
 
 
-def export_csv(runs_dir: Path | str, out_dir: Path | str) -> tuple[Path, Path]:
-    """Write ``results.csv`` and ``metrics.csv`` into ``out_dir`` (created); returns both paths."""
+def export_csv(
+    runs_dir: Path | str, out_dir: Path | str, *, only: Callable[[RunSummary], bool] | None = None
+) -> tuple[Path, Path]:
+    """Write ``results.csv`` and ``metrics.csv`` into ``out_dir`` (created); returns both paths.
+
+    ``only`` keeps the runs it answers True for (the report exports one study's runs)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs_dir = Path(runs_dir)
@@ -134,7 +138,7 @@ def export_csv(runs_dir: Path | str, out_dir: Path | str) -> tuple[Path, Path]:
     # straight from the cache); rows are built one at a time and epoch lines read run by run.
     columns = list(RESULT_COLUMNS)
     seen = set(columns)
-    summaries = list(iter_summaries(runs_dir, cache))
+    summaries = [s for s in iter_summaries(runs_dir, cache) if only is None or only(s)]
     for s in summaries:
         for key in [*s.row(now), *(f"cfg.{k}" for k in s.hparams)]:
             if key not in seen:
