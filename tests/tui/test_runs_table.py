@@ -294,3 +294,14 @@ def test_when_the_self_check_fails_the_table_is_stock_datatable_and_still_right(
             assert called == []  # nothing of the fast path ran
 
     asyncio.run(main())
+
+
+def test_only_tui_compat_touches_datatable_privates() -> None:
+    import re
+    from pathlib import Path
+
+    import tui
+
+    privates = re.compile(r"_update_count|_row_locations|_get_styles_to_render_cell")
+    users = sorted(p.name for p in Path(tui.__file__).parent.glob("*.py") if privates.search(p.read_text()))
+    assert users == ["compat.py"], users
