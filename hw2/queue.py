@@ -91,6 +91,26 @@ def _hash(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
+# Config keys (dotted) left out of a run's identity: free text, and where the data lives on this
+# machine (the same files anywhere give the same run).
+_NOT_IDENTITY: Final = frozenset({"name", "description", "data.data_dir"})
+
+
+def identity(cfg: ExperimentConfig | dict[str, Any], *, smoke: bool = False) -> str:
+    """A run's identity: the hash of its resolved config, seed included, name, description and
+    ``data.data_dir`` left out. Two runs with one identity compute the same thing (twins); a sweep
+    does not queue a run whose twin is done, queued or running (:func:`plan_sweep`).
+
+    A smoke run (:func:`hw2.config.smoke_config`) has ``smoke=True`` folded in, so a smoke run
+    and a real run are never twins, whatever their configs.
+    """
+    data = dict(cfg) if isinstance(cfg, dict) else cfg.model_dump(mode="json")
+    kept = {k: v for k, v in _flat(data).items() if k not in _NOT_IDENTITY}
+    if smoke:
+        kept["<smoke>"] = True
+    return _hash(kept)
+
+
 # Config keys (dotted) that do not change how much GPU memory a run takes, left out of its memory
 # key. Everything else is in it: the trainer and the whole model (which network, its widths, batch
 # norm), train.batch_size (activations scale with it), the optimizer's *name* (plain SGD keeps no
@@ -163,13 +183,15 @@ def create_run(
     data_dir: str | None = None,
     extra: dict[str, Any] | None = None,
     attempt: int = 1,
+    smoke: bool = False,
 ) -> str:
     """Create ``runs/<id>/`` with config.yaml and a ``queued`` meta.json; returns the run id.
 
     The queue's transition (:func:`hw2.runs.lifecycle.create`): meta.json is written last
-    (atomically), so a scanner never sees a half-made run. A study run's meta also names its
-    ``variant``, ``seed`` and ``study_file`` (from the planned run), so runs group by variant
-    without parsing names.
+    (atomically), so a scanner never sees a half-made run. The meta holds the run's
+    :func:`identity`; a study run's meta also names its ``variant``, ``seed`` and ``study_file``
+    (from the planned run), so runs group by variant without parsing names. ``smoke`` marks a
+    smoke run (meta ``smoke: true``, see :func:`smoke_test`).
     """
     runs_dir = _writable_runs_dir(runs_dir)
     cfg = planned.cfg
@@ -207,8 +229,11 @@ def create_run(
             "overrides": dict(planned.overrides or {}),
             "config_hash": config_hash(resolved),
             "memory_key": memory_key(resolved),
+            "identity": identity(resolved, smoke=smoke),
         }
     )
+    if smoke:
+        meta.extra["smoke"] = True
     for key in ("variant", "seed", "study_file"):
         value = getattr(planned, key, None)
         if value is not None:
@@ -372,7 +397,8 @@ def kill_run(runs_dir: Path | str, run_id: str, grace: float | None = None) -> b
 
 def requeue(runs_dir: Path | str, run_id: str) -> str:
     """Queue a new run from an old run's config.yaml; its meta says ``requeued_from``, and keeps the
-    old run's study identity (``variant``, ``seed``, ``study_file``) and ``attempt`` + 1."""
+    old run's study identity (``variant``, ``seed``, ``study_file``), its :func:`identity` (same
+    config, same hash), its smoke mark, and ``attempt`` + 1."""
     runs_dir = Path(runs_dir)
     path = _run_dir(runs_dir, run_id)
     old = contract.read_meta(path)
@@ -406,8 +432,263 @@ def requeue(runs_dir: Path | str, run_id: str) -> str:
         data_dir=data_dir if isinstance(data_dir, str) else None,
         extra={"requeued_from": run_id},
         attempt=int(old.attempt or 1) + 1,
+        smoke=old.extra.get("smoke") is True,
     )
 
 
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+# --------------------------------------------------------------------------- sweeps: twins, requeue, smoke
+
+BLOCKING_STATUSES: Final = frozenset({"done", "queued", "running"})
+"""A planned run with a twin (same :func:`identity`) in one of these is not queued again."""
+
+
+@dataclass(frozen=True)
+class Twin:
+    """A planned run left out of a sweep, and the existing run that already does its work."""
+
+    planned: PlannedLike
+    run_id: str
+    status: str
+
+
+@dataclass
+class SweepPlan:
+    """What a sweep queues (``to_queue``) and leaves out (``skipped``, each with its twin);
+    ``queued`` holds the run ids :func:`enqueue_sweep` created."""
+
+    to_queue: list[PlannedLike]
+    skipped: list[Twin] = field(default_factory=list)
+    queued: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line for a dialog or the CLI, e.g. ``4 of 6 already done or queued: queue 2``."""
+        total, queue_n = len(self.to_queue) + len(self.skipped), len(self.to_queue)
+        what = f"queue {queue_n}" if queue_n else "queue none"
+        if not self.skipped:
+            return f"none of {total} done or queued yet: {what}"
+        return f"{len(self.skipped)} of {total} already done or queued: {what}"
+
+
+@dataclass(frozen=True)
+class _Existing:
+    run_id: str
+    identity: str | None
+    status: str
+    smoke: bool
+    meta: RunMeta
+
+
+def run_identity(run_dir: Path, meta: RunMeta) -> str | None:
+    """The :func:`identity` of an existing run: its meta's, or (a run queued before identities
+    were recorded) computed from its ``config.yaml`` read through the schema. None when the
+    config cannot be read: such a run is nobody's twin."""
+    recorded = meta.extra.get("identity")
+    if isinstance(recorded, str):
+        return recorded
+    from hw2.schema import ExperimentConfig
+
+    try:
+        data = yaml.safe_load((Path(run_dir) / contract.CONFIG_FILE).read_text(encoding="utf-8"))
+        cfg = ExperimentConfig.model_validate(data)
+    except (OSError, yaml.YAMLError, ValueError):
+        return None
+    return identity(cfg, smoke=meta.extra.get("smoke") is True)
+
+
+def _existing_runs(runs_dir: Path) -> list[_Existing]:
+    out = []
+    for path in contract.list_run_dirs(runs_dir):
+        meta = contract.read_meta(path)
+        if meta is None:
+            continue
+        out.append(
+            _Existing(
+                run_id=path.name,
+                identity=run_identity(path, meta),
+                status=contract.effective_status(meta),
+                smoke=meta.extra.get("smoke") is True,
+                meta=meta,
+            )
+        )
+    return out
+
+
+def _blocking_twins(existing: list[_Existing]) -> dict[str, _Existing]:
+    """identity → the newest run of that identity that is done, queued or running."""
+    twins: dict[str, _Existing] = {}
+    for run in existing:  # oldest first: a later one replaces an earlier one
+        if run.identity is not None and run.status in BLOCKING_STATUSES:
+            twins[run.identity] = run
+    return twins
+
+
+def plan_sweep(
+    runs_dir: Path | str, planned: list[PlannedLike], *, force: bool = False, smoke: bool = False
+) -> SweepPlan:
+    """Which of ``planned`` a sweep queues: those with no ``done``, ``queued`` or ``running`` twin
+    (same :func:`identity`) in ``runs_dir``; ``failed`` and ``killed`` twins do not count.
+    ``force`` queues all. ``smoke`` says the planned runs are smoke runs (their identities are
+    smoke identities, so only smoke runs can be their twins). Reads only; :func:`enqueue_sweep`
+    decides and queues under the queue lock."""
+    if force:
+        return SweepPlan(to_queue=list(planned))
+    twins = _blocking_twins(_existing_runs(Path(runs_dir)))
+    plan = SweepPlan(to_queue=[])
+    for p in planned:
+        twin = twins.get(identity(p.cfg, smoke=smoke))
+        if twin is None:
+            plan.to_queue.append(p)
+        else:
+            plan.skipped.append(Twin(planned=p, run_id=twin.run_id, status=twin.status))
+    return plan
+
+
+def enqueue_sweep(
+    runs_dir: Path | str,
+    planned: list[PlannedLike],
+    *,
+    force: bool = False,
+    data_dir: str | None = None,
+    smoke: bool = False,
+) -> SweepPlan:
+    """Queue the runs of a sweep that have no done/queued/running twin (all with ``force``); returns
+    the plan with ``queued`` filled. Deciding and creating happen under the queue lock
+    (:func:`hw2.launch.queue_lock`), so two TUIs and the CLI relaunching one study at once queue
+    each run once. Does not start anything: call :func:`ensure_scheduler` afterwards."""
+    runs_dir = _writable_runs_dir(runs_dir)
+    try:
+        with launch.queue_lock(runs_dir):
+            plan = plan_sweep(runs_dir, planned, force=force, smoke=smoke)
+            for p in plan.to_queue:
+                plan.queued.append(create_run(runs_dir, p, data_dir=data_dir, smoke=smoke))
+    except launch.LaunchError as exc:
+        raise QueueError(str(exc)) from exc
+    return plan
+
+
+def _of_study(meta: RunMeta, study: str) -> bool:
+    """Whether a run belongs to ``study``: its title, or the study file it was expanded from."""
+    if meta.study == study:
+        return True
+    study_file = meta.extra.get("study_file")
+    if not isinstance(study_file, str):
+        return False
+    return os.path.realpath(study_file) == os.path.realpath(study)
+
+
+def requeue_failed(runs_dir: Path | str, study: str | None = None) -> list[str]:
+    """Requeue every ``failed`` or ``killed`` run (of ``study``: its title or study file; all runs
+    when None) whose identity has no done, queued or running twin; returns the new run ids.
+
+    Each identity is requeued once (from its newest failed or killed run), under the queue lock,
+    so calling it twice, or from two processes at once, queues nothing twice. Smoke runs and runs
+    whose config cannot be read (nobody's twin, and :func:`requeue` could not read them either)
+    are left alone.
+    """
+    runs_dir = _writable_runs_dir(runs_dir)
+    new_ids: list[str] = []
+    try:
+        with launch.queue_lock(runs_dir):
+            existing = _existing_runs(runs_dir)
+            taken = set(_blocking_twins(existing))
+            for run in reversed(existing):  # newest first
+                if run.status not in {"failed", "killed"} or run.smoke or run.identity is None:
+                    continue
+                if run.identity in taken or (study is not None and not _of_study(run.meta, study)):
+                    continue
+                new_ids.append(requeue(runs_dir, run.run_id))
+                taken.add(run.identity)
+    except launch.LaunchError as exc:
+        raise QueueError(str(exc)) from exc
+    return new_ids
+
+
+@dataclass(frozen=True)
+class SmokeFailure:
+    """A smoke run that did not finish ``done``: where its config came from and why."""
+
+    file: str
+    """The study file (or the experiment file of a single run)."""
+    variant: str
+    """The variant (or the run name when it has none)."""
+    error: str
+    """One line: the run's recorded error, else the last line of its ``train.log``."""
+    run_id: str
+
+    def line(self) -> str:
+        """``FILE: variant V: ERROR``, one line for the CLI and the TUI."""
+        return f"{self.file}: variant {self.variant}: {self.error}"
+
+
+def smoke_test(
+    runs_dir: Path | str,
+    planned: list[Any],
+    timeout: float = 600.0,
+    *,
+    data_dir: str | None = None,
+    poll: float = 0.2,
+) -> list[SmokeFailure]:
+    """Run every planned config as a smoke run (:func:`hw2.config.smoke_config`: one epoch on a
+    small subset, through the real trainer) and wait for them; returns one :class:`SmokeFailure`
+    per run that did not end ``done`` (empty: the real runs may be queued).
+
+    The smoke runs are real queued runs (meta ``smoke: true``, names ``smoke-…``): the scheduler
+    runs them (:func:`ensure_scheduler`), behind any run already queued. One still unfinished
+    after ``timeout`` seconds is killed and reported as such.
+    """
+    from hw2.config import smoke_planned
+
+    runs_dir = _writable_runs_dir(runs_dir)
+    smoke = [smoke_planned(p) for p in planned]
+    plan = enqueue_sweep(runs_dir, smoke, force=True, data_dir=data_dir, smoke=True)
+    by_id = dict(zip(plan.queued, smoke, strict=True))
+    ensure_scheduler(runs_dir)
+    deadline = time.monotonic() + timeout
+    metas: dict[str, RunMeta | None] = {}
+    while True:
+        metas = {rid: contract.read_meta(runs_dir / rid) for rid in by_id}
+        pending = [
+            rid
+            for rid, m in metas.items()
+            if m is None or contract.effective_status(m) not in contract.FINAL_STATUSES
+        ]
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(poll)
+    failures = []
+    for rid, p in by_id.items():
+        meta = metas.get(rid)
+        status = contract.effective_status(meta) if meta is not None else "missing"
+        if status == "done":
+            continue
+        if status not in contract.FINAL_STATUSES:
+            with contextlib.suppress(QueueError):
+                kill_run(runs_dir, rid)
+            error = f"did not finish within {timeout:g} s (killed)"
+        else:
+            error = (meta.error if meta is not None else None) or _last_log_line(runs_dir / rid) or status
+        failures.append(
+            SmokeFailure(
+                file=str(getattr(p, "study_file", None) or p.config_path),
+                variant=str(getattr(p, "variant", None) or p.name),
+                error=" ".join(error.split()),
+                run_id=rid,
+            )
+        )
+    return failures
+
+
+def _last_log_line(run_dir: Path) -> str | None:
+    """The last non-empty line of a run's ``train.log`` (its tail only), or None."""
+    try:
+        with open(run_dir / contract.LOG_FILE, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 8192))
+            lines = [ln.strip() for ln in fh.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+    except OSError:
+        return None
+    return lines[-1] if lines else None

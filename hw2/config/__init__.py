@@ -26,6 +26,7 @@ The modules, in dependency order:
 * :mod:`~hw2.config.overrides` — ``--set key.path=value`` parsing and merging;
 * :mod:`~hw2.config.experiments` — one experiment, :class:`PlannedRun`, :func:`trainer_module`;
 * :mod:`~hw2.config.studies` — studies expanded into runs;
+* :mod:`~hw2.config.smoke` — smoke runs: a config shrunk to seconds (``--smoke``);
 * :mod:`~hw2.config.discovery` — every file under ``configs/``;
 * :mod:`~hw2.config.reference` — the generated schema reference (``python -m hw2.config``).
 """
@@ -37,14 +38,17 @@ from hw2.config.errors import DOC_FIELD, ConfigError
 from hw2.config.experiments import PlannedRun, is_study, load_experiment, trainer_module
 from hw2.config.overrides import OVERRIDE_FILE, overrides_to_args, parse_overrides
 from hw2.config.reference import REFERENCE_BEGIN, REFERENCE_END, schema_reference, write_reference
-from hw2.config.studies import MAX_RUNS, expand_study
+from hw2.config.smoke import SMOKE_PREFIX, smoke_config, smoke_planned
+from hw2.config.studies import MAX_REPEAT, MAX_RUNS, expand_study
 
 __all__ = [
     "DOC_FIELD",
+    "MAX_REPEAT",
     "MAX_RUNS",
     "OVERRIDE_FILE",
     "REFERENCE_BEGIN",
     "REFERENCE_END",
+    "SMOKE_PREFIX",
     "ConfigEntry",
     "ConfigError",
     "PlannedRun",
@@ -55,6 +59,8 @@ __all__ = [
     "overrides_to_args",
     "parse_overrides",
     "schema_reference",
+    "smoke_config",
+    "smoke_planned",
     "trainer_module",
     "write_reference",
 ]

@@ -17,7 +17,7 @@ from hw2.config.experiments import PlannedRun, _apply_cli, _cli_sets, _default_n
 from hw2.config.overrides import _apply_layer, _check_key, _split_overrides
 from hw2.config.validation import _from_validation, _Layer
 from hw2.config.yaml_lines import _Doc, _looks_like_study, _read_doc, _require_mapping
-from hw2.schema import ExperimentConfig, StudySpec
+from hw2.schema import NAME_MAX_LEN, ExperimentConfig, StudySpec
 
 MAX_RUNS = 1000  # a study expanding to more runs than this is almost surely a mistake
 
@@ -108,8 +108,10 @@ def _study_sets(
     return common, variants, grid
 
 
-def _expand(doc: _Doc, cli: list[tuple[str, Loc, Any, int]]) -> list[PlannedRun]:
+def _expand(doc: _Doc, cli: list[tuple[str, Loc, Any, int]], repeat: int | None = None) -> list[PlannedRun]:
     spec = _study_spec(doc)
+    if repeat is not None:  # the launcher's --repeat replaces the file's (checked by _check_repeat)
+        spec = spec.model_copy(update={"repeat": repeat})
     common, variants, grid = _study_sets(spec, doc)
     base_file = os.path.normpath(os.path.join(os.path.dirname(doc.file), spec.base))
     base_line = doc.line_of(("base",))
@@ -219,19 +221,61 @@ def _expand(doc: _Doc, cli: list[tuple[str, Loc, Any, int]]) -> list[PlannedRun]
     return runs
 
 
-def expand_study(path: str | os.PathLike[str], overrides: list[str] | None = None) -> list[PlannedRun]:
+MAX_REPEAT = 100  # as StudySpec.repeat allows
+
+
+def _check_repeat(repeat: Any) -> int | None:
+    """``repeat`` given at launch (``--repeat N``): None, or an int in 1..:data:`MAX_REPEAT`."""
+    if repeat is None:
+        return None
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
+        raise ConfigError(
+            f"must be 1..{MAX_REPEAT} (got {_got(repeat)})",
+            field="repeat",
+            hint=f"pass --repeat N with N from 1 to {MAX_REPEAT}",
+        )
+    return repeat
+
+
+def expand_study(
+    path: str | os.PathLike[str], overrides: list[str] | None = None, repeat: int | None = None
+) -> list[PlannedRun]:
     """The runs of a study (variants x grid x repeat), or one run for a plain experiment.
+
+    ``repeat`` (``--repeat N`` at launch) replaces the study's ``repeat``: N runs per variant/grid
+    cell with seeds seed..seed+N-1. For a plain experiment it gives N runs with those seeds, named
+    ``<name>-s<seed>`` and sharing one ``variant`` (the experiment's name) so they group as seeds;
+    ``repeat`` None or 1 leaves a plain experiment one run, as written.
 
     Raises only :class:`ConfigError`; an error in a study names the study file and line (and
     the variant or grid value), an error in the base experiment names the base file.
     """
+    repeat = _check_repeat(repeat)
     cli = _split_overrides(overrides)
     doc = _read_doc(path)
     data = _require_mapping(doc)
     if _looks_like_study(data):
-        return _expand(doc, cli)
+        return _expand(doc, cli, repeat)
     layers = [_Layer(path=(), doc=doc)]
     data = _apply_cli(data, layers, cli)
     cfg = _default_name(_validate(data, layers), doc.file)
     applied = {dotted: value for dotted, _path, value, _pos in cli}
-    return [PlannedRun(cfg.name or "run", cfg, doc.file, None, applied, seed=cfg.seed)]
+    if repeat is None or repeat == 1:
+        return [PlannedRun(cfg.name or "run", cfg, doc.file, None, applied, seed=cfg.seed)]
+    base_name = cfg.name or "run"
+    runs = []
+    for r in range(repeat):
+        run_cfg = cfg.model_copy(deep=True)
+        try:
+            run_cfg.seed = cfg.seed + r
+        except ValidationError as exc:
+            seed_layer = _Layer(path=("seed",), doc=doc, offset=("seed",), label=f"repeat {repeat}")
+            raise _from_validation(exc, ExperimentConfig, [*layers, seed_layer]) from None
+        name = f"{base_name[: NAME_MAX_LEN - 12]}-s{run_cfg.seed}"
+        run_cfg.name = name
+        seed_applied = {k: v for k, v in applied.items() if k != "seed"}
+        seed_applied["seed"] = run_cfg.seed
+        runs.append(
+            PlannedRun(name, run_cfg, doc.file, None, seed_applied, variant=base_name, seed=run_cfg.seed)
+        )
+    return runs

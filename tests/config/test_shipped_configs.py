@@ -15,6 +15,7 @@ STUDIES = sorted(p for p in CONFIGS.rglob("*.yaml") if is_study(p))
 
 # study file -> (runs, homework question it must name, variant names)
 EXPECTED_STUDIES = {
+    "2.1-tuning.yaml": (9, "2.1", []),
     "2.1.3-regularisation.yaml": (
         6,
         "2.1.3",

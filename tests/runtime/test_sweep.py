@@ -1,0 +1,216 @@
+"""Incremental sweeps (issue 10 §5): run identity, twins, --force, requeue of failed runs, and two
+launchers at once; the fake trainer on the real harness, queue and scheduler."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hw2 import contract, queue
+from hw2.config import expand_study
+from tests.conftest import PROJECT_ROOT
+from tests.runtime.conftest import WriteConfig, all_final, wait_for
+
+
+def _study(path: Path, base: Path, variants: dict[str, dict[str, object]], title: str = "S") -> Path:
+    data = {
+        "study": title,
+        "base": str(base),
+        "variants": [{"name": name, "set": sets} for name, sets in variants.items()],
+    }
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def _meta(runs_dir: Path, run_id: str) -> contract.RunMeta:
+    meta = contract.read_meta(runs_dir / run_id)
+    assert meta is not None
+    return meta
+
+
+def _status_by_variant(runs_dir: Path) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for d in contract.list_run_dirs(runs_dir):
+        meta = contract.read_meta(d)
+        assert meta is not None
+        out.setdefault(str(meta.extra.get("variant")), []).append(meta.status)
+    return out
+
+
+def _drain(runs_dir: Path) -> None:
+    """Run the queue to the end and wait for the scheduler to exit (so later runs stay queued)."""
+    queue.ensure_scheduler(runs_dir)
+    assert wait_for(lambda: all_final(runs_dir), timeout=120)
+    assert wait_for(lambda: not queue.scheduler_lock_held(runs_dir), timeout=60)
+
+
+def test_identity_ignores_name_description_and_data_dir_only(write_config: WriteConfig) -> None:
+    [p] = expand_study(write_config("ident"))
+    base = queue.identity(p.cfg)
+    cfg = p.cfg.model_copy(deep=True)
+    cfg.name, cfg.description, cfg.data.data_dir = "other", "other text", "/elsewhere"
+    assert queue.identity(cfg) == base
+    for change in ({"seed": 1}, {"optimizer": {"lr": 0.5}}, {"train": {"epochs": 3, "batch_size": 3}}):
+        other = type(p.cfg).model_validate({**p.cfg.model_dump(mode="json"), **change})
+        assert queue.identity(other) != base, change
+    assert queue.identity(p.cfg, smoke=True) != base
+
+
+def test_relaunch_queues_only_runs_without_a_live_twin(
+    runs_dir: Path, write_config: WriteConfig, tmp_path: Path
+) -> None:
+    base = write_config("sweep-base", epochs=1, batches=2)
+    study = _study(
+        tmp_path / "study.yaml",
+        base,
+        {"ok1": {"seed": 1}, "ok2": {"seed": 2}, "bad": {"model.name": "fail"}, "gone": {"seed": 3}},
+    )
+    planned = expand_study(study)
+    first = queue.enqueue_sweep(runs_dir, planned)
+    assert len(first.queued) == 4 and not first.skipped
+    assert first.summary() == "none of 4 done or queued yet: queue 4"
+    ids = dict(zip([p.variant for p in planned], first.queued, strict=True))
+    for variant, rid in ids.items():  # identity recorded at creation, the planned run's
+        assert _meta(runs_dir, rid).extra["identity"] == queue.identity(planned[list(ids).index(variant)].cfg)
+    assert queue.kill_run(runs_dir, ids["gone"])  # queued -> killed
+    _drain(runs_dir)
+    assert _status_by_variant(runs_dir) == {
+        "ok1": ["done"],
+        "ok2": ["done"],
+        "bad": ["failed"],
+        "gone": ["killed"],
+    }
+
+    # relaunched: the failed and the killed run are queued again, the done ones are not
+    second = queue.enqueue_sweep(runs_dir, expand_study(study))
+    assert sorted(p.variant for p in second.to_queue) == ["bad", "gone"]
+    assert len(second.queued) == 2
+    assert {(t.planned.variant, t.run_id, t.status) for t in second.skipped} == {
+        ("ok1", ids["ok1"], "done"),
+        ("ok2", ids["ok2"], "done"),
+    }
+    assert second.summary() == "2 of 4 already done or queued: queue 2"
+
+    # relaunched again while those are queued: nothing
+    third = queue.enqueue_sweep(runs_dir, expand_study(study))
+    assert third.queued == [] and third.summary() == "4 of 4 already done or queued: queue none"
+    assert {t.status for t in third.skipped} == {"done", "queued"}
+
+    # a config edit: the edited variant runs again, the others do not
+    data = yaml.safe_load(study.read_text())
+    data["variants"][1]["set"]["optimizer.lr"] = 0.05  # ok2
+    study.write_text(yaml.safe_dump(data, sort_keys=False))
+    fourth = queue.enqueue_sweep(runs_dir, expand_study(study))
+    assert [p.variant for p in fourth.to_queue] == ["ok2"] and len(fourth.queued) == 1
+    assert _meta(runs_dir, fourth.queued[0]).extra["variant"] == "ok2"
+
+    # --force queues all
+    forced = queue.enqueue_sweep(runs_dir, expand_study(study), force=True)
+    assert len(forced.queued) == 4 and not forced.skipped
+    assert len(contract.list_run_dirs(runs_dir)) == 4 + 2 + 1 + 4
+
+
+def test_runs_queued_before_identities_existed_are_twins_by_their_config(
+    runs_dir: Path, write_config: WriteConfig
+) -> None:
+    [p] = expand_study(write_config("old", epochs=1, batches=1))
+    rid = queue.enqueue(runs_dir, p)
+    meta = contract.read_json(runs_dir / rid / contract.META_FILE)
+    assert meta is not None
+    del meta["identity"]
+    contract.atomic_write_json(runs_dir / rid / contract.META_FILE, meta)
+    plan = queue.plan_sweep(runs_dir, [p])
+    assert plan.to_queue == [] and [t.run_id for t in plan.skipped] == [rid]
+
+
+def test_smoke_runs_and_real_runs_are_never_twins(runs_dir: Path, write_config: WriteConfig) -> None:
+    [p] = expand_study(write_config("both", epochs=1, batches=1))
+    real = queue.enqueue_sweep(runs_dir, [p])
+    smoke = queue.enqueue_sweep(runs_dir, [p], smoke=True)
+    assert len(real.queued) == 1 and len(smoke.queued) == 1  # each blind to the other
+    assert _meta(runs_dir, smoke.queued[0]).extra["smoke"] is True
+    assert "smoke" not in _meta(runs_dir, real.queued[0]).extra
+    assert queue.plan_sweep(runs_dir, [p]).to_queue == []
+    assert queue.plan_sweep(runs_dir, [p], smoke=True).to_queue == []
+
+
+def test_requeue_failed_requeues_each_failed_identity_once(
+    runs_dir: Path, write_config: WriteConfig, tmp_path: Path
+) -> None:
+    base = write_config("rq-base", epochs=1, batches=1)
+    study = _study(
+        tmp_path / "rq.yaml", base, {"ok": {}, "bad": {"model.name": "fail"}, "gone": {"seed": 5}}, "RQ"
+    )
+    other = _study(tmp_path / "other.yaml", base, {"x": {"model.name": "fail", "seed": 9}}, "Other")
+    plan = queue.enqueue_sweep(runs_dir, expand_study(study) + expand_study(other))
+    ids = dict(zip(["ok", "bad", "gone", "x"], plan.queued, strict=True))
+    assert queue.kill_run(runs_dir, ids["gone"])
+    _drain(runs_dir)
+    again = queue.requeue(runs_dir, ids["bad"])  # "bad" fails twice: two failed runs, one identity
+    _drain(runs_dir)
+    assert _meta(runs_dir, again).status == "failed"
+
+    new = queue.requeue_failed(runs_dir, "RQ")
+    assert len(new) == 2
+    metas = [_meta(runs_dir, rid) for rid in new]
+    assert sorted(str(m.extra["variant"]) for m in metas) == ["bad", "gone"]
+    assert all(m.status == "queued" and m.study == "RQ" for m in metas)
+    bad_new = next(m for m in metas if m.extra["variant"] == "bad")
+    assert bad_new.extra["requeued_from"] == again  # from the newest failed run of that identity
+    assert bad_new.extra["identity"] == _meta(runs_dir, ids["bad"]).extra["identity"]
+    assert queue.requeue_failed(runs_dir, "RQ") == []  # their twins are queued now
+    assert queue.requeue_failed(runs_dir, str(other)) != []  # by study file; "Other" only
+    assert queue.requeue_failed(runs_dir) == []
+
+
+def test_two_launchers_at_once_queue_each_run_once(
+    runs_dir: Path, write_config: WriteConfig, tmp_path: Path
+) -> None:
+    base = write_config("race", epochs=1, batches=1)
+    study = _study(tmp_path / "race.yaml", base, {f"v{i}": {"seed": i} for i in range(12)})
+    go = tmp_path / "go"
+    script = textwrap.dedent(
+        f"""
+        import os, sys, time
+        from hw2 import queue
+        from hw2.config import expand_study
+        planned = expand_study({str(study)!r})
+        print("ready", flush=True)
+        while not os.path.exists({str(go)!r}):
+            time.sleep(0.001)
+        print(len(queue.enqueue_sweep({str(runs_dir)!r}, planned).queued))
+        """
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    go.touch()
+    counts = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0
+        counts.append(int(out.strip()))
+    assert sum(counts) == 12
+    metas = [contract.read_meta(d) for d in contract.list_run_dirs(runs_dir)]
+    assert len(metas) == 12
+    assert len({m.extra["identity"] for m in metas if m is not None}) == 12
+
+
+@pytest.mark.parametrize("repeat", [1, 3])
+def test_repeat_at_launch_is_seeds_per_variant(
+    runs_dir: Path, write_config: WriteConfig, tmp_path: Path, repeat: int
+) -> None:
+    study = _study(tmp_path / "rep.yaml", write_config("rep"), {"a": {}, "b": {"optimizer.lr": 0.1}})
+    plan = queue.enqueue_sweep(runs_dir, expand_study(study, repeat=repeat))
+    metas = [_meta(runs_dir, rid) for rid in plan.queued]
+    assert sorted((m.extra["variant"], m.extra["seed"]) for m in metas) == sorted(
+        (v, s) for v in "ab" for s in range(repeat)
+    )
