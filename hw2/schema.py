@@ -102,6 +102,15 @@ class ModelConfig(_Strict):
     l1: float = Field(0.0, ge=0.0, description="L1 kernel regulariser (MLP Dense layers).")
     l2: float = Field(0.0, ge=0.0, description="L2 kernel regulariser (MLP Dense layers).")
     batch_norm: bool = Field(False, description="BatchNorm after convolutions (CNN regularized model).")
+    channels: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=8,
+        description="Conv block widths of the deeper/regularized CNNs, one VGG block (two 3x3 "
+        "convolutions + 2x2 max-pool) per entry; unset: [32, 64, 128]. Each block halves the 32x32 "
+        "image, so more than 5 blocks leave nothing to pool and the run fails at its first forward "
+        "pass (a smoke run, 'hw2-tui sweep --smoke', finds that in seconds).",
+    )
 
 
 class AugmentConfig(_Strict):

@@ -493,7 +493,12 @@ def train(ctx: RunContext) -> dict[str, Any]:
         model = model.to(memory_format=torch.channels_last)
     params = count_params(model)
     for option in ignored_model_options(cfg):
-        log.warning("%s: ignored by model %s (only 'regularized' uses it)", option, cfg.model.name)
+        users = (
+            "'deeper' and 'regularized' use it"
+            if option == "model.channels"
+            else "only 'regularized' uses it"
+        )
+        log.warning("%s: ignored by model %s (%s)", option, cfg.model.name, users)
     log.info("model %s: %s parameters", cfg.model.name, f"{params:,}")
     step_model: nn.Module = model
     if not perf.compile:

@@ -11,12 +11,13 @@
   convolution with the same channel count, followed by a ReLU. Feature-map sizes stay identical
   (28->14, 10->5), so only "fixed max vs learned downsampling" changes.
 * ``deeper`` -> :class:`DeeperNet`: three VGG-style blocks (two padded 3x3 convolutions + max-pool),
-  32/64/128 channels, then fc 2048->256->10.
+  32/64/128 channels, then fc 2048->256->10 (``cfg.model.channels`` sets other block widths, one
+  block per entry).
 * ``regularized`` -> :class:`RegularizedNet`: the deeper net with BatchNorm after every convolution
   (``cfg.model.batch_norm``) and Dropout (``cfg.model.dropout``) after every block and before the
   classifier.
 
-Only ``regularized`` reads ``batch_norm``/``dropout``; :func:`ignored_model_options` names what a
+Only ``regularized`` reads ``batch_norm``/``dropout``, only ``deeper``/``regularized`` ``channels``; :func:`ignored_model_options` names what a
 config sets that its model ignores, so the trainer can say so in the log rather than silently.
 """
 
@@ -96,19 +97,27 @@ def _conv_block(cin: int, cout: int, batch_norm: bool, dropout: float) -> nn.Seq
 
 
 class DeeperNet(nn.Module):
-    """Three VGG-style blocks (32, 64, 128 channels; 32->16->8->4) and a two-layer classifier."""
+    """VGG-style blocks (by default 32, 64, 128 channels; 32->16->8->4) and a two-layer classifier.
+
+    ``widths`` gives one block per entry; each halves the image, so the classifier sees
+    ``widths[-1] * (32 / 2**len(widths))**2`` features. Past five blocks nothing is left to pool:
+    the network is built, and its first forward pass fails (as torch's max-pool says).
+    """
 
     WIDTHS = (32, 64, 128)
 
-    def __init__(self, batch_norm: bool = False, dropout: float = 0.0) -> None:
+    def __init__(
+        self, batch_norm: bool = False, dropout: float = 0.0, widths: tuple[int, ...] | None = None
+    ) -> None:
         super().__init__()
         blocks = []
         cin = 3
-        for w in self.WIDTHS:
+        for w in widths or self.WIDTHS:
             blocks.append(_conv_block(cin, w, batch_norm, dropout))
             cin = w
         self.features = nn.Sequential(*blocks)
-        head: list[nn.Module] = [nn.Flatten(), nn.Linear(cin * 4 * 4, 256), nn.ReLU(inplace=True)]
+        side = max(32 >> len(blocks), 1)  # past five blocks: sized for 1x1, the forward pass fails first
+        head: list[nn.Module] = [nn.Flatten(), nn.Linear(cin * side * side, 256), nn.ReLU(inplace=True)]
         if dropout > 0:
             head.append(nn.Dropout(dropout))
         head.append(nn.Linear(256, NUM_CLASSES))
@@ -122,12 +131,17 @@ class RegularizedNet(DeeperNet):
     """:class:`DeeperNet` with BatchNorm and/or Dropout, as the config asks."""
 
 
+def _widths(model_cfg: Any) -> tuple[int, ...] | None:
+    channels = getattr(model_cfg, "channels", None)
+    return tuple(channels) if channels else None
+
+
 MODELS: dict[str, Callable[[Any], nn.Module]] = {
     "base": lambda m: TutorialNet(),
     "no_relu": lambda m: NoReLUNet(),
     "pool_conv": lambda m: PoolConvNet(),
-    "deeper": lambda m: DeeperNet(),
-    "regularized": lambda m: RegularizedNet(batch_norm=m.batch_norm, dropout=m.dropout),
+    "deeper": lambda m: DeeperNet(widths=_widths(m)),
+    "regularized": lambda m: RegularizedNet(batch_norm=m.batch_norm, dropout=m.dropout, widths=_widths(m)),
 }
 
 
@@ -148,7 +162,7 @@ def ignored_model_options(cfg: Any) -> list[str]:
     m = cfg.model
     if m.name == "regularized":
         return []
-    ignored = []
+    ignored = [] if m.name == "deeper" or not getattr(m, "channels", None) else ["model.channels"]
     if m.batch_norm:
         ignored.append("model.batch_norm")
     if m.dropout:
