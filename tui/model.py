@@ -264,15 +264,13 @@ class RunsModel:
             if u.truncated:  # the file restarted: what was plotted is gone; ask for the series again
                 st.clear_series()
                 st.series_loaded = st.series_requested = False
-            plotted = st.series_loaded
-            epochs, progress = split_lines(u.new_lines) if plotted else ((), None)
-            plot_changed = plotted and st._add_epochs(epochs)
-            if progress is not None and summary.status == "running":
-                plot_changed |= st._add_progress(progress)
-            any_epoch = bool(epochs) or (
-                not plotted and any(line.get("type") == "epoch" for line in u.new_lines)
-            )
-            if view or u.truncated or u.skipped or any_epoch:
+            epochs, progress = split_lines(u.new_lines)
+            plot_changed = False
+            if st.series_loaded:  # runs never plotted keep no series: their lines end here
+                plot_changed = st._add_epochs(epochs)
+                if progress is not None and summary.status == "running":
+                    plot_changed |= st._add_progress(progress)
+            if view or u.truncated or u.skipped or epochs:
                 st.version += 1
                 st.epoch_version += 1
                 changes.add_row(u.run_id, shown=view or bool(u.truncated))
