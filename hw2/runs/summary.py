@@ -160,6 +160,9 @@ class RunSummary:
     study: str | None = None
     variant: str | None = None
     seed: int | None = None
+    smoke: bool = False
+    """A smoke run (meta ``smoke: true``): one epoch on a small subset; kept out of reports and exports
+    unless asked for."""
     trainer: str = ""
     device: str | None = None
     config_path: str | None = None
@@ -335,6 +338,7 @@ def summarize(
         study=_get(meta, "study"),
         variant=_get(meta, "variant"),
         seed=int(seed) if isinstance(seed, int) and not isinstance(seed, bool) else None,
+        smoke=_get(meta, "smoke") is True,
         trainer=str(_get(meta, "trainer") or ""),
         device=_get(meta, "device") or res.get("device"),
         config_path=_get(meta, "config_path"),

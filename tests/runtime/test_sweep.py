@@ -13,6 +13,7 @@ import yaml
 
 from hw2 import contract, queue
 from hw2.config import expand_study
+from hw2.runs.store import list_runs
 from tests.conftest import PROJECT_ROOT
 from tests.runtime.conftest import WriteConfig, all_final, wait_for
 
@@ -137,6 +138,11 @@ def test_smoke_runs_and_real_runs_are_never_twins(runs_dir: Path, write_config: 
     assert "smoke" not in _meta(runs_dir, real.queued[0]).extra
     assert queue.plan_sweep(runs_dir, [p]).to_queue == []
     assert queue.plan_sweep(runs_dir, [p], smoke=True).to_queue == []
+    summaries = {s.run_id: s for s in list_runs(runs_dir, use_cache=False)}
+    assert summaries[smoke.queued[0]].smoke and not summaries[real.queued[0]].smoke
+    requeued = queue.requeue(runs_dir, smoke.queued[0])  # a smoke run requeued stays one
+    assert _meta(runs_dir, requeued).extra["smoke"] is True
+    assert _meta(runs_dir, requeued).extra["identity"] == _meta(runs_dir, smoke.queued[0]).extra["identity"]
 
 
 def test_requeue_failed_requeues_each_failed_identity_once(
@@ -179,6 +185,7 @@ def test_two_launchers_at_once_queue_each_run_once(
         import os, sys, time
         from hw2 import queue
         from hw2.config import expand_study
+from hw2.runs.store import list_runs
         planned = expand_study({str(study)!r})
         print("ready", flush=True)
         while not os.path.exists({str(go)!r}):
