@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hw2.runs.summary import EpochPoint, RunSummary, num
+from hw2.runs.summary import EpochPoint, EpochStats, RunSummary, fold_lines, num
 
 MAX_EPOCHS_KEPT = 2048
 """Epoch points kept per run; beyond that the older half is decimated (every other point)."""
@@ -37,25 +37,6 @@ STATUS_STYLES: dict[str, str] = {
     "killed": "magenta",
     "deleted": "dim strike",
 }
-
-
-def split_lines(
-    lines: Iterable[Mapping[str, Any]],
-) -> tuple[list[Mapping[str, Any]], Mapping[str, Any] | None]:
-    """A batch of metric lines → its epoch lines (in order) and the last progress line after them.
-
-    The one place in ``tui`` that tells the two kinds apart (``docs/run-contract.md``: a line's
-    ``type`` is ``epoch`` or ``progress``). A progress line before an epoch line is superseded by it.
-    """
-    epochs: list[Mapping[str, Any]] = []
-    progress: Mapping[str, Any] | None = None
-    for line in lines:
-        if line.get("type") == "epoch":
-            epochs.append(line)
-            progress = None
-        else:
-            progress = line
-    return epochs, progress
 
 
 @dataclass(eq=False)
@@ -250,8 +231,10 @@ class RunsModel:
             if st is None:
                 st = self.runs[u.run_id] = RunState(u.run_id, summary)
                 changes.columns = True
-                view = True
+                view, last = True, None
             else:
+                prev = st.summary
+                last = (prev.latest, prev.skipped_lines, prev.best_val_acc, prev.epochs_total)
                 view = bool(u.view_changed or u.new or st.deleted)
                 st.summary = summary
             st.deleted = False
@@ -264,13 +247,17 @@ class RunsModel:
             if u.truncated:  # the file restarted: what was plotted is gone; ask for the series again
                 st.clear_series()
                 st.series_loaded = st.series_requested = False
-            epochs, progress = split_lines(u.new_lines)
             plot_changed = False
-            if st.series_loaded:  # runs never plotted keep no series: their lines end here
+            if st.series_loaded and u.new_lines:  # runs never plotted keep no series
+                epochs: list[Mapping[str, Any]] = []
+                progress = fold_lines(u.new_lines, EpochStats(), epochs)
                 plot_changed = st._add_epochs(epochs)
                 if progress is not None and summary.status == "running":
                     plot_changed |= st._add_progress(progress)
-            if view or u.truncated or u.skipped or epochs:
+            # An epoch line (or a skipped one) changes the row's figures; progress lines only the
+            # epoch bar and the times.
+            figures = (summary.latest, summary.skipped_lines, summary.best_val_acc, summary.epochs_total)
+            if view or u.truncated or figures != last:
                 st.version += 1
                 st.epoch_version += 1
                 changes.add_row(u.run_id, shown=view or bool(u.truncated))
@@ -316,7 +303,8 @@ class RunsModel:
         if config is not None:
             st.config = config
         st.clear_series()
-        epochs, _ = split_lines(lines)
+        epochs: list[Mapping[str, Any]] = []
+        fold_lines(lines, EpochStats(), epochs)
         st._add_epochs(epochs)
         st.series_loaded = True
         st.version += 1

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hw2.runs.summary import EpochStats, RunSummary, summarize
+from hw2.runs.summary import EpochStats, RunSummary, fold_lines, summarize
 from tui.model import (
     MAX_EPOCHS_KEPT,
     MAX_PARTIAL_KEPT,
@@ -18,7 +18,6 @@ from tui.model import (
     downsample,
     ema,
     progress_bar,
-    split_lines,
 )
 from tui.widgets import BASE_COLUMNS
 
@@ -83,12 +82,7 @@ class FakeRun:
     def update(self, lines: list[dict] = (), *, truncated: bool = False, view: bool = False) -> Update:  # type: ignore[assignment]
         if truncated:
             self.stats, self.progress = EpochStats(), None
-        epochs, progress = split_lines(lines)
-        self.stats.add_all(epochs)
-        if epochs:
-            self.progress = None
-        if progress is not None:
-            self.progress = dict(progress)
+        self.progress = fold_lines(lines, self.stats, progress=self.progress)
         new, self.first = self.first, False
         return Update(
             self.run_id,
@@ -230,12 +224,6 @@ def test_garbage_values_do_not_break_anything() -> None:
     st = m["r"]
     assert st.points[0].val_acc is None and st.points[0].train_loss is None
     assert st.garbage == 1
-
-
-def test_split_lines() -> None:
-    epochs, progress = split_lines([_progress(1, 5), _epoch(1), _progress(2, 5), _progress(2, 6)])
-    assert [e["epoch"] for e in epochs] == [1] and progress == _progress(2, 6)
-    assert split_lines([_progress(1, 5), _epoch(1)])[1] is None
 
 
 def test_differing_keys() -> None:
