@@ -473,13 +473,23 @@ class SweepPlan:
         return f"{len(self.skipped)} of {total} already done or queued: {what}"
 
 
-@dataclass(frozen=True)
 class _Existing:
-    run_id: str
-    identity: str | None
-    status: str
-    smoke: bool
-    meta: RunMeta
+    """A run in the runs folder as a sweep sees it; its identity is read only when asked for (a run
+    queued before identities were recorded costs a config parse)."""
+
+    __slots__ = ("_identity", "meta", "path", "run_id", "smoke", "status")
+
+    def __init__(self, path: Path, meta: RunMeta) -> None:
+        self.path, self.meta, self.run_id = path, meta, path.name
+        self.status = contract.effective_status(meta)
+        self.smoke = meta.extra.get("smoke") is True
+        self._identity: str | None | bool = False  # False: not read yet
+
+    @property
+    def identity(self) -> str | None:
+        if self._identity is False:
+            self._identity = run_identity(self.path, self.meta)
+        return self._identity  # type: ignore[return-value]
 
 
 def run_identity(run_dir: Path, meta: RunMeta) -> str | None:
@@ -500,20 +510,12 @@ def run_identity(run_dir: Path, meta: RunMeta) -> str | None:
 
 
 def _existing_runs(runs_dir: Path) -> list[_Existing]:
+    """Every readable run, oldest first."""
     out = []
     for path in contract.list_run_dirs(runs_dir):
         meta = contract.read_meta(path)
-        if meta is None:
-            continue
-        out.append(
-            _Existing(
-                run_id=path.name,
-                identity=run_identity(path, meta),
-                status=contract.effective_status(meta),
-                smoke=meta.extra.get("smoke") is True,
-                meta=meta,
-            )
-        )
+        if meta is not None:
+            out.append(_Existing(path, meta))
     return out
 
 
@@ -521,7 +523,7 @@ def _blocking_twins(existing: list[_Existing]) -> dict[str, _Existing]:
     """identity → the newest run of that identity that is done, queued or running."""
     twins: dict[str, _Existing] = {}
     for run in existing:  # oldest first: a later one replaces an earlier one
-        if run.identity is not None and run.status in BLOCKING_STATUSES:
+        if run.status in BLOCKING_STATUSES and run.identity is not None:
             twins[run.identity] = run
     return twins
 
@@ -596,9 +598,11 @@ def requeue_failed(runs_dir: Path | str, study: str | None = None) -> list[str]:
             existing = _existing_runs(runs_dir)
             taken = set(_blocking_twins(existing))
             for run in reversed(existing):  # newest first
-                if run.status not in {"failed", "killed"} or run.smoke or run.identity is None:
+                if run.status not in {"failed", "killed"} or run.smoke:
                     continue
-                if run.identity in taken or (study is not None and not _of_study(run.meta, study)):
+                if study is not None and not _of_study(run.meta, study):
+                    continue
+                if run.identity is None or run.identity in taken:
                     continue
                 new_ids.append(requeue(runs_dir, run.run_id))
                 taken.add(run.identity)

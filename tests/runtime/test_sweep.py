@@ -185,7 +185,6 @@ def test_two_launchers_at_once_queue_each_run_once(
         import os, sys, time
         from hw2 import queue
         from hw2.config import expand_study
-from hw2.runs.store import list_runs
         planned = expand_study({str(study)!r})
         print("ready", flush=True)
         while not os.path.exists({str(go)!r}):
