@@ -220,3 +220,15 @@ def test_repeat_at_launch_is_seeds_per_variant(
     assert sorted((m.extra["variant"], m.extra["seed"]) for m in metas) == sorted(
         (v, s) for v in "ab" for s in range(repeat)
     )
+
+
+def test_a_running_twin_blocks_and_a_killed_one_does_not(runs_dir: Path, write_config: WriteConfig) -> None:
+    [p] = expand_study(write_config("long", epochs=2, batches=400, model="slow"))
+    [rid] = queue.enqueue_sweep(runs_dir, [p]).queued
+    queue.ensure_scheduler(runs_dir)
+    assert wait_for(lambda: _meta(runs_dir, rid).status == "running" and bool(_meta(runs_dir, rid).pid))
+    plan = queue.plan_sweep(runs_dir, [p])
+    assert plan.to_queue == [] and [(t.run_id, t.status) for t in plan.skipped] == [(rid, "running")]
+    assert queue.kill_run(runs_dir, rid, grace=0)
+    assert wait_for(lambda: _meta(runs_dir, rid).status == "killed")
+    assert queue.plan_sweep(runs_dir, [p]).to_queue == [p]
