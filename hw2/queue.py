@@ -669,12 +669,14 @@ def smoke_test(
         status = contract.effective_status(meta) if meta is not None else "missing"
         if status == "done":
             continue
-        if status not in contract.FINAL_STATUSES:
+        if meta is None:
+            error = f"its run folder {rid} vanished or its meta.json is unreadable"
+        elif status not in contract.FINAL_STATUSES:
             with contextlib.suppress(QueueError):
                 kill_run(runs_dir, rid)
             error = f"did not finish within {timeout:g} s (killed)"
         else:
-            error = (meta.error if meta is not None else None) or _last_log_line(runs_dir / rid) or status
+            error = meta.error or _last_log_line(runs_dir / rid) or status
         failures.append(
             SmokeFailure(
                 file=str(getattr(p, "study_file", None) or p.config_path),

@@ -232,3 +232,27 @@ def test_a_running_twin_blocks_and_a_killed_one_does_not(runs_dir: Path, write_c
     assert queue.kill_run(runs_dir, rid, grace=0)
     assert wait_for(lambda: _meta(runs_dir, rid).status == "killed")
     assert queue.plan_sweep(runs_dir, [p]).to_queue == [p]
+
+
+def test_smoke_test_reports_failures_and_runs_past_the_timeout(
+    runs_dir: Path, write_config: WriteConfig, tmp_path: Path
+) -> None:
+    base = write_config("smoke-base", epochs=50, batches=2)
+    study = _study(
+        tmp_path / "smk.yaml",
+        base,
+        {
+            "fine": {},
+            "broken": {"model.name": "fail"},
+            "stuck": {"model.name": "slow", "train.batch_size": 5000},
+        },
+    )
+    failures = queue.smoke_test(runs_dir, expand_study(study), timeout=30)
+    by_variant = {f.variant: f for f in failures}
+    assert sorted(by_variant) == ["broken", "stuck"]
+    assert all(f.file == str(study) for f in failures)
+    assert by_variant["broken"].error == "RuntimeError: fake failure at epoch 1"
+    assert by_variant["stuck"].error == "did not finish within 30 s (killed)"
+    assert wait_for(lambda: _meta(runs_dir, by_variant["stuck"].run_id).status == "killed")
+    metas = [contract.read_meta(d) for d in contract.list_run_dirs(runs_dir)]
+    assert len(metas) == 3 and all(m is not None and m.extra["smoke"] and m.epochs == 1 for m in metas)
