@@ -169,10 +169,8 @@ class HW2App(App[None]):
         self._apply_width_class(self.size.width)
 
     def on_ready(self) -> None:
-        """After the first frame: start the workers (their imports would otherwise delay it)."""
+        """After the first frame: start polling the runs (its imports would otherwise delay it)."""
         self._poll_runs()
-        self._poll_gpu()
-        self.load_configs()
         self.main.start_ticking()
 
     def on_resize(self, event: Any) -> None:
@@ -316,6 +314,10 @@ class HW2App(App[None]):
         self.main.show_changes(changes, initial=msg.initial)
         if msg.initial:
             self.first_poll_done.set()
+            # The GPU poller and the configs (YAML, validation) start once the runs are on screen:
+            # their threads would otherwise compete with the first poll (1000 runs) for the GIL.
+            self._poll_gpu()
+            self.load_configs()
 
     def on_series_loaded(self, msg: SeriesLoaded) -> None:
         loaded = [rid for rid, (lines, cfg) in msg.series.items() if self.model.load_series(rid, lines, cfg)]
