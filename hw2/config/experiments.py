@@ -94,8 +94,9 @@ class PlannedRun:
     :func:`hw2.config.expand_study`).
 
     The run's identity within a study: ``variant`` is the variant name and/or grid cell label (the
-    run name without its ``-s<seed>`` suffix; None for a single experiment), ``seed`` the run's
-    seed, ``study_file`` the study YAML it was expanded from (None for a single experiment).
+    run name without its ``-s<seed>`` suffix; None for a single experiment, its name when it is
+    repeated over seeds), ``seed`` the run's seed, ``study_file`` the study YAML it was expanded
+    from (None for a single experiment).
     """
 
     name: str
