@@ -12,15 +12,18 @@ scheduler per runs dir, so no run is launched twice). :meth:`Scheduler.run` firs
    code; :func:`hw2.runs.lifecycle.reap_exit`) and its NVML memory peak;
 2. launch: start the oldest queued runs while slots are free; a run started elsewhere whose
    process is found gone on the way is marked ``failed`` (no launcher left to reap it);
-3. exit when nothing is queued and none of its children is alive for ``$HW2_SCHEDULER_IDLE``
-   seconds (default 2), after one last look for a run queued meanwhile.
+3. watch Slurm runs (executor ``slurm``: queued and running in Slurm, never launched here): the
+   Slurm monitor (:class:`hw2.slurm.monitor.SlurmMonitor`) polls Slurm once for all of them every
+   ``$HW2_SLURM_POLL_S`` seconds (default 30) and records the ends their harness could not;
+4. exit when nothing is queued, none of its children is alive and no Slurm run is watched for
+   ``$HW2_SCHEDULER_IDLE`` seconds (default 2), after one last look for a run queued meanwhile.
 
 Slots: GPUs (NVML; restricted to the daemon's own ``CUDA_VISIBLE_DEVICES`` if set) x
 ``$HW2_SLOTS_PER_GPU`` (default 1), or ``$HW2_CPU_SLOTS`` (default 1) when there is no GPU. Each
 GPU run gets ``CUDA_VISIBLE_DEVICES=<its GPU>`` (with ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` so CUDA and
 NVML number GPUs alike); CPU runs get ``""``.
 Runs started elsewhere (``hw2-tui run`` in the foreground, a previous scheduler) count against the
-slots while alive.
+slots while alive; Slurm runs never do (they run on Slurm's nodes, whatever ``host`` says).
 
 Memory-aware packing (when ``$HW2_SLOTS_PER_GPU`` > 1, unless ``$HW2_GPU_MEM_AWARE=0``): a run
 joins a GPU that already has runs only if NVML's free memory, minus what the runs already there
@@ -141,6 +144,8 @@ class Scheduler:
         self.mem_aware = self.n_gpus > 0 and self.slots_per_gpu > 1 and env_flag("HW2_GPU_MEM_AWARE", True)
         self.margin_mb = env_float("HW2_GPU_MEM_MARGIN_MB", 1024.0)
         self.children: dict[str, Child] = {}
+        self.slurm_runs: list[tuple[Path, contract.RunMeta]] = []  # watched by the Slurm monitor
+        self._slurm_monitor: Any = None  # hw2.slurm.monitor.SlurmMonitor, made when a Slurm run shows up
         self._lock_fd: int | None = None
         self._stop = False
         # meta.json by its path, re-read only when its stat changed (the loop runs 5x a second)
@@ -191,18 +196,26 @@ class Scheduler:
         return self._metas.get(path / contract.META_FILE)
 
     def _scan(self) -> tuple[list[tuple[float, Path, contract.RunMeta]], list[tuple[Path, contract.RunMeta]]]:
-        """(queued oldest first, running-on-this-host not ours)."""
-        queued, foreign = [], []
+        """(queued oldest first, running-on-this-host not ours); Slurm runs still watched go to
+        :attr:`slurm_runs`."""
+        queued, foreign, slurm = [], [], []
         host = contract.host_name()
         for path in contract.list_run_dirs(self.runs_dir):
             meta = self._meta(path)
             if meta is None:
+                continue
+            if meta.extra.get("executor") == liveness.SLURM:
+                if meta.extra.get("slurm_job_id") and (
+                    meta.status in ("queued", "running") or meta.extra.get("slurm_state") is not None
+                ):
+                    slurm.append((path, meta))
                 continue
             if meta.status == "queued":
                 queued.append((float(meta.created or 0.0), path, meta))
             elif meta.status == "running" and meta.host == host and path.name not in self.children:
                 foreign.append((path, meta))
         queued.sort(key=lambda t: (t[0], t[1].name))
+        self.slurm_runs = slurm
         return queued, foreign
 
     def expected_peak(self, key: str | None) -> float | None:
@@ -321,8 +334,8 @@ class Scheduler:
             cuda = "" if gpu_index is None else str(gpu_index)
             with launch.queue_lock(self.runs_dir):
                 fresh = contract.read_meta(path)
-                if fresh is None or fresh.status != "queued":
-                    continue
+                if fresh is None or fresh.status != "queued" or fresh.extra.get("executor") == liveness.SLURM:
+                    continue  # taken, cancelled, or handed to Slurm (a requeue) meanwhile
                 try:
                     proc = launch.start_trainer(path, fresh, cuda_visible_devices=cuda, gpu=gpu_index)
                 except (launch.LaunchError, contract.ContractError, OSError) as exc:
@@ -338,6 +351,25 @@ class Scheduler:
 
     def has_queued(self) -> bool:
         return bool(self._scan()[0])
+
+    def watch_slurm(self) -> int:
+        """Poll Slurm for the Slurm runs of the last scan when the poll interval has passed (the
+        monitor decides which runs it still watches); returns how many runs it ended."""
+        if not self.slurm_runs:
+            return 0
+        if self._slurm_monitor is None:
+            from hw2.slurm.monitor import SlurmMonitor  # only a runs dir with Slurm runs needs it
+
+            self._slurm_monitor = SlurmMonitor()
+        return int(self._slurm_monitor.maybe_poll(self.slurm_runs))
+
+    def slurm_active(self) -> bool:
+        """Whether a Slurm run is still watched (keeps the daemon alive to record its end)."""
+        if not self.slurm_runs:
+            return False
+        from hw2.slurm.monitor import watched
+
+        return any(watched(meta) for _path, meta in self.slurm_runs)
 
     # ----------------------------------------------------------------- main loop
 
@@ -366,11 +398,12 @@ class Scheduler:
                 try:
                     self.reap()
                     self.launch_ready()
+                    self.watch_slurm()
                 except Exception:  # one odd run folder (deleted mid-launch, ...) must not stop the queue
                     log.exception("scheduler step failed; retrying")
                     time.sleep(1.0)
                     continue
-                if self.children or self.has_queued():
+                if self.children or self.has_queued() or self.slurm_active():
                     idle_since = None
                 else:
                     idle_since = idle_since or time.monotonic()

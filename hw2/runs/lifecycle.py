@@ -8,6 +8,14 @@
                  │                        └──fail_launch─► failed            (never started)
                  └──cancel_queued──► killed
 
+    A Slurm run (executor ``slurm``, :mod:`hw2.slurm`):
+
+    create ──► queued ──record_submission──► queued (job id) ──start_on_node──► running ──finish──► ...
+                 │                              ├──end_by_executor──► failed | killed   (job ended first)
+                 │                              └──cancel_queued────► killed
+                 └── running ──end_by_executor──► failed | killed   (Slurm ended the job: TIMEOUT, NODE_FAIL, ...)
+                     killed ──overrule_kill──► failed   (the SIGTERM was Slurm enforcing a limit)
+
     requeue: a finished run is never restarted; :func:`hw2.queue.requeue` creates a new queued
     run from its config (``requeued_from``, ``attempt`` + 1, variant/seed/study carried over).
 
@@ -20,13 +28,19 @@
 | :func:`reap_exit` | the launcher that waited for the process (scheduler, ``hw2-tui run``) | what the harness could not record (killed by a signal, crashed before the harness); the exit code of a final run that lacks one |
 | :func:`mark_vanished` | whoever finds the process gone with no launcher left to reap it | failed, "process died without finishing" |
 | :func:`cancel_queued` | :func:`hw2.queue.kill_run`, under the queue lock | killed while queued |
+| :func:`record_submission` | the Slurm submitter (:func:`hw2.slurm.submit.submit_runs`), under the queue lock | executor ``slurm``, ``slurm_job_id`` |
+| :func:`start_on_node` | the Slurm job itself, on its node (``python -m hw2.slurm.job``), before it becomes the trainer | status, started, host (the node), launched_by, pid; its job id |
+| :func:`end_by_executor` | the Slurm monitor (:class:`hw2.slurm.monitor.SlurmMonitor`, run by the scheduler daemon) | a job Slurm ended before the run recorded its end: failed/killed with Slurm's state in ``error`` |
+| :func:`overrule_kill` | the Slurm monitor | killed → failed: the harness recorded SIGTERM, Slurm says why (TIMEOUT, OUT_OF_MEMORY, NODE_FAIL, ...) |
 
 Every change is a locked read-modify-write of the named fields only
 (:func:`hw2.contract.update_meta`), and checks the run's current status under that lock: a
 transition from the wrong state raises :class:`TransitionError`, except those that may lose a
 race by design (:func:`cancel_queued`, :func:`fail_launch`, :func:`reap_exit`,
-:func:`mark_vanished`), which then write nothing and say so in what they return. A final status
-is never overwritten.
+:func:`mark_vanished`, :func:`end_by_executor`), which then write nothing and say so in what they
+return. A final status is never overwritten, with one exception that says what Slurm knows and the
+harness cannot: :func:`overrule_kill` turns a Slurm run's ``killed`` (SIGTERM) into ``failed``
+when the signal was Slurm enforcing a limit, not a person's request.
 
 A trainer run by hand (``python -m trainers.cnn --config X --run-dir D``) has no queue and no
 launcher: its harness plays both roles, through the same functions (:func:`start_by_hand`).
@@ -64,6 +78,7 @@ LIFECYCLE_FIELDS: Final[frozenset[str]] = frozenset(
         "launcher_pid",
         "launcher_pid_create_time",
         "launched_by",
+        "slurm_job_id",
     }
 )
 """Fields only the transitions below write; :func:`add_fields` refuses them."""
@@ -168,6 +183,105 @@ def fail_launch(run_dir: Path, error: str) -> bool:
             error=error,
             ended=time.time(),
         )
+    except TransitionError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- a cluster executor (Slurm)
+
+
+def record_submission(run_dir: Path, job_id: str) -> bool:
+    """A run handed to Slurm: executor ``slurm`` and its job id (``"123"``, or ``"123_4"`` for an
+    array task). By the submitter, under the queue lock, right after ``sbatch`` answered.
+
+    The job may already have started (:func:`start_on_node` wrote the same id) or even ended: then
+    only a missing job id is added. False (nothing written) when the run holds another job id or
+    is no longer queued/running.
+    """
+
+    def check(meta: RunMeta) -> None:
+        known = meta.extra.get("slurm_job_id")
+        if known not in (None, job_id):
+            raise TransitionError(f"{Path(run_dir).name}: already submitted as Slurm job {known}")
+        if meta.status != "queued" and known == job_id:
+            raise TransitionError(f"{Path(run_dir).name}: already recorded")
+        if meta.status not in ("queued", "running"):
+            raise TransitionError(f"{Path(run_dir).name}: {meta.status} before its submission was recorded")
+
+    try:
+        contract.update_meta(
+            run_dir, only_if=check, executor=liveness.SLURM, slurm_job_id=job_id, slurm_state="PENDING"
+        )
+    except TransitionError:
+        return False
+    return True
+
+
+def start_on_node(run_dir: Path, job_id: str, **fields: Any) -> RunMeta:
+    """queued → running, by the Slurm job on its compute node, just before it execs the trainer.
+
+    ``host`` is the node; ``pid`` is this process, which becomes the trainer (exec), so the
+    harness finds its run already running. Refused (:class:`TransitionError`) when the run is no
+    longer queued (killed while pending, or a second start of the same job after Slurm requeued
+    it: a run never restarts) or belongs to another job.
+    """
+    _refuse_lifecycle_fields(fields)
+
+    def check(meta: RunMeta) -> None:
+        _expect(run_dir, {"queued"}, "start")(meta)
+        known = meta.extra.get("slurm_job_id")
+        if known not in (None, job_id):
+            raise TransitionError(f"{Path(run_dir).name}: belongs to Slurm job {known}, not {job_id}")
+
+    me = os.getpid()
+    return contract.update_meta(
+        run_dir,
+        only_if=check,
+        status="running",
+        started=time.time(),
+        host=contract.host_name(),
+        executor=liveness.SLURM,
+        launched_by="slurm",
+        slurm_job_id=job_id,
+        pid=me,
+        pid_create_time=contract.process_create_time(me),
+        **fields,
+    )
+
+
+def end_by_executor(run_dir: Path, status: str, error: str, exit_code: int | None = None) -> bool:
+    """queued/running → failed/killed: the executor (Slurm) ended the job before the run recorded
+    its own end (cancelled while pending, time limit, node lost, a job that never started the
+    run). ``error`` carries the executor's state and reason. False if the run is final already."""
+    if status not in ("failed", "killed"):
+        raise TransitionError(f"{Path(run_dir).name}: an executor ends a run failed or killed, not {status}")
+    try:
+        contract.update_meta(
+            run_dir,
+            only_if=_expect(run_dir, {"queued", "running"}, "end"),
+            status=status,
+            error=error,
+            exit_code=exit_code,
+            ended=time.time(),
+        )
+    except TransitionError:
+        return False
+    return True
+
+
+def overrule_kill(run_dir: Path, error: str) -> bool:
+    """killed → failed for a Slurm run whose SIGTERM came from Slurm enforcing a limit (TIMEOUT,
+    OUT_OF_MEMORY, NODE_FAIL, PREEMPTED, DEADLINE): the harness saw only a signal and recorded
+    ``killed``; the executor knows it was no one's request. The exit code and end time stay."""
+
+    def check(meta: RunMeta) -> None:
+        _expect(run_dir, {"killed"}, "overrule the kill of")(meta)
+        if meta.extra.get("executor") != liveness.SLURM:
+            raise TransitionError(f"{Path(run_dir).name}: not a Slurm run")
+
+    try:
+        contract.update_meta(run_dir, only_if=check, status="failed", error=error)
     except TransitionError:
         return False
     return True

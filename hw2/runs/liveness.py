@@ -1,11 +1,14 @@
 """Is a ``running`` run still alive? Decided by whoever launched it, behind one interface.
 
 A run's meta names its executor (``meta.json`` key ``executor``, default ``local``): the kind of
-launcher that started its process and can tell whether it still runs. Today every run is local
-(a pid on ``host``, checked with its creation time so a reused pid is not mistaken for the run);
-a cluster executor (a Slurm job id, asked with ``squeue``/``sacct``) registers itself in
-:data:`EXECUTORS` and every reader — :func:`hw2.contract.effective_status`, the reaper's
-:func:`hw2.runs.lifecycle.mark_vanished`, the scheduler's slot count — follows.
+launcher that started its process and can tell whether it still runs. A ``local`` run is a pid on
+``host``, checked with its creation time so a reused pid is not mistaken for the run. A ``slurm``
+run is a Slurm job (``slurm_job_id``): only Slurm can tell whether it runs, and asking it is one
+``squeue`` call for all runs, tens of seconds apart, made by the Slurm monitor
+(:class:`hw2.slurm.monitor.SlurmMonitor`, in the scheduler daemon), which records every end the
+job could not; a reader (:func:`hw2.contract.effective_status`, the reaper's
+:func:`hw2.runs.lifecycle.mark_vanished`, the scheduler's slot count) never asks Slurm itself and
+trusts the meta (:class:`SlurmJob` answers ``None``).
 
 Answers are ``True`` (alive), ``False`` (gone) or ``None`` (cannot tell from here: another host,
 an unknown executor); a ``None`` run is trusted as its meta says.
@@ -19,6 +22,7 @@ from hw2 import contract
 from hw2.contract import RunMeta
 
 LOCAL = "local"
+SLURM = "slurm"
 
 
 class Liveness(Protocol):
@@ -67,7 +71,22 @@ class LocalProcess:
         return contract.pid_alive(pid, ctime if isinstance(ctime, (int, float)) else None)
 
 
-EXECUTORS: dict[str, Liveness] = {LOCAL: LocalProcess()}
+class SlurmJob:
+    """A Slurm job, on whatever node Slurm chose (``host`` once it started).
+
+    Its liveness is Slurm's to tell, and the Slurm monitor is the one that asks (one ``squeue``
+    for all runs, see :mod:`hw2.slurm.monitor`) and records how a job ended when the harness could
+    not: a reader cannot tell from here (``None``), and nobody but the monitor writes the end.
+    """
+
+    def is_alive(self, meta: RunMeta) -> bool | None:
+        return None
+
+    def exit_will_be_recorded(self, meta: RunMeta) -> bool:
+        return True
+
+
+EXECUTORS: dict[str, Liveness] = {LOCAL: LocalProcess(), SLURM: SlurmJob()}
 """Executor name (``meta.json`` key ``executor``) → how to tell whether its runs are alive."""
 
 

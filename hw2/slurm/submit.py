@@ -1,0 +1,161 @@
+"""Queued run folders → Slurm: one job for one run, one job array for a study.
+
+The runs exist already (:func:`hw2.queue.create_run` with ``extra={"executor": "slurm"}``, which
+keeps the local scheduler's hands off them). :func:`submit_runs` writes one ``sbatch`` script (kept
+in ``runs/.slurm/`` for a person to read), submits it, and records each run's job id
+(:func:`hw2.runs.lifecycle.record_submission`), all under the queue lock: two TUIs or a TUI and
+the CLI submitting the same runs submit each once (the second finds the job id and skips it).
+
+Each array task runs ``python -m hw2.slurm.job RUN_DIR`` with this process's interpreter (the
+same virtualenv) in this working directory and environment (``sbatch`` exports it), which marks the
+run running on its node and becomes the trainer (:func:`hw2.launch.trainer_command`). The run
+folders list is written into the script itself, so the job can tell a runs folder the compute
+node cannot see from a job it cannot find.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from hw2 import contract, launch
+from hw2.runs import lifecycle
+from hw2.slurm import EXECUTOR, commands
+from hw2.slurm.settings import SlurmSettings, load_settings
+
+JOBS_DIR: Final = ".slurm"
+"""``runs/.slurm/``: the submitted scripts and Slurm's own output of each job (before the job
+redirects itself into the run's ``train.log``)."""
+
+
+@dataclass
+class Submission:
+    """What one :func:`submit_runs` did."""
+
+    job_id: str | None  # None: nothing was submitted
+    run_ids: list[str] = field(default_factory=list)  # submitted, in array-task order
+    skipped: dict[str, str] = field(default_factory=dict)  # run id → why not (one line)
+    script: Path | None = None
+
+
+def job_script(
+    run_dirs: Sequence[Path], settings: SlurmSettings, *, name: str, output_dir: Path, cwd: str
+) -> str:
+    """The ``sbatch`` script for ``run_dirs`` (an array when more than one)."""
+    many = len(run_dirs) > 1
+    lines = ["#!/bin/bash", f"#SBATCH --job-name={name}"]
+    lines.append(f"#SBATCH --output={output_dir}/%x-{'%A_%a' if many else '%j'}.out")
+    if many:
+        throttle = f"%{settings.array_parallelism}" if settings.array_parallelism else ""
+        lines.append(f"#SBATCH --array=0-{len(run_dirs) - 1}{throttle}")
+    lines += ["#SBATCH --no-requeue", f"#SBATCH --chdir={cwd}", f"#SBATCH --cpus-per-task={settings.cpus}"]
+    for opt, value in (("partition", settings.partition), ("account", settings.account)):
+        if value:
+            lines.append(f"#SBATCH --{opt}={value}")
+    if settings.time:
+        lines.append(f"#SBATCH --time={settings.time}")
+    if settings.mem:
+        lines.append(f"#SBATCH --mem={settings.mem}")
+    if settings.gpus:
+        lines.append(f"#SBATCH --gres=gpu:{settings.gpus}")
+    lines += [f"#SBATCH {opt}" for opt in settings.sbatch]
+    lines.append(f"# hw2: {len(run_dirs)} run(s), submitted {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    if not settings.gpus:
+        lines.append("export CUDA_VISIBLE_DEVICES=  # a CPU job: no GPU, whatever the login node had")
+    lines.append("RUNS=(")
+    lines += [f"  {shlex.quote(str(p))}" for p in run_dirs]
+    lines.append(")")
+    lines.append(
+        f'exec {shlex.quote(sys.executable)} -m hw2.slurm.job "${{RUNS[${{SLURM_ARRAY_TASK_ID:-0}}]}}"'
+    )
+    return "\n".join(lines) + "\n"
+
+
+def submit_runs(
+    runs_dir: Path | str,
+    run_ids: Sequence[str],
+    settings: SlurmSettings | None = None,
+    *,
+    name: str | None = None,
+    start_monitor: bool = True,
+) -> Submission:
+    """Submit queued runs as one Slurm job (one run) or job array (several); returns what was done.
+
+    A run that is not queued, or already has a job, is skipped (``Submission.skipped``). When
+    ``sbatch`` refuses, every run of the submission is marked failed with its one-line answer and
+    :class:`hw2.slurm.commands.SlurmError` is raised. Then the scheduler daemon is made sure of
+    (:func:`hw2.queue.ensure_scheduler`): it runs the Slurm monitor while Slurm runs are active.
+    """
+    runs_dir = Path(runs_dir).resolve()
+    settings = settings if settings is not None else load_settings()
+    with launch.queue_lock(runs_dir):
+        sub = submit_locked(runs_dir, run_ids, settings, name=name)
+    if start_monitor and sub.job_id:
+        from hw2 import queue  # the queue imports launch; imported late to keep this module light
+
+        queue.ensure_scheduler(runs_dir)
+    return sub
+
+
+def submit_locked(
+    runs_dir: Path, run_ids: Sequence[str], settings: SlurmSettings, *, name: str | None = None
+) -> Submission:
+    """:func:`submit_runs` for a caller that holds :func:`hw2.launch.queue_lock` already
+    (:func:`hw2.slurm.control.requeue` creates and submits a run under one lock)."""
+    sub = Submission(job_id=None)
+    paths: list[Path] = []
+    for run_id in run_ids:
+        path = contract.run_path(runs_dir, run_id)
+        meta = contract.read_meta(path)
+        why = _not_submittable(meta)
+        if why:
+            sub.skipped[run_id] = why
+            continue
+        assert meta is not None
+        try:
+            launch.trainer_module(meta.trainer) if not meta.extra.get("trainer_module") else None
+        except launch.LaunchError as exc:
+            lifecycle.fail_launch(path, str(exc))
+            sub.skipped[run_id] = str(exc)
+            continue
+        paths.append(path)
+        sub.run_ids.append(run_id)
+    if not paths:
+        return sub
+    out_dir = runs_dir / JOBS_DIR
+    out_dir.mkdir(exist_ok=True)
+    first = contract.read_meta(paths[0])
+    label = contract.safe_name((first.study if first and first.study else None) or name or paths[0].name, 40)
+    job_name = f"hw2-{label}"
+    script = job_script(paths, settings, name=job_name, output_dir=out_dir, cwd=os.getcwd())
+    sub.script = out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}-{os.getpid()}.sbatch"
+    contract.atomic_write_text(sub.script, script)
+    try:
+        job = commands.sbatch(script)
+    except commands.SlurmError as exc:
+        for path in paths:
+            lifecycle.fail_launch(path, str(exc))
+        raise
+    sub.job_id = job
+    for i, path in enumerate(paths):
+        lifecycle.record_submission(path, f"{job}_{i}" if len(paths) > 1 else job)
+    return sub
+
+
+def _not_submittable(meta: contract.RunMeta | None) -> str | None:
+    if meta is None:
+        return "meta.json missing or unreadable"
+    if meta.status != "queued":
+        return f"{meta.status}, not queued"
+    if meta.extra.get("slurm_job_id"):
+        return f"already submitted as Slurm job {meta.extra['slurm_job_id']}"
+    executor = meta.extra.get("executor")
+    if executor not in (None, EXECUTOR, "local") or (executor == "local" and meta.extra.get("launcher_pid")):
+        return f"belongs to executor {executor}"
+    return None
