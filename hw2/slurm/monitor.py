@@ -139,7 +139,8 @@ class SlurmMonitor:
         status, error = _end_of(meta, job, state, info, path)
         ended = False
         if meta.status in ("queued", "running"):
-            ended = lifecycle.end_by_executor(path, status, error, exit_code=_exit_code(info))
+            code = _exit_code(info) if state in ("COMPLETED", "FAILED") else None  # else Slurm says 0:0
+            ended = lifecycle.end_by_executor(path, status, error, exit_code=code)
         elif meta.status == "killed" and state in LIMITS:
             ended = lifecycle.overrule_kill(path, error)
         with contextlib.suppress(contract.ContractError, OSError):

@@ -267,3 +267,64 @@ def test_a_meta_update_of_a_deleted_run_creates_nothing(runs_dir: Path, write_co
         lifecycle.add_fields(run, note="x")
     assert lifecycle.mark_vanished(run) is False and lifecycle.reap_exit(run, 1) is None
     assert not run.exists()
+
+
+# ------------------------------------------------------------------------------ the Slurm executor's transitions
+
+
+def test_slurm_transitions_each_from_their_own_state(runs_dir: Path, write_config: WriteConfig) -> None:
+    [planned] = expand_study(write_config("on-slurm"))
+    run = runs_dir / queue.create_run(runs_dir, planned, extra={"executor": "slurm"})
+    assert lifecycle.record_submission(run, "41_0") is True
+    meta = _meta(run)
+    assert (meta.status, meta.extra["slurm_job_id"], meta.extra["slurm_state"]) == (
+        "queued",
+        "41_0",
+        "PENDING",
+    )
+    assert lifecycle.record_submission(run, "42") is False  # one run, one job: never submitted twice
+    with pytest.raises(TransitionError, match="belongs to Slurm job 41_0"):
+        lifecycle.start_on_node(run, "42")
+    assert lifecycle.overrule_kill(run, "slurm: TIMEOUT") is False  # only a killed run
+    lifecycle.start_on_node(run, "41_0", trainer_module="tests.fake_trainer")
+    meta = _meta(run)
+    assert (meta.status, meta.host, meta.pid) == ("running", contract.host_name(), os.getpid())
+    assert meta.extra["launched_by"] == "slurm" and meta.extra["executor"] == "slurm"
+    with pytest.raises(TransitionError, match="cannot start a run that is running"):
+        lifecycle.start_on_node(run, "41_0")  # a job Slurm requeued never restarts the run
+    assert lifecycle.record_submission(run, "41_0") is False  # the job was faster: nothing to add
+    # A reader never asks Slurm: the run is trusted as written, and nobody but the monitor ends it.
+    assert contract.effective_status(meta) == "running"
+    assert lifecycle.mark_vanished(run) is False
+    lifecycle.finish(run, "killed", 143, "stopped by SIGTERM")
+    assert lifecycle.end_by_executor(run, "failed", "slurm: TIMEOUT") is False  # final already
+    assert lifecycle.overrule_kill(run, "slurm: TIMEOUT (time limit)") is True
+    meta = _meta(run)
+    assert (meta.status, meta.error, meta.exit_code) == ("failed", "slurm: TIMEOUT (time limit)", 143)
+    assert lifecycle.overrule_kill(run, "again") is False
+
+
+def test_end_by_executor_and_overrule_kill_refuse_what_is_not_theirs(
+    runs_dir: Path, write_config: WriteConfig
+) -> None:
+    local = _queued(runs_dir, write_config, "local-run")
+    lifecycle.mark_running(local, launched_by="test")
+    lifecycle.finish(local, "killed", 143, "stopped by SIGTERM")
+    assert lifecycle.overrule_kill(local, "slurm: TIMEOUT") is False  # a local kill is a person's
+    assert _meta(local).status == "killed"
+    with pytest.raises(TransitionError, match="failed or killed"):
+        lifecycle.end_by_executor(local, "done", "no")
+    pending = _queued(runs_dir, write_config, "pending")
+    assert lifecycle.end_by_executor(pending, "killed", "slurm: CANCELLED while pending") is True
+    assert (_meta(pending).status, _meta(pending).error) == ("killed", "slurm: CANCELLED while pending")
+
+
+def test_local_scheduler_never_launches_a_slurm_run(runs_dir: Path, write_config: WriteConfig) -> None:
+    [planned] = expand_study(write_config("slurm-only", epochs=1))
+    slurm_run = runs_dir / queue.create_run(runs_dir, planned, extra={"executor": "slurm"})
+    local_run = _queued(runs_dir, write_config, "local-next", epochs=1)
+    queue.ensure_scheduler(runs_dir)
+    assert wait_for(lambda: _meta(local_run).status == "done", timeout=60)
+    assert wait_for(lambda: not queue.scheduler_lock_held(runs_dir), timeout=30)  # nothing to watch: it left
+    meta = _meta(slurm_run)
+    assert meta.status == "queued" and meta.pid is None and not (slurm_run / contract.LOG_FILE).exists()
