@@ -60,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hw2: {exc}", file=sys.stderr)
         return 1
     try:
-        lifecycle.start_on_node(run_dir, job, trainer_module=module)
+        lifecycle.start_on_node(
+            run_dir, job, trainer_module=module, slurm_gpus=os.environ.get("SLURM_JOB_GPUS") or None
+        )
     except (lifecycle.TransitionError, contract.ContractError, OSError) as exc:
         print(f"hw2: slurm job {job}: not starting: {exc}", file=sys.stderr)
         return 0
