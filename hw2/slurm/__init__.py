@@ -22,10 +22,12 @@ The lifecycle transitions (who writes what) are :mod:`hw2.runs.lifecycle`'s.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from hw2.contract import RunMeta
 from hw2.runs.liveness import SLURM as EXECUTOR
 
-__all__ = ["EXECUTOR", "describe", "is_slurm"]
+__all__ = ["EXECUTOR", "describe", "is_slurm", "summary_line"]
 
 
 def is_slurm(meta: RunMeta) -> bool:
@@ -48,3 +50,17 @@ def describe(meta: RunMeta) -> str | None:
     if state == "running" or (meta.status == "running" and not state):
         return f"running on {meta.host}" if meta.host else "running"
     return state or None
+
+
+def summary_line(metas: Iterable[RunMeta]) -> str | None:
+    """``"slurm: 3 pending · 2 running"`` over the active Slurm runs (a header line); None when
+    there is none."""
+    pending = running = 0
+    for meta in metas:
+        if is_slurm(meta) and meta.status == "queued":
+            pending += 1
+        elif is_slurm(meta) and meta.status == "running":
+            running += 1
+    if not pending and not running:
+        return None
+    return f"slurm: {pending} pending · {running} running"

@@ -22,12 +22,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from hw2 import contract, launch
 from hw2.runs import lifecycle
 from hw2.slurm import EXECUTOR, commands
 from hw2.slurm.settings import SlurmSettings, load_settings
+
+if TYPE_CHECKING:
+    from hw2.queue import PlannedLike
 
 JOBS_DIR: Final = ".slurm"
 """``runs/.slurm/``: the submitted scripts and Slurm's own output of each job (before the job
@@ -101,6 +104,24 @@ def submit_runs(
 
         queue.ensure_scheduler(runs_dir)
     return sub
+
+
+def submit_planned(
+    runs_dir: Path | str,
+    planned: Sequence[PlannedLike],
+    settings: SlurmSettings | None = None,
+    *,
+    data_dir: str | None = None,
+    name: str | None = None,
+) -> Submission:
+    """Create queued Slurm run folders for ``planned`` (:func:`hw2.queue.create_run`, executor
+    ``slurm``) and submit them as one job or job array (:func:`submit_runs`): what ``hw2-tui sweep
+    STUDY --executor slurm`` does after its own incremental-sweep choice of runs."""
+    from hw2 import queue
+
+    settings = settings if settings is not None else load_settings()  # a bad file fails before any folder
+    ids = [queue.create_run(runs_dir, p, data_dir=data_dir, extra={"executor": EXECUTOR}) for p in planned]
+    return submit_runs(runs_dir, ids, settings, name=name)
 
 
 def submit_locked(

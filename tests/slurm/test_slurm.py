@@ -19,9 +19,9 @@ import yaml
 from hw2 import contract, queue
 from hw2.config import expand_study
 from hw2.runs import store
-from hw2.slurm import control, describe
+from hw2.slurm import control, describe, summary_line
 from hw2.slurm.settings import SlurmSettings
-from hw2.slurm.submit import submit_runs
+from hw2.slurm.submit import submit_planned, submit_runs
 from tests.runtime.conftest import WriteConfig, wait_for
 from tests.slurm.conftest import START_SCRIPT
 
@@ -36,15 +36,10 @@ def _meta(path: Path) -> contract.RunMeta:
     return meta
 
 
-def _create(runs_dir: Path, cfg: Path) -> list[str]:
-    return [queue.create_run(runs_dir, p, extra={"executor": "slurm"}) for p in expand_study(cfg)]
-
-
 def _submit(runs_dir: Path, cfg: Path, **settings: object) -> tuple[list[str], str]:
-    ids = _create(runs_dir, cfg)
-    sub = submit_runs(runs_dir, ids, SlurmSettings(**settings))  # type: ignore[arg-type]
-    assert sub.job_id and sub.run_ids == ids, sub
-    return ids, sub.job_id
+    sub = submit_planned(runs_dir, expand_study(cfg), SlurmSettings(**settings))  # type: ignore[arg-type]
+    assert sub.job_id and sub.run_ids and not sub.skipped, sub
+    return sub.run_ids, sub.job_id
 
 
 def _status_is(path: Path, *status: str, timeout: float = LONG_S) -> contract.RunMeta:
@@ -69,6 +64,9 @@ def test_study_as_job_array_all_done(runs_dir: Path, tmp_path: Path, write_confi
     assert "#SBATCH --array=0-2%2" in script and "-m hw2.slurm.job" in script
     for i, rid in enumerate(ids):
         assert _meta(runs_dir / rid).extra["slurm_job_id"] == f"{job}_{i}"
+    # Submitting the same runs again (a second TUI) submits none of them twice.
+    again = submit_runs(runs_dir, ids, SlurmSettings())
+    assert again.job_id is None and set(again.skipped) == set(ids)
     for rid in ids:
         meta = _status_is(runs_dir / rid, "done", "failed", "killed")
         assert meta.status == "done", meta.error
@@ -97,6 +95,7 @@ def test_pending_reason_then_kill_and_requeue(runs_dir: Path, write_config: Writ
     run = runs_dir / rid
     assert wait_for(lambda: _meta(run).extra.get("slurm_reason") == "JobHeldUser", timeout=LONG_S)
     assert describe(_meta(run)) == "pending: JobHeldUser"
+    assert summary_line([_meta(run)]) == "slurm: 1 pending · 0 running"
     assert control.kill(runs_dir, rid) is True
     meta = _meta(run)
     assert meta.status == "killed" and meta.error == "killed while queued"
