@@ -109,7 +109,7 @@ def _plan(args: argparse.Namespace, name: str) -> list[Any]:
 
     path = _resolve_config(args, name)
     try:
-        return expand_study(path, list(args.set or []))
+        return expand_study(path, list(args.set or []), repeat=getattr(args, "repeat", None))
     except ConfigError as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
 
@@ -310,25 +310,39 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     planned = _plan(args, args.study)
     runs_dir = _runs_dir(args)
+    data_dir = _data_dir(args)
+    plan = queue.plan_sweep(runs_dir, planned, force=args.force) if runs_dir.is_dir() else None
+    summary = plan.summary() if plan is not None else f"queue {len(planned)}"
     if not args.yes:
         if not sys.stdin.isatty():
-            raise CliError(
-                f"{args.study}: add --yes to queue {len(planned)} runs non-interactively", EXIT_USAGE
-            )
-        for p in planned:
+            raise CliError(f"{args.study}: {summary}; add --yes to queue them non-interactively", EXIT_USAGE)
+        for p in plan.to_queue if plan is not None else planned:
             print(f"  {p.name}")
-        answer = input(f"queue these {len(planned)} runs? [y/N] ").strip().lower()
+        answer = input(f"{summary}? [y/N] ").strip().lower()
         if answer not in ("y", "yes"):
             print("nothing queued")
             return EXIT_OK
-    data_dir = _data_dir(args)
-    run_ids = [queue.enqueue(runs_dir, p, data_dir=data_dir) for p in planned]
+    if args.smoke:
+        todo = plan.to_queue if plan is not None else planned
+        print(f"smoke test: {len(todo)} config(s), one epoch on a small subset each ...", file=sys.stderr)
+        failures = queue.smoke_test(runs_dir, todo, data_dir=data_dir)
+        if failures:
+            for f in failures:
+                print(f"{PROG}: smoke: {f.line()}", file=sys.stderr)
+            print(
+                f"{PROG}: error: {len(failures)} of {len(todo)} smoke run(s) failed; nothing queued",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
+        print(f"smoke test passed: {len(todo)} config(s)", file=sys.stderr)
+    plan = queue.enqueue_sweep(runs_dir, planned, force=args.force, data_dir=data_dir)
+    print(plan.summary(), file=sys.stderr)  # stdout stays the new run ids, one a line, for scripts
     queue.ensure_scheduler(runs_dir)
-    for rid in run_ids:
+    for rid in plan.queued:
         print(rid)
-    if args.detach:
+    if args.detach or not plan.queued:
         return EXIT_OK
-    return _follow(runs_dir, run_ids)
+    return _follow(runs_dir, plan.queued)
 
 
 # --------------------------------------------------------------------------- ls / export
@@ -419,7 +433,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else default_export_dir()
     try:
-        results, metrics = export_csv(_runs_dir(args), out)
+        results, metrics = export_csv(_runs_dir(args), out, include_smoke=args.include_smoke)
     except OSError as exc:  # disk full (no file name on a failed write), not a folder, ...
         where = exc.filename or out
         raise CliError(
@@ -463,7 +477,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     for study_file in files:
         out = root / study_slug(study_file) if (args.all or not args.out) else root
         try:
-            written = write_study_report(_runs_dir(args), study_file, out)
+            written = write_study_report(_runs_dir(args), study_file, out, include_smoke=args.include_smoke)
         except ConfigError as exc:
             raise CliError(str(exc), EXIT_USAGE) from exc
         except OSError as exc:
@@ -499,7 +513,23 @@ def cmd_requeue(args: argparse.Namespace) -> int:
     from hw2 import queue
 
     runs_dir = _runs_dir(args)
-    run_id = _find_run(runs_dir, args.run_id)
+    if args.failed:
+        study = args.target
+        if study:  # a study file (path or name in the configs dir), else taken as the study's title
+            with contextlib.suppress(CliError):
+                study = str(_resolve_config(args, study))
+        new_ids = queue.requeue_failed(runs_dir, study)
+        if new_ids:
+            queue.ensure_scheduler(runs_dir)
+        for rid in new_ids:
+            print(rid)
+        print(
+            f"requeued {len(new_ids)} failed or killed run(s)" + (f" of {args.target}" if args.target else "")
+        )
+        return EXIT_OK
+    if not args.target:
+        raise CliError("name the run to requeue (or pass --failed [STUDY])", EXIT_USAGE)
+    run_id = _find_run(runs_dir, args.target)
     new_id = queue.requeue(runs_dir, run_id)
     queue.ensure_scheduler(runs_dir)
     print(new_id)
@@ -634,6 +664,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field in every run")
     s.add_argument("--detach", action="store_true", help="queue, print the run ids and return at once")
     s.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    s.add_argument(
+        "--repeat",
+        type=int,
+        metavar="N",
+        help="N seeds per variant (seed..seed+N-1), instead of the study's repeat",
+    )
+    s.add_argument(
+        "--force", action="store_true", help="queue every run, even those with a done, queued or running twin"
+    )
+    s.add_argument(
+        "--smoke",
+        action="store_true",
+        help="first run every config for one epoch on a small subset; queue nothing if one fails",
+    )
     s.set_defaults(func=cmd_sweep)
 
     ls = add("ls", "List runs: status, epoch, accuracies, elapsed time.")
@@ -643,6 +687,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = add("export", "Write results.csv (one row per run) and metrics.csv (one row per epoch).")
     e.add_argument("--out", help="output folder (default: $HW2_EXPORT_DIR or ./exports)")
+    e.add_argument("--include-smoke", action="store_true", help="export smoke runs (sweep --smoke) too")
     e.set_defaults(func=cmd_export)
 
     rp = add(
@@ -656,14 +701,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         help="output folder (default: reports/<study>/; with --all, the parent of one folder per study)",
     )
+    rp.add_argument("--include-smoke", action="store_true", help="count smoke runs (sweep --smoke) too")
     rp.set_defaults(func=cmd_report)
 
     k = add("kill", "Stop a run: a queued run is cancelled, a running one gets SIGTERM (then SIGKILL).")
     k.add_argument("run_id", help="run id, or a unique part of it")
     k.set_defaults(func=cmd_kill)
 
-    q = add("requeue", "Queue a new run with the same config as an earlier run.")
-    q.add_argument("run_id", help="run id, or a unique part of it")
+    q = add(
+        "requeue",
+        "Queue a new run with the same config as an earlier run, or with --failed every failed or killed "
+        "run (of a study) that has no done, queued or running twin.",
+    )
+    q.add_argument(
+        "target", nargs="?", help="run id (or a unique part of it); with --failed, a study (optional)"
+    )
+    q.add_argument("--failed", action="store_true", help="requeue every failed or killed run (of STUDY)")
     q.set_defaults(func=cmd_requeue)
 
     v = add("validate", "Check config files; prints one line per error, non-zero exit if any.")

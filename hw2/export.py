@@ -124,11 +124,16 @@ def _metric_rows(summaries: Iterable[RunSummary]) -> Iterator[dict[str, Any]]:
 
 
 def export_csv(
-    runs_dir: Path | str, out_dir: Path | str, *, only: Callable[[RunSummary], bool] | None = None
+    runs_dir: Path | str,
+    out_dir: Path | str,
+    *,
+    only: Callable[[RunSummary], bool] | None = None,
+    include_smoke: bool = False,
 ) -> tuple[Path, Path]:
     """Write ``results.csv`` and ``metrics.csv`` into ``out_dir`` (created); returns both paths.
 
-    ``only`` keeps the runs it answers True for (the report exports one study's runs)."""
+    ``only`` keeps the runs it answers True for (the report exports one study's runs). Smoke runs
+    (``hw2-tui sweep --smoke``) are left out unless ``include_smoke``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs_dir = Path(runs_dir)
@@ -138,7 +143,11 @@ def export_csv(
     # straight from the cache); rows are built one at a time and epoch lines read run by run.
     columns = list(RESULT_COLUMNS)
     seen = set(columns)
-    summaries = [s for s in iter_summaries(runs_dir, cache) if only is None or only(s)]
+    summaries = [
+        s
+        for s in iter_summaries(runs_dir, cache)
+        if (include_smoke or not s.smoke) and (only is None or only(s))
+    ]
     for s in summaries:
         for key in [*s.row(now), *(f"cfg.{k}" for k in s.hparams)]:
             if key not in seen:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,9 +139,10 @@ def write_study_report(
     study_file: Path,
     out_dir: Path | None = None,
     *,
-    include: Callable[[RunSummary], bool] | None = None,
+    include_smoke: bool = False,
 ) -> Written:
-    """Write the report of ``study_file`` from the runs in ``runs_dir``; returns what was written."""
+    """Write the report of ``study_file`` from the runs in ``runs_dir``; returns what was written.
+    Smoke runs (``sweep --smoke``) are left out unless ``include_smoke``."""
     from hw2.analysis.figures import save_figure, study_figure
     from hw2.export import export_csv
     from hw2.runs.store import list_runs
@@ -149,8 +150,7 @@ def write_study_report(
     info = study_info(study_file)
     out_dir = out_dir or DEFAULT_REPORTS_DIR / study_slug(study_file)
     out_dir.mkdir(parents=True, exist_ok=True)
-    keep = include or (lambda s: True)
-    runs = [s for s in list_runs(runs_dir) if s.study == info.title and keep(s)]
+    runs = [s for s in list_runs(runs_dir) if s.study == info.title and (include_smoke or not s.smoke)]
     rep = build(info, runs, _models(runs))
     files: list[Path] = []
     figure_md = figure_tex = None
@@ -164,7 +164,7 @@ def write_study_report(
     tex = out_dir / "report.tex"
     contract.atomic_write_text(tex, latex(rep, figure=figure_tex))
     ids = {s.run_id for s in runs}
-    results, metrics = export_csv(runs_dir, out_dir, only=lambda s: s.run_id in ids)
+    results, metrics = export_csv(runs_dir, out_dir, only=lambda s: s.run_id in ids, include_smoke=True)
     runs_csv = out_dir / "runs.csv"
     os.replace(results, runs_csv)
     env = out_dir / "environment.md"
