@@ -365,8 +365,8 @@ class Scheduler:
 
     def slurm_active(self) -> bool:
         """Whether a Slurm run is still watched (keeps the daemon alive to record its end)."""
-        if not self.slurm_runs:
-            return False
+        if not self.slurm_runs or (self._slurm_monitor is not None and self._slurm_monitor.unavailable):
+            return False  # none, or no Slurm on this machine to ask about them
         from hw2.slurm.monitor import watched
 
         return any(watched(meta) for _path, meta in self.slurm_runs)

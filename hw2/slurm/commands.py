@@ -23,6 +23,10 @@ class SlurmError(Exception):
     """A Slurm command could not be run or failed (one line, with a fix where there is one)."""
 
 
+class SlurmMissing(SlurmError):
+    """Slurm's commands are not installed on this machine (not a login node of a cluster)."""
+
+
 @dataclass(frozen=True)
 class JobInfo:
     """What Slurm says about one job (or array task)."""
@@ -37,7 +41,7 @@ class JobInfo:
 def run(argv: list[str], *, timeout: float = DEFAULT_TIMEOUT_S) -> str:
     """stdout of a Slurm command; :class:`SlurmError` when it is missing, fails or hangs."""
     if shutil.which(argv[0]) is None:
-        raise SlurmError(
+        raise SlurmMissing(
             f"{argv[0]} not found: Slurm's commands are not installed here; "
             "fix: run hw2-tui on the cluster's login node (or use the local executor)"
         )

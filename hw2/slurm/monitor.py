@@ -26,7 +26,8 @@ one call per run). Per poll:
 
 A run is watched until its ``slurm_state`` is an ended one (:data:`ENDED`), so even a run the
 harness finished gets Slurm's last word. A poll whose ``squeue`` fails (slurmctld down) concludes
-nothing.
+nothing; on a machine without Slurm's commands the monitor says so once (:attr:`SlurmMonitor.unavailable`)
+and the scheduler stops waiting for those runs.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class SlurmMonitor:
     def __init__(self, interval_s: float | None = None) -> None:
         self.interval_s = poll_s() if interval_s is None else interval_s
         self._last = float("-inf")
+        self.unavailable: str | None = None  # why Slurm cannot be asked from this machine at all
 
     def maybe_poll(self, runs: Iterable[tuple[Path, RunMeta]]) -> int:
         """:meth:`poll` if ``interval_s`` passed since the last one; returns the runs ended."""
@@ -98,6 +100,11 @@ class SlurmMonitor:
         self._last = time.monotonic()
         try:
             live = commands.squeue()
+        except commands.SlurmMissing as exc:  # run folders copied off the cluster: nothing to ask
+            if self.unavailable is None:
+                log.warning("slurm runs left as they are: %s", exc)
+            self.unavailable = str(exc)
+            return 0
         except SlurmError as exc:
             log.warning("slurm poll skipped: %s", exc)
             return 0

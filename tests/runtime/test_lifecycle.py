@@ -328,3 +328,23 @@ def test_local_scheduler_never_launches_a_slurm_run(runs_dir: Path, write_config
     assert wait_for(lambda: not queue.scheduler_lock_held(runs_dir), timeout=30)  # nothing to watch: it left
     meta = _meta(slurm_run)
     assert meta.status == "queued" and meta.pid is None and not (slurm_run / contract.LOG_FILE).exists()
+
+
+def test_scheduler_without_slurm_commands_leaves_slurm_runs_and_exits(
+    runs_dir: Path, write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Run folders copied off a cluster onto a box without Slurm: nothing to ask, nothing to wait for.
+    [planned] = expand_study(write_config("copied", epochs=1))
+    run = runs_dir / queue.create_run(runs_dir, planned, extra={"executor": "slurm"})
+    assert lifecycle.record_submission(run, "999999")
+    monkeypatch.setenv("PATH", str(runs_dir / "no-such-bin"))
+    monkeypatch.setenv("HW2_SLURM_POLL_S", "0.2")
+    queue.ensure_scheduler(runs_dir)
+    assert wait_for(lambda: "slurm runs left as they are" in _scheduler_log(runs_dir), timeout=30)
+    assert wait_for(lambda: not queue.scheduler_lock_held(runs_dir), timeout=30)
+    assert _meta(run).status == "queued"
+
+
+def _scheduler_log(runs_dir: Path) -> str:
+    path = runs_dir / queue.SCHEDULER_LOG
+    return path.read_text() if path.exists() else ""
