@@ -132,12 +132,19 @@ COLUMNS = (
 )
 
 
+def _count_text(agg: Aggregate) -> str:
+    """Epoch counts: ``3`` when every seed agrees, else mean ± std with one decimal."""
+    if agg.mean is not None and agg.min == agg.max:
+        return f"{agg.mean:.0f}"
+    return mean_std_text(agg, digits=1)
+
+
 def _row_figures(g: VariantGroup) -> list[str]:
     s = g.stats
     return [
         f"{len(g.done)}/{len(g.runs)}",
-        mean_std_text(s["epochs"], digits=1),
-        mean_std_text(s["best_epoch"], digits=1),
+        _count_text(s["epochs"]),
+        _count_text(s["best_epoch"]),
         _pct(s["train_acc"]),
         _pct(s["best_val_acc"]),
         _pct(s["test_acc"]),

@@ -32,8 +32,9 @@ class Written:
     files: tuple[Path, ...]
 
 
-def study_info(study_file: Path) -> StudyInfo:
-    """Title and description of a study file (validated through the config layer)."""
+def study_info(study_file: Path) -> tuple[StudyInfo, list[str]]:
+    """Title and description of a study file (validated through the config layer), and its
+    variants in the file's order (the first is the reference of every verdict)."""
     from hw2.config import expand_study
 
     planned = expand_study(study_file)
@@ -42,7 +43,8 @@ def study_info(study_file: Path) -> StudyInfo:
 
     data = yaml.safe_load(study_file.read_text(encoding="utf-8")) or {}
     description = data.get("description", "") if isinstance(data, dict) else ""
-    return StudyInfo(title=title, description=str(description or ""), file=str(study_file))
+    order = list(dict.fromkeys(p.variant or p.name for p in planned))
+    return StudyInfo(title=title, description=str(description or ""), file=str(study_file)), order
 
 
 def study_slug(study_file: Path) -> str:
@@ -147,10 +149,14 @@ def write_study_report(
     from hw2.export import export_csv
     from hw2.runs.store import list_runs
 
-    info = study_info(study_file)
+    info, order = study_info(study_file)
     out_dir = out_dir or DEFAULT_REPORTS_DIR / study_slug(study_file)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = [s for s in list_runs(runs_dir) if s.study == info.title and (include_smoke or not s.smoke)]
+    # the study's own variant order (its first variant is the reference), then seeds; variants the
+    # file no longer has (it was edited since) come last
+    rank = {v: i for i, v in enumerate(order)}
+    runs.sort(key=lambda s: (rank.get(s.variant or s.name, len(rank)), s.seed or 0, s.run_id))
     rep = build(info, runs, _models(runs))
     files: list[Path] = []
     figure_md = figure_tex = None

@@ -77,7 +77,7 @@ def test_markdown_tables_verdicts_and_missing_runs() -> None:
         "val acc, best (%) | test acc (%) | params | s / epoch |"
     )
     assert set(lines[head + 1]) <= {"|", "-"}
-    assert lines[head + 2].startswith("| sgd | sgd | 0.1 | 3/3 | 2.0 ± 0.0 |")
+    assert lines[head + 2].startswith("| sgd | sgd | 0.1 | 3/3 | 2 | 2 |")
     assert "| 96.00 ± 0.20 |" in lines[head + 2]
     assert lines[head + 3].startswith("| adam | adam | 0.001 | 2/3 |")
     assert "**Partial:** adam: 2 of 3 done (s2 failed)" in md
