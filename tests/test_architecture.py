@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import sys
@@ -27,11 +26,9 @@ def test_import_linter_contracts_hold() -> None:
         "importlinter"
     ]["contracts"]
     assert contracts, "no import-linter contracts configured"
+    text = " ".join(proc.stdout.split())  # lint-imports wraps long contract names
     for contract in contracts:
-        assert re.search(rf"^{re.escape(contract['name'])} KEPT", proc.stdout, re.M), (
-            contract["name"],
-            proc.stdout,
-        )
+        assert f"{contract['name']} KEPT" in text, (contract["name"], proc.stdout)
     assert f"Contracts: {len(contracts)} kept, 0 broken" in proc.stdout, proc.stdout
 
 
