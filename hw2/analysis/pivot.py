@@ -101,3 +101,98 @@ def pivot(runs: Sequence[RunSummary], row_key: str, col_key: str, metric: str = 
         best,
         partial,
     )
+
+
+def _cell_text(agg: Aggregate, scale: float, digits: int) -> str:
+    if agg.mean is None:
+        return "–"
+    if agg.std is None:
+        return f"{agg.mean * scale:.{digits}f}"
+    return f"{agg.mean * scale:.{digits}f} ± {agg.std * scale:.{digits}f}"
+
+
+def _scale(metric: str) -> tuple[float, int]:
+    """Accuracies in percent with two decimals; other metrics as they are, four decimals."""
+    return (100.0, 2) if metric.endswith("acc") else (1.0, 4)
+
+
+def table(pv: Pivot) -> list[list[str]]:
+    """The pivot as text rows: a header, one row per row value (the best cell starred), and a
+    marginal-means row; the last column holds the row means."""
+    scale, digits = _scale(pv.metric)
+    header = [f"{pv.row_key} \\ {pv.col_key}", *map(_value_text, pv.cols), "mean"]
+    rows = [header]
+    for r in pv.rows:
+        line = [_value_text(r)]
+        for c in pv.cols:
+            text = _cell_text(pv.cells.get((r, c), Aggregate.of([])), scale, digits)
+            line.append(text + (" *" if pv.best == (r, c) else ""))
+        line.append(_cell_text(pv.row_means.get(r, Aggregate.of([])), scale, digits))
+        rows.append(line)
+    rows.append(
+        ["mean", *(_cell_text(pv.col_means.get(c, Aggregate.of([])), scale, digits) for c in pv.cols), ""]
+    )
+    return rows
+
+
+def _value_text(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def to_csv(pv: Pivot) -> str:
+    """The pivot as CSV: numbers, not text (mean and std columns per cell)."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([pv.row_key, pv.col_key, f"{pv.metric}_mean", f"{pv.metric}_std", "n", "best"])
+    for r in pv.rows:
+        for c in pv.cols:
+            agg = pv.cells.get((r, c), Aggregate.of([]))
+            w.writerow(
+                [
+                    r,
+                    c,
+                    "" if agg.mean is None else repr(agg.mean),
+                    "" if agg.std is None else repr(agg.std),
+                    agg.n,
+                    "yes" if pv.best == (r, c) else "",
+                ]
+            )
+    return buf.getvalue()
+
+
+def to_latex(pv: Pivot, caption: str = "") -> str:
+    """The pivot as a booktabs table fragment (the best cell in bold)."""
+    from hw2.analysis.report import tex_escape
+
+    rows = table(pv)
+    out = [
+        "\\begin{table}[htbp]",
+        "\\centering",
+        "\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%",
+        "\\begin{tabular}{l" + "r" * (len(rows[0]) - 1) + "}",
+        "\\toprule",
+        " & ".join(tex_escape(h) for h in rows[0]) + " \\\\",
+        "\\midrule",
+    ]
+    for line in rows[1:-1]:
+        cells = [
+            tex_escape(x.removesuffix(" *")) if not x.endswith(" *") else f"\\textbf{{{tex_escape(x[:-2])}}}"
+            for x in line
+        ]
+        out.append(" & ".join(cells) + " \\\\")
+    out += [
+        "\\midrule",
+        " & ".join(tex_escape(x) for x in rows[-1]) + " \\\\",
+        "\\bottomrule",
+        "\\end{tabular}}",
+    ]
+    what = f"{tex_escape(pv.metric)} (mean $\\pm$ std over seeds) by {tex_escape(pv.row_key)} and {tex_escape(pv.col_key)}"
+    partial = " Partial: some runs are not done." if pv.partial else ""
+    out += [
+        f"\\caption{{{tex_escape(caption) + ': ' if caption else ''}{what}; best cell in bold.{partial}}}",
+        "\\end{table}",
+    ]
+    return "\n".join(out) + "\n"

@@ -65,3 +65,19 @@ def test_loss_metric_picks_the_lowest_cell() -> None:
     runs = [grid_run(lr, d, 0) for lr in LRS for d in DROPOUTS]
     pv = pivot(runs, "optimizer.lr", "model.dropout", "val_loss")
     assert pv.best is not None and pv.cells[pv.best].mean == pytest.approx(0.2)
+
+
+def test_pivot_table_csv_and_latex() -> None:
+    from hw2.analysis.pivot import table, to_csv, to_latex
+
+    runs = [grid_run(lr, d, s) for lr in LRS for d in DROPOUTS for s in (0, 1)]
+    pv = pivot(runs, "optimizer.lr", "model.dropout", "best_val_acc")
+    rows = table(pv)
+    assert rows[0] == ["optimizer.lr \\ model.dropout", "0", "0.2", "0.5", "mean"]
+    assert rows[2][3].endswith(" *") and rows[2][0] == "0.1"  # best cell: lr 0.1, dropout 0.5
+    assert rows[-1][0] == "mean" and len(rows) == 2 + len(LRS)
+    csv_text = to_csv(pv).splitlines()
+    assert csv_text[0] == "optimizer.lr,model.dropout,best_val_acc_mean,best_val_acc_std,n,best"
+    assert len(csv_text) == 1 + 6 and sum(line.endswith(",yes") for line in csv_text) == 1
+    tex = to_latex(pv, "2.1 tuning")
+    assert "\\toprule" in tex and "\\textbf{" in tex and "\\bottomrule" in tex

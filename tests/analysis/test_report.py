@@ -115,9 +115,13 @@ def test_latex_fragment_compiles_with_pdflatex(tmp_path: Path) -> None:
     (report_dir / "report.tex").write_text(
         latex(rep, figure="reports/2.1.4-optimizers/figure.pdf"), encoding="utf-8"
     )
+    from hw2.analysis.pivot import pivot, to_latex
+
+    pv = pivot(rs, "optimizer.name", "optimizer.lr", "test_acc")
+    (report_dir / "pivot.tex").write_text(to_latex(pv, "2.1.4 & co"), encoding="utf-8")
     (tmp_path / "main.tex").write_text(
         "\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n\\begin{document}\n"
-        "\\input{reports/2.1.4-optimizers/report.tex}\nSee Table~\\ref{tab:hw2-2-1-4} and Figure~\\ref{fig:hw2-2-1-4}.\n"
+        "\\input{reports/2.1.4-optimizers/report.tex}\n\\input{reports/2.1.4-optimizers/pivot.tex}\nSee Table~\\ref{tab:hw2-2-1-4} and Figure~\\ref{fig:hw2-2-1-4}.\n"
         "\\end{document}\n",
         encoding="utf-8",
     )
