@@ -176,8 +176,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             EXIT_USAGE,
         )
     runs_dir = _runs_dir(args)
+    if args.executor == "slurm":
+        settings = _slurm_settings()
+        run_id = queue.create_run(runs_dir, planned[0], data_dir=_data_dir(args), extra={"executor": "slurm"})
+        _submit(runs_dir, [run_id], settings)
+        print(run_id)
+        return EXIT_OK
     if args.detach:
-        run_id = queue.enqueue(runs_dir, planned[0], data_dir=_data_dir(args))
+        run_id = queue.create_run(runs_dir, planned[0], data_dir=_data_dir(args))
         queue.ensure_scheduler(runs_dir)
         print(run_id)
         return EXIT_OK
@@ -335,14 +341,48 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             )
             return EXIT_FAILED
         print(f"smoke test passed: {len(todo)} config(s)", file=sys.stderr)
-    plan = queue.enqueue_sweep(runs_dir, planned, force=args.force, data_dir=data_dir)
+    slurm = args.executor == "slurm"
+    settings = _slurm_settings() if slurm else None  # a bad settings file fails before any folder
+    plan = queue.enqueue_sweep(
+        runs_dir, planned, force=args.force, data_dir=data_dir, executor="slurm" if slurm else None
+    )
     print(plan.summary(), file=sys.stderr)  # stdout stays the new run ids, one a line, for scripts
-    queue.ensure_scheduler(runs_dir)
+    if slurm:
+        _submit(runs_dir, plan.queued, settings)
+    else:
+        queue.ensure_scheduler(runs_dir)
     for rid in plan.queued:
         print(rid)
     if args.detach or not plan.queued:
         return EXIT_OK
     return _follow(runs_dir, plan.queued)
+
+
+def _slurm_settings() -> Any:
+    from hw2.config import ConfigError
+    from hw2.slurm.settings import load_settings
+
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
+
+
+def _submit(runs_dir: Path, run_ids: list[str], settings: Any) -> None:
+    """Submit queued Slurm runs as one job (one run) or one job array, and say so on stderr."""
+    if not run_ids:
+        return
+    from hw2.slurm.commands import SlurmError
+    from hw2.slurm.submit import submit_runs
+
+    try:
+        sub = submit_runs(runs_dir, run_ids, settings)
+    except SlurmError as exc:
+        raise CliError(f"sbatch refused the runs (marked failed): {exc}") from exc
+    what = "job array" if len(sub.run_ids) > 1 else "job"
+    print(f"submitted {len(sub.run_ids)} run(s) to Slurm as {what} {sub.job_id}", file=sys.stderr)
+    for run_id, why in sub.skipped.items():
+        print(f"{PROG}: not submitted: {run_id}: {why}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- ls / export
@@ -657,6 +697,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--detach", action="store_true", help="queue it for the scheduler, print the run id, return"
     )
+    r.add_argument(
+        "--executor",
+        choices=("local", "slurm"),
+        default="local",
+        help="local: this box (default); slurm: submit it as one Slurm job and return (settings: hw2-slurm.yaml)",
+    )
     r.set_defaults(func=cmd_run)
 
     s = add("sweep", "Queue every run of a study (or one experiment) and follow them until they finish.")
@@ -664,6 +710,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field in every run")
     s.add_argument("--detach", action="store_true", help="queue, print the run ids and return at once")
     s.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    s.add_argument(
+        "--executor",
+        choices=("local", "slurm"),
+        default="local",
+        help="local: this box's scheduler (default); slurm: one job array (settings: hw2-slurm.yaml)",
+    )
     s.add_argument(
         "--repeat",
         type=int,

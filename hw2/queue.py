@@ -27,6 +27,7 @@ import yaml
 from hw2 import contract, launch, locks
 from hw2.contract import RunMeta
 from hw2.runs import lifecycle
+from hw2.runs.liveness import SLURM  # runs of this executor are killed and requeued through Slurm
 
 if TYPE_CHECKING:  # pydantic costs a quarter second to import; `ls` and `kill` never need it
     from hw2.schema import ExperimentConfig
@@ -369,6 +370,15 @@ def kill_run(runs_dir: Path | str, run_id: str, grace: float | None = None) -> b
     """
     runs_dir = Path(runs_dir)
     path = _run_dir(runs_dir, run_id)
+    first = contract.read_meta(path)
+    if first is not None and first.extra.get("executor") == SLURM:
+        # Slurm's own: scancel (before the queue lock, which hw2.slurm.control.kill takes itself)
+        from hw2.slurm import control
+
+        try:
+            return control.kill(runs_dir, run_id)
+        except control.ControlError as exc:
+            raise QueueError(str(exc)) from exc
     try:
         with launch.queue_lock(runs_dir):
             meta = contract.read_meta(path)
@@ -395,15 +405,25 @@ def kill_run(runs_dir: Path | str, run_id: str, grace: float | None = None) -> b
     return True
 
 
-def requeue(runs_dir: Path | str, run_id: str) -> str:
+def requeue(runs_dir: Path | str, run_id: str, *, extra: dict[str, Any] | None = None) -> str:
     """Queue a new run from an old run's config.yaml; its meta says ``requeued_from``, and keeps the
     old run's study identity (``variant``, ``seed``, ``study_file``), its :func:`identity` (same
-    config, same hash), its smoke mark, and ``attempt`` + 1."""
+    config, same hash), its smoke mark, and ``attempt`` + 1.
+
+    A Slurm run is resubmitted to Slurm (:func:`hw2.slurm.control.requeue`, which calls back here
+    with ``extra={"executor": "slurm"}`` to create the folder); ``extra`` adds meta fields."""
     runs_dir = Path(runs_dir)
     path = _run_dir(runs_dir, run_id)
     old = contract.read_meta(path)
     if old is None:
         raise QueueError(f"{path / contract.META_FILE}: unreadable")
+    if extra is None and old.extra.get("executor") == SLURM:
+        from hw2.slurm import commands, control
+
+        try:
+            return control.requeue(runs_dir, run_id)
+        except (control.ControlError, commands.SlurmError) as exc:
+            raise QueueError(str(exc)) from exc
     from hw2.schema import ExperimentConfig
 
     cfg_file = path / contract.CONFIG_FILE
@@ -430,7 +450,7 @@ def requeue(runs_dir: Path | str, run_id: str) -> str:
         runs_dir,
         planned,
         data_dir=data_dir if isinstance(data_dir, str) else None,
-        extra={"requeued_from": run_id},
+        extra={"requeued_from": run_id, **(extra or {})},
         attempt=int(old.attempt or 1) + 1,
         smoke=old.extra.get("smoke") is True,
     )
@@ -556,17 +576,21 @@ def enqueue_sweep(
     force: bool = False,
     data_dir: str | None = None,
     smoke: bool = False,
+    executor: str | None = None,
 ) -> SweepPlan:
     """Queue the runs of a sweep that have no done/queued/running twin (all with ``force``); returns
     the plan with ``queued`` filled. Deciding and creating happen under the queue lock
     (:func:`hw2.launch.queue_lock`), so two TUIs and the CLI relaunching one study at once queue
-    each run once. Does not start anything: call :func:`ensure_scheduler` afterwards."""
+    each run once. Does not start anything: call :func:`ensure_scheduler` afterwards, or for
+    ``executor="slurm"`` submit them (:func:`hw2.slurm.submit.submit_runs`; the local scheduler
+    never launches a Slurm run)."""
     runs_dir = _writable_runs_dir(runs_dir)
     try:
         with launch.queue_lock(runs_dir):
             plan = plan_sweep(runs_dir, planned, force=force, smoke=smoke)
             for p in plan.to_queue:
-                plan.queued.append(create_run(runs_dir, p, data_dir=data_dir, smoke=smoke))
+                extra = {"executor": executor} if executor else None
+                plan.queued.append(create_run(runs_dir, p, data_dir=data_dir, smoke=smoke, extra=extra))
     except launch.LaunchError as exc:
         raise QueueError(str(exc)) from exc
     return plan
@@ -593,6 +617,7 @@ def requeue_failed(runs_dir: Path | str, study: str | None = None) -> list[str]:
     """
     runs_dir = _writable_runs_dir(runs_dir)
     new_ids: list[str] = []
+    to_submit: list[str] = []  # Slurm runs: created under the lock, submitted to Slurm after it
     try:
         with launch.queue_lock(runs_dir):
             existing = _existing_runs(runs_dir)
@@ -604,10 +629,21 @@ def requeue_failed(runs_dir: Path | str, study: str | None = None) -> list[str]:
                     continue
                 if run.identity is None or run.identity in taken:
                     continue
-                new_ids.append(requeue(runs_dir, run.run_id))
+                slurm = run.meta.extra.get("executor") == SLURM
+                new_id = requeue(runs_dir, run.run_id, extra={"executor": SLURM} if slurm else {})
+                new_ids.append(new_id)
+                if slurm:
+                    to_submit.append(new_id)
                 taken.add(run.identity)
     except launch.LaunchError as exc:
         raise QueueError(str(exc)) from exc
+    if to_submit:
+        from hw2.slurm import commands, submit
+
+        try:
+            submit.submit_runs(runs_dir, to_submit)
+        except commands.SlurmError as exc:
+            raise QueueError(str(exc)) from exc
     return new_ids
 
 

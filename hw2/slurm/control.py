@@ -14,7 +14,7 @@ from pathlib import Path
 
 from hw2 import contract, launch
 from hw2.runs import lifecycle
-from hw2.slurm import commands, is_slurm
+from hw2.slurm import EXECUTOR, commands, is_slurm
 from hw2.slurm.settings import SlurmSettings, load_settings
 from hw2.slurm.submit import submit_locked
 
@@ -68,7 +68,7 @@ def requeue(runs_dir: Path | str, run_id: str, settings: SlurmSettings | None = 
     settings = settings if settings is not None else load_settings()
     with launch.queue_lock(runs_dir):
         try:
-            new_id = queue.requeue(runs_dir, run_id)
+            new_id = queue.requeue(runs_dir, run_id, extra={"executor": EXECUTOR})
         except queue.QueueError as exc:
             raise ControlError(str(exc)) from exc
         sub = submit_locked(runs_dir, [new_id], settings)

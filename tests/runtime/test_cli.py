@@ -225,7 +225,7 @@ def _check_export(runs_dir: Path, good: str, bad: str, out: Path) -> None:
 
 
 def test_kill_and_requeue_commands(runs_dir: Path, write_config: WriteConfig) -> None:
-    rid = queue.enqueue(runs_dir, __import__("hw2.config").config.expand_study(write_config("k"))[0])
+    rid = queue.create_run(runs_dir, __import__("hw2.config").config.expand_study(write_config("k"))[0])
     proc = cli("kill", rid[-4:], runs_dir=runs_dir)  # a unique part of the id is enough
     assert proc.returncode == 0 and "killed (was queued)" in proc.stdout
     assert statuses(runs_dir)[rid] == "killed"

@@ -66,7 +66,7 @@ def test_scheduler_pins_each_run_to_one_gpu_with_nvml_faked(
     monkeypatch.setattr(gpu, "gpu_stats", lambda: [])
     monkeypatch.setattr(gpu, "gpu_processes", lambda i: {})
     planned = expand_study(write_config("two-gpus", epochs=2, batches=10))[0]
-    ids = [queue.enqueue(runs_dir, planned) for _ in range(3)]
+    ids = [queue.create_run(runs_dir, planned) for _ in range(3)]
     sched = Scheduler(runs_dir)
     assert (sched.gpu_ids, sched.total_slots) == ([0, 1], 2)
     most = 0
@@ -95,7 +95,7 @@ def test_scheduler_pins_each_run_to_one_gpu(
         monkeypatch.setenv("HW2_FAKE_GPU_MB", "256")
     n = gpu.gpu_count()
     planned = expand_study(write_config("on-gpu", epochs=2, batches=20))[0]
-    ids = [queue.enqueue(runs_dir, planned) for _ in range(n + 1)]
+    ids = [queue.create_run(runs_dir, planned) for _ in range(n + 1)]
     queue.ensure_scheduler(runs_dir)
     assert wait_for(lambda: all_final(runs_dir), timeout=240), statuses(runs_dir)
     # the daemon exits once it has reaped everything (and recorded the GPU peaks)
@@ -152,13 +152,13 @@ def test_memory_aware_packing_on_a_real_gpu(
             time.sleep(0.05)
         raise AssertionError(f"runs did not finish: {statuses(runs_dir)}")
 
-    [first] = [queue.enqueue(runs_dir, x)]
+    [first] = [queue.create_run(runs_dir, x)]
     drain()
     meta = contract.read_meta(runs_dir / first)
     assert meta.status == "done" and meta.extra["gpu_mem_peak_mb"] >= 1024  # NVML saw the buffer
 
-    xs = [queue.enqueue(runs_dir, x) for _ in range(3)]
-    ys = [queue.enqueue(runs_dir, y) for _ in range(2)]
+    xs = [queue.create_run(runs_dir, x) for _ in range(3)]
+    ys = [queue.create_run(runs_dir, y) for _ in range(2)]
     samples = drain()
     assert all(statuses(runs_dir)[r] == "done" for r in xs + ys)
     running = [{r for r, s in st.items() if s == "running"} for st in samples]

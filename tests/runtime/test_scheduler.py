@@ -21,7 +21,7 @@ from tests.runtime.conftest import WriteConfig, all_final, statuses, wait_for
 
 def _enqueue(runs_dir: Path, cfg: Path, n: int = 1) -> list[str]:
     planned = expand_study(cfg)
-    return [queue.enqueue(runs_dir, p) for p in planned * n]
+    return [queue.create_run(runs_dir, p) for p in planned * n]
 
 
 def _meta(runs_dir: Path, run_id: str) -> contract.RunMeta:
@@ -54,7 +54,7 @@ def test_hostile_names_never_leave_the_runs_dir(runs_dir: Path, write_config: Wr
     planned = expand_study(cfg)[0]
     planned.name = name
     planned.cfg.name = name
-    rid = queue.enqueue(runs_dir, planned)
+    rid = queue.create_run(runs_dir, planned)
     d = (runs_dir / rid).resolve()
     assert d.parent == runs_dir.resolve()
     assert (d / contract.META_FILE).is_file()
@@ -261,14 +261,14 @@ def test_unwritable_runs_dir_is_a_clear_error(tmp_path: Path, write_config: Writ
     blocker.write_text("x")
     planned = expand_study(write_config("nowhere"))[0]
     with pytest.raises(queue.QueueError, match="cannot create runs dir"):
-        queue.enqueue(blocker / "runs", planned)
+        queue.create_run(blocker / "runs", planned)
     if os.geteuid() != 0:  # root ignores directory permissions
         ro = tmp_path / "ro"
         ro.mkdir()
         ro.chmod(0o555)
         try:
             with pytest.raises(queue.QueueError, match="not writable"):
-                queue.enqueue(ro, planned)
+                queue.create_run(ro, planned)
         finally:
             ro.chmod(0o755)
 

@@ -120,7 +120,7 @@ def test_runs_queued_before_identities_existed_are_twins_by_their_config(
     runs_dir: Path, write_config: WriteConfig
 ) -> None:
     [p] = expand_study(write_config("old", epochs=1, batches=1))
-    rid = queue.enqueue(runs_dir, p)
+    rid = queue.create_run(runs_dir, p)
     meta = contract.read_json(runs_dir / rid / contract.META_FILE)
     assert meta is not None
     del meta["identity"]

@@ -24,10 +24,6 @@ from tests.runtime.conftest import _no_stray_processes, fake_env, write_config  
 START_SCRIPT = Path(__file__).with_name("start-local-slurm.sh")
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slurm: needs a running Slurm (tests/slurm/start-local-slurm.sh)")
-
-
 def _slurm_problem() -> str | None:
     """Why the tests cannot use Slurm here (None: they can)."""
     try:
