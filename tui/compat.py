@@ -133,8 +133,10 @@ class CachedDataTable(DataTable):
         self._cell_versions: dict[tuple[Any, Any], int] = {}
         self._row_versions: dict[str, int] = {}
         self._cell_only_bumps = 0
-        self._own_cell_cache: LRUCache[tuple[Any, ...], Any] = LRUCache(4096)
-        self._own_row_cache: LRUCache[tuple[Any, ...], Any] = LRUCache(512)
+        # One tall screen's cells and rows: stale entries (older versions) are dead weight, and a
+        # larger cache only takes longer to fill, i.e. for the TUI's memory to level off.
+        self._own_cell_cache: LRUCache[tuple[Any, ...], Any] = LRUCache(1024)
+        self._own_row_cache: LRUCache[tuple[Any, ...], Any] = LRUCache(128)
         self._widths_drawn: tuple[int, ...] = ()
         if not self.fast:
             return
@@ -143,7 +145,7 @@ class CachedDataTable(DataTable):
         # ~20 MiB of stale segments and old cells alive. Sizes that cover one tall screen keep the
         # TUI's memory flat. (Private attributes: checked, and left alone if Textual renames them.)
         for name, size in (
-            ("_cell_render_cache", 2048),
+            ("_cell_render_cache", 512),  # behind ours: header cells and multi-line cells only
             ("_row_render_cache", 256),
             ("_row_renderable_cache", 256),
             ("_line_cache", 256),
