@@ -172,6 +172,14 @@ class PerfConfig(_Strict):
     amp: bool = Field(False, description="CNN: bf16 autocast on CUDA.")
     channels_last: bool = Field(False, description="CNN: channels_last memory format.")
     compile: bool = Field(False, description="CNN: torch.compile the model.")
+    capture: bool | Literal["auto"] = Field(
+        "auto",
+        description=(
+            "CNN: replay each full training batch's forward, backward and optimizer step as one CUDA "
+            "graph (the last, partial batch of an epoch runs uncaptured). auto: on CUDA without "
+            "perf.compile; true on the CPU runs the same static-buffer path without a graph."
+        ),
+    )
     num_workers: int = Field(
         0, ge=0, le=64, description="DataLoader workers (0: in-process batched indexing)."
     )

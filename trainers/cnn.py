@@ -13,6 +13,9 @@ Why it is fast even at the tutorial's batch size of 4 (12 500 steps per epoch):
 * Augmentation (random flip, random crop after padding) is batched tensor work on the device.
 * No host<->device sync per step: loss and correct counts are summed as device tensors and read
   (``.item()``) only when a progress line will actually be written (rate-limited) and at epoch end.
+* On CUDA (``perf.capture``, default ``auto``) each full batch's forward, backward and optimizer
+  step is replayed as one CUDA graph (:class:`CapturedStep`): one copy into static buffers and one
+  launch per step instead of hundreds of kernel launches and Python calls.
 
 Normalisation ``standard`` is the tutorial's ``Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))``
 applied after ``ToTensor`` (x/255), i.e. x/127.5 - 1 in [-1, 1]; it is *not* the per-channel
@@ -298,11 +301,13 @@ def eager_step(optimizer: torch.optim.Optimizer) -> Callable[[], Any]:
     return step
 
 
-def make_optimizer(params: Any, opt_cfg: Any) -> torch.optim.Optimizer:
+def make_optimizer(params: Any, opt_cfg: Any, *, capturable: bool = False) -> torch.optim.Optimizer:
     """sgd (plain), momentum (SGD with momentum/nesterov) or adam (AdamW when weight_decay > 0).
 
     The fused implementations (one kernel for all parameters) are used where this torch has
     them: at the tutorial's batch of 4 the optimizer step is a visible share of each step.
+    ``capturable`` (for a step captured in a CUDA graph) keeps Adam's step counter on the device;
+    SGD's step has no host state and needs nothing.
     """
     params = list(params)
     if opt_cfg.name == "sgd":
@@ -322,6 +327,8 @@ def make_optimizer(params: Any, opt_cfg: Any) -> torch.optim.Optimizer:
             cls, kwargs = torch.optim.AdamW, {"lr": opt_cfg.lr, "weight_decay": opt_cfg.weight_decay}
         else:
             cls, kwargs = torch.optim.Adam, {"lr": opt_cfg.lr}
+        if capturable:
+            kwargs["capturable"] = True
     else:
         raise ValueError(
             f"optimizer.name: unknown optimizer {opt_cfg.name!r}; fix: use sgd, momentum or adam"
@@ -330,6 +337,149 @@ def make_optimizer(params: Any, opt_cfg: Any) -> torch.optim.Optimizer:
         return cls(params, fused=True, **kwargs)
     except (RuntimeError, TypeError, ValueError):  # no fused kernel for this device/dtype/version
         return cls(params, **kwargs)
+
+
+def resolve_capture(choice: bool | str, device: torch.device, compiled: bool) -> bool:
+    """Whether the training step runs through :class:`CapturedStep` (``perf.capture``).
+
+    ``auto`` captures on CUDA only, where launch overhead is most of a small net's step; on the CPU
+    the plain :class:`TrainStep` is as fast (no graphs there) and stays the default. ``torch.compile``
+    makes its own graphs, so a compiled run never captures by hand.
+    """
+    if compiled:
+        return False
+    if choice == "auto":
+        return device.type == "cuda"
+    return bool(choice)
+
+
+class TrainStep:
+    """One training step (forward, backward, optimizer step) with metrics summed on the device.
+
+    ``loss_sum`` (sum of per-batch mean loss x batch size) and ``correct`` live on the device for
+    the whole run; :meth:`reset` zeroes them in place at each epoch start and :meth:`read` is the
+    only host sync, called at the rate-limited progress lines and at epoch end.
+    """
+
+    def __init__(
+        self,
+        step_model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        optimizer_step: Callable[[], Any],
+        autocast: Callable[[], contextlib.AbstractContextManager[Any]],
+        device: torch.device,
+    ) -> None:
+        self.step_model, self.optimizer, self.optimizer_step = step_model, optimizer, optimizer_step
+        self.autocast = autocast
+        self.criterion = nn.CrossEntropyLoss()
+        self.loss_sum = torch.zeros((), device=device)
+        self.correct = torch.zeros((), device=device, dtype=torch.int64)
+        self.seen = 0
+        self.set_to_none = True
+
+    def reset(self) -> None:
+        self.loss_sum.zero_()
+        self.correct.zero_()
+        self.seen = 0
+
+    def read(self) -> tuple[float, float]:
+        """Mean loss and accuracy over the batches since :meth:`reset` (one host sync)."""
+        n = max(self.seen, 1)
+        return self.loss_sum.item() / n, self.correct.item() / n
+
+    def run(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        """The step itself, eagerly; the same operations are what :class:`CapturedStep` captures."""
+        with self.autocast():
+            out = self.step_model(xb)
+            loss = self.criterion(out, yb)
+        self.optimizer.zero_grad(set_to_none=self.set_to_none)
+        loss.backward()
+        self.optimizer_step()
+        self.loss_sum.add_(loss.detach(), alpha=yb.shape[0])
+        self.correct.add_((out.detach().argmax(1) == yb).sum())
+
+    def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        self.run(xb, yb)
+        self.seen += yb.shape[0]
+
+
+class CapturedStep(TrainStep):
+    """The training step replayed as one CUDA graph over static input buffers.
+
+    The first ``WARMUP_STEPS`` full batches run eagerly (on a side stream on CUDA, as torch's
+    whole-network capture recipe asks: cuDNN autotuning, the optimizer's lazily created state);
+    they are real training steps, not extra ones. The next full batch is copied into static
+    buffers, the step is captured once (the capture itself executes nothing) and replayed; every
+    later full batch is one copy into the buffers and one ``replay()``: no Python per layer, no
+    host sync. Gradients are zeroed in place (``set_to_none=False``) so the graph, the eager steps
+    and the optimizer all see the same gradient tensors.
+
+    The last, partial batch of an epoch (dataset size not a multiple of the batch) runs the same
+    step eagerly on the same parameters, gradients and optimizer state. Not dropped, because that
+    would change the homework's math (those examples would never be trained on); not padded with a
+    mask, because padded rows would enter batch-norm statistics and consume dropout randomness, so
+    the trajectory would differ from the eager one; not a second graph, which would cost a second
+    capture and memory pool for one step per epoch out of hundreds.
+
+    Without CUDA (``perf.capture: true`` on the CPU) the same buffers and routing run and "replay"
+    is the eager step on the static buffers: no speed-up, but the code path is the one tested.
+    """
+
+    WARMUP_STEPS = 3
+
+    def __init__(self, *args: Any, batch_size: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batch_size = batch_size
+        self.set_to_none = False
+        self.warm = 0
+        self.graph: Any = None
+        self.static_x: torch.Tensor | None = None
+        self.static_y: torch.Tensor | None = None
+        self.cuda = self.loss_sum.device.type == "cuda"
+
+    def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        n = yb.shape[0]
+        self.seen += n
+        if n != self.batch_size:  # the partial last batch: eager, see the class docstring
+            self.run(xb, yb)
+            return
+        if self.graph is None:
+            if self.warm < self.WARMUP_STEPS:
+                self.warm += 1
+                self._warmup(xb, yb)
+                return
+            self._capture(xb, yb)
+        else:
+            assert self.static_x is not None and self.static_y is not None
+            self.static_x.copy_(xb)
+            self.static_y.copy_(yb)
+        self._replay()
+
+    def _warmup(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        if not self.cuda:
+            self.run(xb, yb)
+            return
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            self.run(xb, yb)
+        torch.cuda.current_stream().wait_stream(side)
+
+    def _capture(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        self.static_x, self.static_y = xb.clone(), yb.clone()  # clone keeps xb's memory format
+        if not self.cuda:
+            self.graph = "eager"
+            return
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.run(self.static_x, self.static_y)
+
+    def _replay(self) -> None:
+        if self.cuda:
+            self.graph.replay()
+        else:
+            assert self.static_x is not None and self.static_y is not None
+            self.run(self.static_x, self.static_y)
 
 
 def seed_everything(seed: int) -> None:
@@ -428,9 +578,14 @@ def train(ctx: RunContext) -> dict[str, Any]:
     if perf.amp and not use_amp:
         log.warning("perf.amp: bf16 autocast is used on CUDA only; training in float32 on %s", device)
 
+    capture = resolve_capture(perf.capture, device, perf.compile)
+    if perf.capture is True and perf.compile:
+        log.warning("perf.capture: off, perf.compile makes its own graphs")
+
     def autocast() -> contextlib.AbstractContextManager[Any]:
         if use_amp:
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+            # autocast's weight cache would hold tensors made during a capture: off when capturing
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16, cache_enabled=not capture)
         return contextlib.nullcontext()
 
     log.info(
@@ -506,9 +661,21 @@ def train(ctx: RunContext) -> dict[str, Any]:
     if perf.compile:
         step_model = torch.compile(model)  # type: ignore[assignment]
         log.info("torch.compile: on (the first steps compile)")
-    optimizer = make_optimizer(model.parameters(), cfg.optimizer)
+    optimizer = make_optimizer(
+        model.parameters(), cfg.optimizer, capturable=capture and device.type == "cuda"
+    )
     optimizer_step = optimizer.step if perf.compile else eager_step(optimizer)
-    criterion = nn.CrossEntropyLoss()
+    if capture:
+        stepper: TrainStep = CapturedStep(
+            step_model, optimizer, optimizer_step, autocast, device, batch_size=cfg.train.batch_size
+        )
+        log.info(
+            "training step: %s (full batches of %d; the partial last batch runs eagerly)",
+            "captured as one CUDA graph" if device.type == "cuda" else "static buffers, no graph on the CPU",
+            cfg.train.batch_size,
+        )
+    else:
+        stepper = TrainStep(step_model, optimizer, optimizer_step, autocast, device)
     eval_batch = max(cfg.train.batch_size, 4096 if device.type == "cuda" else 1000)
 
     epochs = cfg.train.epochs
@@ -532,9 +699,7 @@ def train(ctx: RunContext) -> dict[str, Any]:
     for epoch in range(1, epochs + 1):
         t_epoch = time.time()
         model.train()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.int64)
-        seen = 0
+        stepper.reset()
         for i, (xb, yb) in enumerate(loader, start=1):
             if host_data:
                 xb = xb.to(device, non_blocking=True)
@@ -543,22 +708,13 @@ def train(ctx: RunContext) -> dict[str, Any]:
                 xb = augment_batch(xb, aug.flip, aug.crop_padding, aug_gen).contiguous(
                     memory_format=mem_format
                 )
-            with autocast():
-                out = step_model(xb)
-                loss = criterion(out, yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer_step()
-            n = yb.shape[0]
-            seen += n
-            loss_sum.add_(loss.detach(), alpha=n)
-            correct.add_((out.detach().argmax(1) == yb).sum())
+            stepper(xb, yb)
             if i % check_every == 0 and i < batches:
                 now = time.monotonic()
                 if now - last_progress >= PROGRESS_INTERVAL_S:  # only then pay for a sync
                     last_progress = now
-                    ctx.progress(epoch, i, batches, loss_sum.item() / seen, correct.item() / seen, force=True)
-        train_loss, train_acc = loss_sum.item() / seen, correct.item() / seen
+                    ctx.progress(epoch, i, batches, *stepper.read(), force=True)
+        train_loss, train_acc = stepper.read()
         ctx.progress(epoch, batches, batches, train_loss, train_acc, force=True)
         val_loss, val_acc = evaluate(step_model, x_val, y_val, device, eval_batch, autocast)
         epochs_run = epoch

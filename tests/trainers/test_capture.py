@@ -1,0 +1,252 @@
+"""``perf.capture``: the captured training step (issue 12) against the eager one.
+
+On the CPU ``perf.capture: true`` runs the captured path's structure (warm-up steps, static input
+buffers, the eager partial last batch, metrics summed on the device) with an eager "replay"; its
+loss trajectory must equal the eager path's, and both must equal the numbers the trainer gave
+before the captured step existed (recorded from commit 1f3eb3d with the same fixture data, seeds
+and configs). The CUDA graph itself is exercised by the ``gpu`` tests (skipped without a GPU).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from hw2 import contract, gpu
+from tests.conftest import PROJECT_ROOT
+from tests.data.fixtures import write_cifar_imagefolder
+from tests.trainers.conftest import trainer_argv
+from tests.trainers.test_cnn import N_PER_CLASS, N_TEST_PER_CLASS, _lines, _train_in_process, _write_config
+from trainers import cnn
+
+pytestmark = pytest.mark.usefixtures("isolated_trainer_env")
+
+
+@pytest.fixture(scope="module")
+def cifar_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixture data of test_cnn.py (80 train, 30 test images in a real image-folder tar.gz)."""
+    root = tmp_path_factory.mktemp("data")
+    write_cifar_imagefolder(
+        root / "cifar10", as_tar=True, ext="jpg", n_per_class=N_PER_CLASS, n_test_per_class=N_TEST_PER_CLASS
+    )
+    return root
+
+
+# Three configs over the 60 training images of the fixture (80, 25 % held out): every batch size
+# leaves a partial last batch (60 = 7 x 8 + 4 = 3 x 16 + 12 = 8 x 7 + 4).
+CASES: dict[str, dict[str, Any]] = {
+    "base": {"train": {"epochs": 3, "batch_size": 8, "progress_every": 1}},
+    "regularized": {
+        "model": {"name": "regularized", "batch_norm": True, "dropout": 0.2},
+        "augment": {"enabled": True},
+        "train": {"epochs": 2, "batch_size": 16, "progress_every": 1},
+    },
+    "adam": {
+        "optimizer": {"name": "adam", "lr": 0.001},
+        "train": {"epochs": 2, "batch_size": 7, "progress_every": 1},
+    },
+}
+
+# (train_loss, train_acc, val_loss, val_acc) per epoch, then test_loss: the eager trainer before
+# this change (commit 1f3eb3d), CPU, torch 2.14.1.
+RECORDED: dict[str, tuple[list[tuple[float, float, float, float]], float]] = {
+    "base": (
+        [
+            (2.3084508260091146, 0.06666666666666667, 2.3091888427734375, 0.0),
+            (2.3046239217122397, 0.13333333333333333, 2.3241724014282226, 0.0),
+            (2.299294026692708, 0.13333333333333333, 2.3399118423461913, 0.0),
+        ],
+        2.3048070271809897,
+    ),
+    "regularized": (
+        [
+            (2.423230743408203, 0.08333333333333333, 2.3181711196899415, 0.0),
+            (2.45447998046875, 0.15, 2.318446922302246, 0.0),
+        ],
+        2.3034403483072916,
+    ),
+    "adam": (
+        [
+            (2.3101099650065104, 0.11666666666666667, 2.318988037109375, 0.0),
+            (2.293676503499349, 0.13333333333333333, 2.337384033203125, 0.0),
+        ],
+        2.307020060221354,
+    ),
+}
+
+
+def _trajectory(lines: list[dict[str, Any]]) -> list[tuple[float, float, float, float]]:
+    return [
+        (e["train_loss"], e["train_acc"], e["val_loss"], e["val_acc"]) for e in lines if e["type"] == "epoch"
+    ]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_captured_path_trajectory_equals_eager_and_the_recorded_one(
+    tmp_path: Path, cifar_dir: Path, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    runs = {}
+    for capture in (False, True):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="hw2.trainer.test"):
+            result, lines = _train_in_process(
+                tmp_path / f"{case}-{capture}",
+                cifar_dir,
+                perf={"threads": 1, "capture": capture},
+                **CASES[case],
+            )
+        took_captured_path = "static buffers, no graph on the CPU" in caplog.text
+        assert took_captured_path is capture
+        runs[capture] = (_trajectory(lines), result["test_loss"])
+    # the two paths run the same float operations in the same order: equal to rounding
+    eager, captured = runs[False], runs[True]
+    assert captured[0] == pytest.approx(eager[0], rel=1e-6, abs=1e-7)
+    assert captured[1] == pytest.approx(eager[1], rel=1e-6)
+    # and capture off is today's trainer: the numbers recorded before the change (float tolerance
+    # for another CPU's kernels)
+    recorded_traj, recorded_test = RECORDED[case]
+    assert len(eager[0]) == len(recorded_traj)
+    for got, want in zip(eager[0], recorded_traj, strict=True):
+        assert got == pytest.approx(want, rel=1e-4, abs=1e-6)
+    assert eager[1] == pytest.approx(recorded_test, rel=1e-4)
+
+
+def _tiny_net() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Linear(6, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(), torch.nn.Linear(16, 3)
+    )
+
+
+@pytest.mark.parametrize("opt_name", ["momentum", "adam"])
+def test_partial_last_batch_is_trained_eagerly_on_the_same_state(opt_name: str) -> None:
+    """Two epochs of 5 full batches + a partial one: same weights, optimizer state and metrics."""
+    from types import SimpleNamespace
+
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.randn(44, 6, generator=gen), torch.randint(0, 3, (44,), generator=gen)
+    opt_cfg = SimpleNamespace(name=opt_name, lr=0.05, momentum=0.9, nesterov=False, weight_decay=0.0)
+    finals = {}
+    for kind in ("eager", "captured"):
+        model = _tiny_net()
+        opt = cnn.make_optimizer(model.parameters(), opt_cfg)
+        args = (model, opt, cnn.eager_step(opt), cnn.contextlib.nullcontext, torch.device("cpu"))
+        step = cnn.CapturedStep(*args, batch_size=8) if kind == "captured" else cnn.TrainStep(*args)
+        reads = []
+        for _epoch in range(2):
+            step.reset()
+            for start in range(0, 44, 8):  # 5 x 8 + 4
+                step(x[start : start + 8], y[start : start + 8])
+            reads.append(step.read())
+            assert step.seen == 44  # the partial batch counted, not dropped
+        if kind == "captured":
+            assert isinstance(step, cnn.CapturedStep)
+            assert step.warm == cnn.CapturedStep.WARMUP_STEPS and step.graph is not None
+            assert step.static_x is not None and step.static_x.shape == (8, 6)
+        finals[kind] = ([p.detach().clone() for p in model.parameters()], reads)
+    for a, b in zip(finals["eager"][0], finals["captured"][0], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    assert finals["captured"][1] == pytest.approx(finals["eager"][1], rel=1e-6)
+
+
+def test_resolve_capture() -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
+    assert cnn.resolve_capture("auto", cpu, False) is False  # the CPU default stays the eager step
+    assert cnn.resolve_capture("auto", cuda, False) is True
+    assert cnn.resolve_capture(True, cpu, False) is True
+    assert cnn.resolve_capture(False, cuda, False) is False
+    assert cnn.resolve_capture(True, cuda, True) is False  # torch.compile makes its own graphs
+
+
+def test_captured_run_killed_with_sigterm_ends_killed(tmp_path: Path, cifar_dir: Path) -> None:
+    # batch 2 on the deeper net, many epochs: certainly still training (replaying) when signalled
+    cfg = _write_config(
+        tmp_path / "slow.yaml",
+        model={"name": "deeper"},
+        train={"epochs": 500, "batch_size": 2, "progress_every": 1},
+        perf={"threads": 1, "capture": True},
+    )
+    run_dir = tmp_path / "runs" / "slow"
+    proc = subprocess.Popen(
+        trainer_argv("trainers.cnn", cfg, run_dir, cifar_dir),
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )
+    try:
+        deadline = time.monotonic() + 90
+        # past the warm-up and capture: an epoch line means every kind of step has run
+        while time.monotonic() < deadline and proc.poll() is None:
+            if any(x["type"] == "epoch" for x in _lines(run_dir)):
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, "trainer exited before it was signalled"
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code == 143
+    meta = contract.read_meta(run_dir)
+    assert meta is not None and meta.status == "killed" and meta.exit_code == 143
+    assert not (run_dir / contract.RESULT_FILE).exists()
+    assert "static buffers, no graph on the CPU" in (run_dir / contract.LOG_FILE).read_text()
+
+
+needs_cuda = pytest.mark.skipif(
+    gpu.gpu_count() == 0 or not torch.cuda.is_available(), reason="no NVIDIA GPU/driver"
+)
+
+
+@pytest.mark.gpu
+@needs_cuda
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_cuda_graph_step_matches_eager_on_the_gpu(tmp_path: Path, cifar_dir: Path, case: str) -> None:
+    """On CUDA the graph replays the eager step's kernels: the same trajectory to float rounding
+    (cuDNN may pick other algorithms between runs, hence a looser tolerance than on the CPU)."""
+    runs = {}
+    for capture in (False, True):
+        _, lines = _train_in_process(
+            tmp_path / f"{case}-{capture}",
+            cifar_dir,
+            perf={"device": "cuda", "capture": capture},
+            **CASES[case],
+        )
+        runs[capture] = _trajectory(lines)
+    for got, want in zip(runs[True], runs[False], strict=True):
+        assert got == pytest.approx(want, rel=2e-3, abs=2e-3)
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_cuda_graph_step_replays_without_host_sync() -> None:
+    """After warm-up and capture, full batches are a copy plus ``replay()``: no sync per step."""
+    from types import SimpleNamespace
+
+    device = torch.device("cuda", 0)
+    model = _tiny_net().to(device)
+    opt_cfg = SimpleNamespace(name="momentum", lr=0.05, momentum=0.9, nesterov=False, weight_decay=0.0)
+    opt = cnn.make_optimizer(model.parameters(), opt_cfg, capturable=True)
+    step = cnn.CapturedStep(model, opt, cnn.eager_step(opt), cnn.contextlib.nullcontext, device, batch_size=8)
+    x, y = torch.randn(80, 6, device=device), torch.randint(0, 3, (80,), device=device)
+    for start in range(0, 40, 8):  # warm-up + capture
+        step(x[start : start + 8], y[start : start + 8])
+    assert isinstance(step.graph, torch.cuda.CUDAGraph)
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for start in range(40, 80, 8):
+            step(x[start : start + 8], y[start : start + 8])
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    loss, acc = step.read()
+    assert loss > 0 and 0 <= acc <= 1
