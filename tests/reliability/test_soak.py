@@ -70,7 +70,7 @@ def _send_key(app: HW2App, key: str) -> None:
 
 def _keys(app: HW2App) -> list[tuple[str, Callable[[], Any]]]:
     """(key, probe) pairs: the probe's value must change once the key is handled."""
-    tabs = app._w["tabs"]
+    tabs = app.main.tabs
     table = app.table
     return [
         ("down", lambda: table.cursor_row),
@@ -84,7 +84,7 @@ def _keys(app: HW2App) -> list[tuple[str, Callable[[], Any]]]:
         ("o", lambda: (table.sort_column, table.sort_reverse)),
         ("down", lambda: table.cursor_row),
         ("O", lambda: (table.sort_column, table.sort_reverse)),
-        ("slash", lambda: app._w["filter"].has_focus),
+        ("slash", lambda: app.main.filter_box.has_focus),
         ("s", lambda: app.filter_text),
         ("escape", lambda: app.filter_text),
         ("up", lambda: table.cursor_row),
@@ -157,9 +157,9 @@ def test_soak_sixteen_runs_at_20hz_while_typing(
         figures["cpus"] = os.cpu_count()
         # The key loop may stop right after "/" (filter box focused, still empty): leave the
         # box, or the "e" below is typed into it instead of exporting.
-        if app.filter_text or app._w["filter"].has_focus:
+        if app.filter_text or app.main.filter_box.has_focus:
             await pilot.press("escape")
-        assert not app._w["filter"].has_focus and not app.filter_text
+        assert not app.main.filter_box.has_focus and not app.filter_text
         # Every run must show done, and the TUI's own export must hold every epoch line.
         await wait_for(pilot, lambda: all(s.status == "done" for s in app.runs.values()), 30, "all done")
         await pilot.press("e")
