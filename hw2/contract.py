@@ -110,8 +110,11 @@ def run_path(runs_dir: Path, run_id: str) -> Path:
 # --------------------------------------------------------------------------- atomic files
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so readers see the old or the new file, never half of one.
+@contextlib.contextmanager
+def atomic_writer(path: Path, newline: str | None = None) -> Iterator[IO[str]]:
+    """A text file handle whose content replaces ``path`` only when the block ends without error,
+    so readers see the old or the new file, never half of one (written as it goes: a long CSV
+    streams through it).
 
     Writes a temp file in the same folder, fsyncs it, then ``os.replace``s it over ``path``. On
     any error (disk full, read-only dir) the temp file is removed and the error propagates; the old
@@ -120,8 +123,8 @@ def atomic_write_text(path: Path, text: str) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -129,6 +132,12 @@ def atomic_write_text(path: Path, text: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (:func:`atomic_writer`)."""
+    with atomic_writer(path) as fh:
+        fh.write(text)
 
 
 def atomic_write_json(path: Path, data: Mapping[str, Any]) -> None:

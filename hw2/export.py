@@ -16,16 +16,15 @@ integral floats as integers. Both files appear atomically (temp file, then renam
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from hw2 import contract
 from hw2.runs.index import SummaryCache
 from hw2.runs.store import iter_summaries, read_epoch_lines
 from hw2.runs.summary import RunSummary
@@ -101,20 +100,11 @@ def result_row(summary: RunSummary, now: float) -> dict[str, Any]:
 
 def _write_csv(path: Path, columns: list[str], rows: Iterable[Mapping[str, Any]]) -> None:
     """Write rows one by one to a temp file next to ``path``, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: _cell(row.get(k)) for k in columns})
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with contract.atomic_writer(path, newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _cell(row.get(k)) for k in columns})
 
 
 def _metric_rows(summaries: Iterable[RunSummary]) -> Iterator[dict[str, Any]]:

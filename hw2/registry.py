@@ -49,7 +49,9 @@ def extra_trainers(spec: str | None = None) -> dict[str, str]:
             continue
         name, sep, module = (part.strip() for part in entry.partition("="))
         if not sep or not TRAINER_NAME_RE.match(name) or not MODULE_NAME_RE.match(module):
-            raise UnknownTrainer(f"{EXTRA_TRAINERS_ENV}: bad entry {entry!r} (expected name=python.module)", hint)
+            raise UnknownTrainer(
+                f"{EXTRA_TRAINERS_ENV}: bad entry {entry!r} (expected name=python.module)", hint
+            )
         if name in BUILTIN_TRAINER_MODULES:
             raise UnknownTrainer(
                 f"{EXTRA_TRAINERS_ENV}: {name!r} is a built-in trainer and cannot be redefined", hint
