@@ -36,6 +36,9 @@ from tui.model import RunsModel, RunState
 DEFAULT_POLL_INTERVAL = 0.25
 GPU_INTERVAL = 2.0
 LOG_TAIL_BYTES = 64 * 1024
+SMOKE_TIMEOUT_S = 600.0
+MAX_NEW_PER_POLL = 100
+"""New run folders read per poll: the first rows of a 1000-run folder show after 100 of them."""
 QUIT_NOTE = "runs keep going in the background; reopen hw2-tui to watch them"
 
 Clock = Callable[[], float]
@@ -107,7 +110,11 @@ class HW2App(App[None]):
         self.configs_dir = Path(configs_dir)
         self.poll_interval = poll_interval
         self.clock = clock
-        self.export_dir = Path(export_dir or os.environ.get("HW2_EXPORT_DIR") or "exports")
+        if export_dir is None:
+            from hw2.export import default_export_dir
+
+            export_dir = default_export_dir()
+        self.export_dir = Path(export_dir)
         self._gpu_stats_fn = gpu_stats
         self.start_scheduler = start_scheduler
         self.sub_title = subtitle if subtitle is not None else f"runs: {self.runs_dir}"
@@ -201,9 +208,10 @@ class HW2App(App[None]):
         from hw2.runs.store import RunsWatcher
 
         worker = get_current_worker()
-        watcher = RunsWatcher(self.runs_dir)
+        watcher = RunsWatcher(self.runs_dir, max_new_per_poll=MAX_NEW_PER_POLL)
         log_state: dict[str, Any] = {"target": None, "offset": 0}
         initial = True
+        attach = self.start_scheduler  # start (re-attach) the scheduler if a run needs it
         while not worker.is_cancelled and not self._stop.is_set():
             try:
                 updates = watcher.poll()
@@ -212,12 +220,11 @@ class HW2App(App[None]):
                 updates = []
             if updates or initial:
                 self.post_message(RunsUpdated(updates, initial))
-            if initial:
-                initial = False
-                if self.start_scheduler and any(
-                    u.summary is not None and u.summary.status == "queued" for u in updates
-                ):
-                    self._ensure_scheduler_quietly()
+            initial = False
+            if attach and any(_needs_scheduler(u.summary) for u in updates):
+                attach = False
+                self._ensure_scheduler_quietly()
+            attach = attach and bool(watcher.backlog)  # until every run folder was read once
             with self._lock:
                 wanted, self._series_wanted = self._series_wanted, set()
             if wanted:
@@ -226,6 +233,8 @@ class HW2App(App[None]):
                 )
             self.polls += 1
             self._follow_log(log_state)
+            if watcher.backlog:  # run folders not read yet (a first poll of 1000 runs): go on at once
+                continue
             self._wake.wait(self.poll_interval)
             self._wake.clear()
 
@@ -343,13 +352,13 @@ class HW2App(App[None]):
 
     @work(thread=True, group="actions")
     def launch(self, planned: Sequence[Any]) -> list[str]:
-        """Enqueue each planned run, then make sure the scheduler is running."""
-        from hw2.queue import enqueue, ensure_scheduler
+        """Create a queued run for each planned run, then make sure the scheduler is running."""
+        from hw2.queue import create_run, ensure_scheduler
 
         ids: list[str] = []
         try:
             for p in planned:
-                ids.append(enqueue(self.runs_dir, p))
+                ids.append(create_run(self.runs_dir, p))
             ensure_scheduler(self.runs_dir)
         except Exception as exc:
             self.call_from_thread(self.notify, f"launch failed: {exc}", severity="error", timeout=10)
@@ -358,6 +367,46 @@ class HW2App(App[None]):
             self.call_from_thread(self.notify, f"queued {what}", timeout=3)
         self._wake.set()
         return ids
+
+    @work(thread=True, group="actions")
+    def launch_sweep(self, entry: Any, choice: Any) -> list[str]:
+        """The launch dialog's sweep: a smoke test first when chosen (nothing is queued if a config
+        fails it), then the runs without a done/queued/running twin (all with ``force``), run by
+        the local scheduler or submitted to Slurm. Returns the queued run ids."""
+        from hw2.queue import enqueue_sweep, ensure_scheduler, smoke_test
+        from tui.main_screen import planned_runs
+
+        notify = self.call_from_thread
+        try:
+            planned = planned_runs(entry, choice.repeat)
+            if choice.smoke:
+                notify(self.notify, f"smoke test of {len(planned)} config(s)…", timeout=5)
+                failures = smoke_test(self.runs_dir, planned, SMOKE_TIMEOUT_S)
+                self._wake.set()
+                for f in failures:
+                    notify(self.notify, f.line(), title="Smoke test failed", severity="error", timeout=20)
+                if failures:
+                    notify(
+                        self.notify,
+                        f"smoke test: {len(failures)} failure(s): nothing queued",
+                        severity="error",
+                    )
+                    return []
+            executor = "slurm" if choice.executor == "slurm" else None
+            plan = enqueue_sweep(self.runs_dir, planned, force=choice.force, executor=executor)
+            if executor and plan.queued:
+                from hw2.slurm.submit import submit_runs
+
+                submit_runs(self.runs_dir, plan.queued)
+            elif plan.queued:
+                ensure_scheduler(self.runs_dir)
+        except Exception as exc:
+            notify(self.notify, f"launch failed: {exc}", severity="error", timeout=10)
+            return []
+        where = " on Slurm" if executor else ""
+        notify(self.notify, f"{plan.summary()}: queued {len(plan.queued)}{where}", timeout=5)
+        self._wake.set()
+        return plan.queued
 
     @work(thread=True, group="actions")
     def kill(self, run_id: str, name: str) -> None:
@@ -429,6 +478,16 @@ class HW2App(App[None]):
         for cmd in palette_commands():
             target = self if cmd.app else self.main
             yield SystemCommand(cmd.title or "", cmd.help, _runner(target, cmd.action or ""))
+
+
+def _needs_scheduler(summary: Any) -> bool:
+    """A run the scheduler daemon must look after: a queued run (it launches it) or a running Slurm
+    run (its monitor follows the job): how a reopened TUI re-attaches."""
+    if summary is None:
+        return False
+    return summary.status == "queued" or (
+        summary.status == "running" and getattr(summary, "executor", "local") == "slurm"
+    )
 
 
 def _runner(target: Any, action: str) -> Callable[[], Any]:

@@ -46,12 +46,18 @@ class Command:
 CONFIGS, TABLE, VIEWS, APP = "Configs (left)", "Runs table", "Views", "App"
 
 COMMANDS: tuple[Command, ...] = (
-    Command("", "enter", CONFIGS, "queue the highlighted experiment or study run (the scheduler runs it)"),
+    Command(
+        "",
+        "enter",
+        CONFIGS,
+        "queue the highlighted experiment or study run (the scheduler runs it); on a study: as s",
+    ),
     Command(
         "s",
         "s",
         CONFIGS,
-        "queue every run of the highlighted study (asks first, with the run count)",
+        "launch the highlighted study: a dialog says what is already done or queued (only the rest is "
+        "queued) and sets repeat, smoke test first, force and executor (local/Slurm)",
         "launch_study",
         "Study",
         "Launch study",

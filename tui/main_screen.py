@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Log, Static
 
 from tui.commands import bindings
 from tui.model import Changes, RunState, differing_keys
-from tui.screens import ConfirmScreen, HelpScreen
+from tui.screens import ConfirmScreen, HelpScreen, LaunchChoice, LaunchScreen
 from tui.widgets import (
     BASE_COLUMNS,
     KEY_HPARAMS,
@@ -36,6 +36,16 @@ from tui.widgets import (
 
 if TYPE_CHECKING:
     from tui.app import HW2App
+
+
+def planned_runs(entry: Any, repeat: int | None) -> list[Any]:
+    """A config entry's planned runs: as written, or expanded again with ``repeat`` seeds per variant."""
+    if repeat is None:
+        return list(entry.runs)
+    from hw2.config import expand_study
+
+    return list(expand_study(entry.path, repeat=repeat))
+
 
 TICK_S = 1.0
 LOG_MAX_LINES = 5000
@@ -419,6 +429,8 @@ class MainScreen(Screen[None]):
             return
         if data.kind == "invalid":
             self.notify(f"cannot launch: {data.entry.error}", severity="error", timeout=8)
+        elif data.kind == "study":
+            self.open_launch_dialog(data)
         elif data.kind in ("experiment", "run") and data.planned is not None:
             self.hw2.launch([data.planned])
 
@@ -456,21 +468,33 @@ class MainScreen(Screen[None]):
         if data is None:
             self.notify("highlight a study in the configs tree first", severity="warning")
             return
+        self.open_launch_dialog(data)
+
+    def open_launch_dialog(self, data: NodeData) -> None:
+        """The launch dialog for the highlighted study/experiment: plan, repeat, smoke, force, executor."""
         if data.kind == "invalid":
             self.notify(f"cannot launch: {data.entry.error}", severity="error", timeout=8)
             return
-        planned = list(data.entry.runs)
-        if not planned:
+        entry = data.entry
+        if not entry.runs:
             self.notify("nothing to launch", severity="warning")
             return
-        title = data.entry.study_title or data.entry.name
-        what = f"all {len(planned)} runs of study '{title}'" if data.entry.kind == "study" else f"'{title}'"
+        title = entry.study_title or entry.name
+        what = (
+            f"study '{title}' ({len(entry.runs)} runs as written)" if entry.kind == "study" else f"'{title}'"
+        )
+        runs_dir = self.hw2.runs_dir
 
-        def answer(ok: bool | None) -> None:
-            if ok:
-                self.hw2.launch(planned)
+        def plan(repeat: int | None, force: bool) -> str:  # in the dialog's thread
+            from hw2.queue import plan_sweep
 
-        self.app.push_screen(ConfirmScreen(f"Launch {what}?", yes="Launch", no="Cancel"), answer)
+            return plan_sweep(runs_dir, planned_runs(entry, repeat), force=force).summary()
+
+        def answer(choice: LaunchChoice | None) -> None:
+            if choice is not None:
+                self.hw2.launch_sweep(entry, choice)
+
+        self.app.push_screen(LaunchScreen(f"Launch {what}", plan), answer)
 
     def action_kill(self) -> None:
         st = self.runs.get(self.table.highlighted_id() or "")

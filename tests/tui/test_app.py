@@ -19,7 +19,7 @@ from tests.tui.conftest import (
     write_fixed_runs,
 )
 from tui.app import HW2App, make_app
-from tui.screens import ConfirmScreen, HelpScreen
+from tui.screens import ConfirmScreen, HelpScreen, LaunchScreen
 from tui.widgets import KEY_HPARAMS, NodeData
 
 
@@ -409,9 +409,11 @@ def test_sweep_never_runs_more_than_the_slots(
         nonlocal most
         await _select_config(pilot, app, "study")
         await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "confirm")
-        assert "all 4 runs" in str(app.screen.query_one("#question").render())
-        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen), 5, "the launch dialog")
+        screen = app.screen
+        await wait_for(pilot, lambda: bool(screen.plan_text), 20, "the plan")
+        assert screen.plan_text == "none of 4 done or queued yet: queue 4?"
+        await pilot.press("enter")
 
         def finished() -> bool:
             nonlocal most

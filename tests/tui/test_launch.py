@@ -1,0 +1,107 @@
+"""The launch dialog: the plan with twins ("N of M already done or queued: queue K"), repeat, force,
+smoke test first (a failing config queues nothing), through the real queue and scheduler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.tui.conftest import put_tree_cursor, run_pilot, wait_for, write_configs
+from tui.app import HW2App, make_app
+from tui.screens import LaunchScreen
+from tui.widgets import NodeData
+
+
+def _app(runs_dir: Path, configs_dir: Path) -> HW2App:
+    return make_app(runs_dir, configs_dir, poll_interval=0.05, gpu_stats=lambda: [])
+
+
+async def _open_dialog(pilot: Any, app: HW2App) -> LaunchScreen:
+    await wait_for(pilot, app.configs_loaded.is_set, 20, "configs")
+    stack = list(app.tree.root.children)
+    node = None
+    while stack:
+        n = stack.pop(0)
+        data: NodeData | None = n.data
+        if data is not None and data.kind == "study":
+            node = n
+            break
+        stack.extend(n.children)
+    assert node is not None
+    await put_tree_cursor(pilot, app, node)
+    await pilot.press("s")
+    await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen), 5, "the launch dialog")
+    screen = app.screen
+    assert isinstance(screen, LaunchScreen)
+    await wait_for(pilot, lambda: bool(screen.plan_text), 20, "the plan")
+    return screen
+
+
+def _finished(app: HW2App, n: int) -> bool:
+    return len(app.runs) == n and all(s.status in ("done", "failed", "killed") for s in app.runs.values())
+
+
+@pytest.mark.usefixtures("fake_env", "cleanup_runs")
+def test_dialog_plans_twins_and_queues_exactly_the_missing_runs(runs_dir: Path, configs_dir: Path) -> None:
+    app = _app(runs_dir, configs_dir)
+
+    async def body(pilot: Any) -> None:
+        screen = await _open_dialog(pilot, app)
+        assert screen.plan_text == "none of 4 done or queued yet: queue 4?"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: _finished(app, 4), 120, "the first sweep")
+
+        # again with repeat 2: the 4 seed-1 runs are done twins, the 4 new seeds are queued
+        screen = await _open_dialog(pilot, app)
+        assert screen.plan_text == "4 of 4 already done or queued: queue none?"
+        screen.query_one("#launch-repeat").value = "2"
+        await wait_for(pilot, lambda: screen.plan_text.startswith("4 of 8"), 20, "the plan with repeat 2")
+        assert screen.plan_text == "4 of 8 already done or queued: queue 4?"
+        assert screen.choice().repeat == 2
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: _finished(app, 8), 120, "the second sweep")
+        assert sorted(s.summary.seed for s in app.runs.values()) == [1, 1, 1, 1, 2, 2, 2, 2]
+
+        # force queues all of them again; cancel leaves everything as it was
+        screen = await _open_dialog(pilot, app)
+        screen.query_one("#launch-force").value = True
+        await wait_for(
+            pilot, lambda: "queue 4" in screen.plan_text and "none of" in screen.plan_text, 20, "force"
+        )
+        await pilot.press("escape")
+        await pilot.pause(0.3)
+        assert len(app.runs) == 8
+
+    run_pilot(app, body)
+    assert len(list(runs_dir.glob("*/meta.json"))) == 8
+
+
+@pytest.mark.usefixtures("fake_env", "cleanup_runs")
+def test_smoke_failure_queues_nothing(runs_dir: Path, tmp_path: Path) -> None:
+    configs = write_configs(tmp_path / "bad", model="fail")
+    app = _app(runs_dir, configs)
+
+    async def body(pilot: Any) -> None:
+        screen = await _open_dialog(pilot, app)
+        screen.query_one("#launch-smoke").value = True
+        assert screen.choice().smoke
+        await pilot.press("enter")
+        await wait_for(
+            pilot,
+            lambda: any("nothing queued" in str(n.message) for n in app._notifications),
+            120,
+            "the smoke test's verdict",
+        )
+        failures = [n for n in app._notifications if n.title == "Smoke test failed"]
+        assert len(failures) == 4
+        assert "fake-sweep.yaml: variant" in str(failures[0].message)
+        assert "fake failure at epoch 1" in str(failures[0].message)
+
+    run_pilot(app, body)
+    # only the 4 smoke runs exist, all failed: no real run was queued
+    from hw2.runs.store import list_runs
+
+    runs = list_runs(runs_dir)
+    assert len(runs) == 4 and all(s.smoke for s in runs), [(s.name, s.smoke) for s in runs]
