@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from hw2 import contract
+from hw2.env import env_int
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_KILLED = 0, 1, 2, 130
 PROG = "hw2-tui"
@@ -139,7 +140,7 @@ def _console(stderr: bool = False) -> Any:
 
     stream = sys.stderr if stderr else sys.stdout
     # Piped output (ssh host hw2-tui ls | less, logs) gets full-width rows instead of 80 columns.
-    width = None if stream.isatty() else int(os.environ.get("COLUMNS") or 200)
+    width = None if stream.isatty() else env_int("COLUMNS", 200, minimum=20)
     return Console(stderr=stderr, highlight=False, width=width)
 
 

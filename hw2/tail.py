@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hw2.contract import parse_metric_line
+from hw2.statcache import StatKey, stat_key
 
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 # A "line" longer than this without a newline is garbage, not a line still being written.
@@ -56,13 +57,9 @@ class MetricsTailer:
         """Bytes of an unfinished last line held for the next call (0: everything read is folded)."""
         return len(self._partial)
 
-    def stat_key(self) -> tuple[int, int, int] | None:
+    def stat_key(self) -> StatKey | None:
         """(inode, size, mtime_ns) of the file, or None when missing: a cheap "anything new?" probe."""
-        try:
-            st = os.stat(self.path)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        return (st.st_ino, st.st_size, st.st_mtime_ns)
+        return stat_key(self.path)
 
     def read_new(self) -> TailResult:
         res = TailResult()
