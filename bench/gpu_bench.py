@@ -6,13 +6,19 @@ Each section appends one JSON object per measurement to ``DIR/results.jsonl`` as
 it (a section killed at its time box keeps what it measured) and prints a human line. Sections:
 
 * ``warm``    decode CIFAR-10 into the cache once (every later process reads the cache).
-* ``epochs``  base CNN epoch time at batch 4 (the tutorial's) and at the default batch (base.yaml),
-              and GPU-resident data vs data on the host (pinned, copied per batch).
-* ``knobs``   bf16 autocast, channels_last and torch.compile on/off (deeper net, default recipe).
+* ``epochs``  base CNN epoch time, eager (``perf.capture=false``) vs captured as one CUDA graph
+              (``perf.capture=true``), at the default batch (base.yaml) and at batch 4 (the
+              tutorial's); captured with data on the host (pinned, copied per batch). Each pair
+              prints its speed-up and both test accuracies (the same math: within noise).
+* ``knobs``   the deeper and the regularised nets eager vs captured; bf16 autocast, channels_last and
+              torch.compile (deeper net, default recipe).
+* ``mlp``     the MLP's epoch time per Keras backend (``bench/bench_mlp.py``), where TensorFlow is
+              installed; a line saying it was skipped otherwise.
 * ``pack``    1, 2, 4 and 8 small runs at once on one GPU, each a real ``python -m trainers.cnn``
               subprocess: wall time and runs/hour against one at a time.
-* ``study``   wall time of the CNN homework study set (configs/studies/2.2.*) with packing, through
-              the project's own queue + scheduler daemon (``HW2_SLOTS_PER_GPU``), else a local pool.
+* ``homework`` every shipped study through ``hw2-tui sweep`` (``bench/bench_homework.py``), epochs
+              capped, with 8, 4, 2 then 1 runs per GPU while the time box lasts (the MLP studies
+              only where TensorFlow is installed).
 * ``summary`` the table of everything measured.
 
 ``--tiny`` (the CPU dry run) shrinks every section to a 2 000-image subset and one epoch, so the
@@ -26,7 +32,6 @@ cuDNN autotuning / compilation, so steady-state figures are epoch 2.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
@@ -42,11 +47,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hw2 import contract  # noqa: E402
-from hw2.config import expand_study, load_experiment  # noqa: E402
+from hw2.config import load_experiment  # noqa: E402
 
 TINY = ["data.subset=2000", "data.test_subset=500"]
 BASE = ROOT / "configs/cnn/base.yaml"
-STUDIES = sorted((ROOT / "configs/studies").glob("2.2.*.yaml"))
+REGULARISED = ROOT / "configs/cnn/regularized.yaml"
 
 
 class Section:
@@ -142,11 +147,18 @@ def section_warm(sec: Section) -> None:
 
 
 def section_epochs(sec: Section) -> None:
+    eager, captured = "perf.capture=false", "perf.capture=true"
     plan = [
         # (label, overrides, rough seconds needed on an H100 - skip when less is left)
-        ("base-default-batch-gpu-data", ["train.epochs=2"], 20),
-        ("base-default-batch-host-data", ["train.epochs=2", "perf.data_on_device=false"], 20),
-        ("base-b4-gpu-data", ["train.epochs=1", "train.batch_size=4"], 40),
+        ("base-default-batch-eager", ["train.epochs=2", eager], 15),
+        ("base-default-batch-captured", ["train.epochs=2", captured], 10),
+        (
+            "base-default-batch-captured-host-data",
+            ["train.epochs=2", captured, "perf.data_on_device=false"],
+            10,
+        ),
+        ("base-b4-captured", ["train.epochs=1", "train.batch_size=4", captured], 20),
+        ("base-b4-eager", ["train.epochs=1", "train.batch_size=4", eager], 40),
     ]
     for label, overrides, need in plan:
         if sec.left() < need and not sec.tiny:
@@ -162,6 +174,10 @@ def section_knobs(sec: Section) -> None:
     on_gpu = torch.cuda.is_available()
     common = ["model.name=deeper", "train.epochs=2"]
     plan = [
+        ("deeper-eager", ["perf.capture=false"]),
+        ("deeper-captured", ["perf.capture=true"]),
+        ("regularised-eager", ["--config", "perf.capture=false"]),
+        ("regularised-captured", ["--config", "perf.capture=true"]),
         ("deeper-fp32", []),
         ("deeper-bf16", ["perf.amp=true"]),
         ("deeper-channels_last", ["perf.channels_last=true"]),
@@ -184,7 +200,10 @@ def section_knobs(sec: Section) -> None:
             sec.say(f"{label}: skipped, {sec.left():.0f}s left in the time box")
             sec.record(label=label, skipped=True)
             continue
-        train_in_process(sec, label, BASE, common + extra)
+        if extra[:1] == ["--config"]:  # the regularised study's own recipe, not the deeper net's
+            train_in_process(sec, label, REGULARISED, ["train.epochs=2", *extra[1:]])
+        else:
+            train_in_process(sec, label, BASE, common + extra)
 
 
 # ------------------------------------------------------------------------------ subprocess runs
@@ -271,109 +290,64 @@ def section_pack(sec: Section) -> None:
         )
 
 
-def _best_pack(out: Path) -> int:
-    best, k_best = 0.0, 4
-    for r in _results(out):
-        if r.get("section") == "pack" and r.get("runs_per_hour", 0) > best and r.get("done") == r.get("k"):
-            best, k_best = r["runs_per_hour"], r["k"]
-    return k_best
+def _has_tensorflow() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tensorflow") is not None
 
 
-def section_study(sec: Section, slots: int | None) -> None:
-    """Every run of configs/studies/2.2.* through the queue + scheduler with ``slots`` per GPU."""
-    overrides = (TINY + ["train.epochs=1"]) if sec.tiny else []
-    planned = [run for study in STUDIES for run in expand_study(study, overrides)]
-    k = slots or _best_pack(sec.out)
-    total_epochs = sum(p.cfg.train.epochs for p in planned)
-    sec.say(f"{len(planned)} runs ({total_epochs} epochs) from {len(STUDIES)} studies, {k} at a time")
-    runs_dir = Path(tempfile.mkdtemp(prefix="gpu-study-"))
-    os.environ.update(
-        {
-            "HW2_SLOTS_PER_GPU": str(k),
-            "HW2_CPU_SLOTS": str(k),
-            "HW2_GPU_MEM_AWARE": "0",
-            "HW2_SCHEDULER_IDLE": "1",
-        }
-    )
+def section_mlp(sec: Section) -> None:
+    """The MLP per Keras backend through ``bench/bench_mlp.py`` (each variant its own process)."""
+    if not _has_tensorflow():
+        sec.say("mlp: skipped, TensorFlow is not installed on this machine (torch only)")
+        sec.record(label="mlp", skipped=True, reason="no TensorFlow")
+        return
+    out = sec.out / "mlp.json"
+    cmd = [sys.executable, str(ROOT / "bench/bench_mlp.py"), "--json", str(out)]
+    cmd += ["--subset", "2000", "--epochs", "1", "--only", "tf", "tf-xla"] if sec.tiny else ["--epochs", "3"]
     if sec.data_dir:
-        os.environ["HW2_DATA_DIR"] = str(Path(sec.data_dir).resolve())
-    # Longest first (more epochs, deeper nets): the pack finishes sooner.
-    planned.sort(key=lambda p: (p.cfg.train.epochs, p.cfg.model.name != "base"), reverse=True)
-    t = time.time()
-    via = "scheduler"
-    procs: list[subprocess.Popen[bytes]] = []
-    run_dirs: list[Path] = []
+        cmd += ["--data-dir", sec.data_dir]
+    sec.say(" ".join(cmd[1:]))
     try:
-        from hw2 import queue
-
-        for p in planned:
-            run_dirs.append(runs_dir / queue.enqueue(runs_dir, p, data_dir=sec.data_dir))
-        queue.ensure_scheduler(runs_dir)
-    except Exception as exc:  # the queue is someone else's code: fall back to a local pool, say so
-        sec.say(f"queue/scheduler unavailable ({type(exc).__name__}: {exc}); using a local pool of {k}")
-        via, run_dirs = "pool", []
-    pending = list(planned) if via == "pool" else []
-    finished = False
-    while sec.left() > 8:
-        if via == "pool":
-            procs = [p for p in procs if p.poll() is None]
-            while pending and len(procs) < k:
-                p = pending.pop(0)
-                d = runs_dir / f"pool-{len(run_dirs):02d}-{contract.safe_name(p.name)}"
-                d.mkdir()
-                run_dirs.append(d)
-                procs.append(_launch(_write_cfg(p.cfg, d / "config.yaml"), d, sec.data_dir))
-        metas = [contract.read_meta(d) for d in run_dirs]
-        if (
-            not pending
-            and len(metas) == len(planned)
-            and all(m and m.status in contract.FINAL_STATUSES for m in metas)
-        ):
-            finished = True
-            break
-        time.sleep(0.5)
-    wall = time.time() - t
-    if not finished:
-        sec.say("time box reached: stopping the remaining runs")
-        if via == "scheduler":
-            from hw2 import queue
-
-            with_suppress(lambda: queue.stop_scheduler(runs_dir))
-            for d in run_dirs:
-                with_suppress(lambda d=d: queue.kill_run(runs_dir, d.name, grace=5))
-        _stop(procs)
-    metas = [contract.read_meta(d) for d in run_dirs]
-    statuses = [m.status if m else "?" for m in metas]
-    epochs_done = sum(
-        1 for d in run_dirs for e in contract.iter_metrics(d / contract.METRICS_FILE) if e["type"] == "epoch"
-    )
-    serial = sum(m.ended - m.started for m in metas if m and m.started and m.ended and m.status == "done")
-    est = wall * total_epochs / epochs_done if (not finished and epochs_done) else None
-    sec.record(
-        label="study-set",
-        via=via,
-        slots=k,
-        runs=len(planned),
-        finished=finished,
-        wall_s=wall,
-        epochs_done=epochs_done,
-        epochs_total=total_epochs,
-        statuses={s: statuses.count(s) for s in set(statuses)},
-        sum_of_run_seconds=serial,
-        est_full_wall_s=est,
-    )
-    sec.say(
-        f"study set via {via}, {k} per GPU: {'finished' if finished else 'NOT finished'} in {wall:.1f}s; "
-        f"{epochs_done}/{total_epochs} epochs; statuses {dict((s, statuses.count(s)) for s in set(statuses))}; "
-        f"done runs took {serial:.0f}s summed"
-        + (f" (packing gain {serial / wall:.2f}x)" if finished else "")
-        + (f"; full set estimated at {est:.0f}s" if est else "")
-    )
+        proc = subprocess.run(cmd, cwd=ROOT, timeout=max(sec.left() - 5, 10), capture_output=True, text=True)
+    except subprocess.TimeoutExpired:
+        sec.say("mlp: time box reached")
+        sec.record(label="mlp", skipped=True, reason="time box")
+        return
+    print(proc.stdout[-3000:], flush=True)
+    if proc.returncode != 0 or not out.exists():
+        sec.record(label="mlp", error=f"bench_mlp.py exit {proc.returncode}: {proc.stderr.strip()[-500:]}")
+        return
+    sec.record(label="mlp", per_backend=json.loads(out.read_text()))
 
 
-def with_suppress(fn: Any) -> None:
-    with contextlib.suppress(Exception):  # best-effort cleanup
-        fn()
+def section_homework(sec: Section) -> None:
+    """Every shipped study through the real CLI, epochs capped, 8/4/2/1 runs per GPU while time lasts."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_homework
+
+    studies = sorted((ROOT / "configs/studies").glob("*.yaml"))
+    if not _has_tensorflow() or sec.tiny:
+        studies = [s for s in studies if s.name.startswith("2.2.")]
+        why = "the dry run" if sec.tiny else "TensorFlow is not installed"
+        sec.say(f"homework: the CNN studies (2.2.*) only ({why})")
+    overrides = ["train.epochs=1"] + (TINY if sec.tiny else [])
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HW2_SCHEDULER_IDLE": "1", "HW2_CPU_SLOTS": "2"}
+    last = 0.0
+    for k in (2, 1) if sec.tiny else (8, 4, 2, 1):
+        # fewer runs at once take longer: skip when the last set's time, scaled, no longer fits
+        if last and sec.left() < last * 2 + 15:
+            sec.say(f"homework {k}/GPU: skipped, {sec.left():.0f}s left (the last set took {last:.0f}s)")
+            sec.record(label=f"homework-{k}", skipped=True)
+            continue
+        env["HW2_SLOTS_PER_GPU"] = str(k)
+        res = bench_homework.run_set(studies, overrides, env, sec.data_dir, timeout_s=max(sec.left() - 10, 5))
+        last = res["wall_s"]
+        sec.record(label=f"homework-{k}", k=k, capped=overrides, **res)
+        sec.say(
+            f"homework, {k}/GPU: {res['runs']} runs {'finished' if res['finished'] else 'NOT finished'} "
+            f"in {res['wall_s']}s (capped: {' '.join(overrides)})"
+        )
 
 
 # ------------------------------------------------------------------------------ summary
@@ -411,29 +385,32 @@ def section_summary(sec: Section) -> None:
                 f"{r['section']:>6} {r['label']:<36} {r['done']}/{r['k']} in {r['wall_s']:.1f}s = "
                 f"{r['runs_per_hour']:.0f} runs/h{gain}"
             )
-        elif r.get("label") == "study-set":
+        elif str(r.get("label", "")).startswith("homework-"):
             lines.append(
-                f"{r['section']:>6} {'study set 2.2.* (' + r['via'] + ', ' + str(r['slots']) + '/GPU)':<36} "
-                f"{'done' if r['finished'] else 'NOT done'} {r['wall_s']:.1f}s wall, {r['epochs_done']}/{r['epochs_total']} epochs, "
-                f"runs summed {r['sum_of_run_seconds']:.0f}s"
-                + (f", full set est. {r['est_full_wall_s']:.0f}s" if r.get("est_full_wall_s") else "")
+                f"{r['section']:>6} {'whole set, ' + str(r['k']) + '/GPU, ' + str(r['runs']) + ' runs':<36} "
+                f"{'done' if r['finished'] else 'NOT done'} in {r['wall_s']:.1f}s (capped: {' '.join(r['capped'])})"
             )
+        elif r.get("label") == "mlp":
+            for v in r.get("per_backend", {}).get("rows", []):
+                secs = [round(x, 2) for x in v.get("epoch_seconds", [])]
+                lines.append(
+                    f"{r['section']:>6} mlp {v.get('variant', v.get('name', '?')):<32} epoch s {secs}"
+                )
         elif r.get("label") == "cache":
             lines.append(
                 f"{r['section']:>6} {'data cache':<36} {r['seconds']:.1f}s (decoded: {r['decode_seconds']})"
             )
-    b4, dflt, host = (
-        by.get("base-b4-gpu-data"),
-        by.get("base-default-batch-gpu-data"),
-        by.get("base-default-batch-host-data"),
-    )
+    for stem in ("base-default-batch", "base-b4", "deeper", "regularised"):
+        e, c = by.get(f"{stem}-eager"), by.get(f"{stem}-captured")
+        if e and c and "steady_epoch_s" in e and "steady_epoch_s" in c:
+            lines.append(
+                f"{stem}: captured {c['steady_epoch_s']:.2f}s vs eager {e['steady_epoch_s']:.2f}s per epoch "
+                f"= {e['steady_epoch_s'] / c['steady_epoch_s']:.2f}x; test acc {c['test_acc']:.3f} vs {e['test_acc']:.3f}"
+            )
+    dflt, host = by.get("base-default-batch-captured"), by.get("base-default-batch-captured-host-data")
     if dflt and host and "steady_epoch_s" in dflt and "steady_epoch_s" in host:
         lines.append(
-            f"GPU-resident data vs host: {host['steady_epoch_s'] / dflt['steady_epoch_s']:.2f}x faster epochs"
-        )
-    if b4 and dflt and "steady_epoch_s" in b4 and "steady_epoch_s" in dflt:
-        lines.append(
-            f"default batch vs batch 4 epoch: {b4['steady_epoch_s'] / dflt['steady_epoch_s']:.2f}x faster"
+            f"GPU-resident data vs host (captured): {host['steady_epoch_s'] / dflt['steady_epoch_s']:.2f}x faster epochs"
         )
     text = "\n".join(lines)
     print(text, flush=True)
@@ -442,12 +419,11 @@ def section_summary(sec: Section) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("section", choices=["warm", "epochs", "knobs", "pack", "study", "summary"])
+    p.add_argument("section", choices=["warm", "epochs", "knobs", "mlp", "pack", "homework", "summary"])
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--budget-s", type=float, default=60.0, help="this section's time box")
     p.add_argument("--tiny", action="store_true", help="CPU dry run: 2 000-image subset, 1 epoch")
-    p.add_argument("--slots", type=int, default=None, help="study: runs per GPU (default: best of pack)")
     args = p.parse_args(argv)
     os.environ.setdefault("HW2_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING, format="    %(name)s %(levelname)s %(message)s")
@@ -467,8 +443,10 @@ def main(argv: list[str] | None = None) -> int:
             section_knobs(sec)
         elif args.section == "pack":
             section_pack(sec)
-        elif args.section == "study":
-            section_study(sec, args.slots)
+        elif args.section == "mlp":
+            section_mlp(sec)
+        elif args.section == "homework":
+            section_homework(sec)
         else:
             section_summary(sec)
     except KeyboardInterrupt as exc:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# One prepared GPU check for the CNN trainer, for a lent H100/H200 machine (about 7.5 minutes).
+# One prepared GPU check (issue 12) for a lent H100/H200 machine that has torch (under 10 minutes).
 #
-#   bash bench/gpu_check.sh --data-dir DIR [--budget-s 450] [--tiny]
+#   bash bench/gpu_check.sh --data-dir DIR [--budget-s 540] [--tiny]
 #
 # DIR holds cifar10/cifar10-jpeg.tar.gz (or any layout trainers.data accepts). Results go to
 # $OUT (a temp folder when $OUT is unset): results.jsonl (every measurement), summary.txt, log.txt.
@@ -9,19 +9,25 @@
 # annotated_types, typing_inspection) is installed from ./.whl/*.whl when it is missing.
 #
 # Sections, each time-boxed with `timeout` (and its own internal deadline), run in this order:
-#   warm   decode CIFAR-10 into the cache                                   (box  60 s)
-#   epochs base CNN epoch at batch 4 and 32; GPU-resident vs host data     (box  85 s)
-#   knobs  bf16 autocast, channels_last, torch.compile on/off (deeper net) (box 110 s)
-#   pack   1, 2, 4, 8 real trainer subprocesses at once: runs/hour         (box  80 s)
-#   study  the 2.2.* homework study set through the queue + scheduler      (box: the rest)
-# Boxes shrink to fit --budget-s (default 450 s); a slow section can't eat the next one's time.
-# --tiny is the CPU dry run: 2 000-image subset, 1 epoch, compile skipped.
+#   warm     decode CIFAR-10 into the cache                                          (box  60 s)
+#   epochs   base CNN eager vs captured (perf.capture) at the default batch and 4;   (box 100 s)
+#            captured with host data
+#   knobs    deeper and regularised nets eager vs captured; bf16, channels_last,    (box 110 s)
+#            torch.compile (deeper net)
+#   mlp      the MLP per Keras backend (bench/bench_mlp.py), only where TensorFlow   (box  90 s)
+#            is installed: a line says it was skipped otherwise
+#   pack     1, 2, 4, 8 real trainer subprocesses at once: runs/hour                (box  80 s)
+#   homework every shipped study through `hw2-tui sweep` (bench/bench_homework.py),  (box: the rest)
+#            1 epoch per run, 8, 4, 2 then 1 runs per GPU while the box lasts
+# Boxes shrink to fit --budget-s (default 540 s: under 10 minutes with start-up); a slow section
+# can't eat the next one's time. --tiny is the CPU dry run: 2 000-image subset, 1 epoch, compile
+# skipped, packing 2 and 1 only.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 
 DATA_DIR=""
-BUDGET=450
+BUDGET=540
 TINY=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -73,10 +79,11 @@ section() {
 }
 
 section warm 60
-section epochs 85
+section epochs 100
 section knobs 110
+section mlp 90
 section pack 80
-section study 400  # whatever is left of the budget
+section homework 400  # whatever is left of the budget
 "$PY" bench/gpu_bench.py summary --out "$OUT" $TINY
 echo "gpu_check: total $(( $(date +%s) - START ))s; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"
 exec >&- 2>&-  # close the tee pipe so its last lines reach log.txt before exit
