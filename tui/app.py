@@ -65,6 +65,14 @@ class SeriesLoaded(Message):
         self.series = series
 
 
+class StudySeries(Message):
+    """Epoch points of a study view's runs, by run id (asked for with :meth:`HW2App.request_study_series`)."""
+
+    def __init__(self, series: dict[str, list[Any]]) -> None:
+        super().__init__()
+        self.series = series
+
+
 class LogChunk(Message):
     def __init__(self, run_id: str, text: str, reset: bool) -> None:
         super().__init__()
@@ -129,9 +137,12 @@ class HW2App(App[None]):
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._series_wanted: set[str] = set()
+        self._study_series_wanted: set[str] = set()
         self.log_target: tuple[str, Path] | None = None
         """(run id, train.log) the poll thread follows (set by the main screen)."""
         self.last_export: tuple[Path, Path] | None = None
+        self.last_pivot_export: tuple[Path, Path] | None = None
+        self.last_report: Path | None = None
         self.main = MainScreen()
 
     def get_default_screen(self) -> Screen:
@@ -200,6 +211,25 @@ class HW2App(App[None]):
             self._series_wanted.update(run_ids)
         self._wake.set()
 
+    def request_study_series(self, run_ids: Iterable[str]) -> None:
+        """Ask the poll thread for these runs' epoch points (answered with :class:`StudySeries`)."""
+        with self._lock:
+            self._study_series_wanted.update(run_ids)
+        self._wake.set()
+
+    def study_file(self, study: str) -> Path | None:
+        """The configs' study file titled ``study`` (None when no loaded config has that title)."""
+        for e in self.config_entries:
+            if e.kind == "study" and (e.study_title or e.name) == study:
+                return Path(e.path)
+        return None
+
+    def study_screens(self) -> list[Any]:
+        """The study and factorial views open (anywhere in the screen stack)."""
+        from tui.study import PivotScreen, StudyScreen
+
+        return [s for s in self.screen_stack if isinstance(s, StudyScreen | PivotScreen)]
+
     # -------------------------------------------------------------- workers
 
     @work(thread=True, exclusive=True, group="poll", name="runs-poll")
@@ -227,6 +257,9 @@ class HW2App(App[None]):
             attach = attach and bool(watcher.backlog)  # until every run folder was read once
             with self._lock:
                 wanted, self._series_wanted = self._series_wanted, set()
+                study_wanted, self._study_series_wanted = self._study_series_wanted, set()
+            if study_wanted:
+                self.post_message(StudySeries({rid: _points(watcher, rid) for rid in sorted(study_wanted)}))
             if wanted:
                 self.post_message(
                     SeriesLoaded({rid: self._series_of(watcher, rid) for rid in sorted(wanted)})
@@ -321,12 +354,20 @@ class HW2App(App[None]):
     def on_runs_updated(self, msg: RunsUpdated) -> None:
         changes = self.model.apply(msg.updates)
         self.main.show_changes(changes, initial=msg.initial)
+        if changes.shown or changes.rows:
+            for screen in self.study_screens():
+                screen.runs_changed()
         if msg.initial:
             self.first_poll_done.set()
             # The GPU poller and the configs (YAML, validation) start once the runs are on screen:
             # their threads would otherwise compete with the first poll (1000 runs) for the GIL.
             self._poll_gpu()
             self.load_configs()
+
+    def on_study_series(self, msg: StudySeries) -> None:
+        for screen in self.study_screens():
+            if hasattr(screen, "series_loaded"):
+                screen.series_loaded(msg.series)
 
     def on_series_loaded(self, msg: SeriesLoaded) -> None:
         loaded = [rid for rid, (lines, cfg) in msg.series.items() if self.model.load_series(rid, lines, cfg)]
@@ -434,6 +475,68 @@ class HW2App(App[None]):
         self.call_from_thread(self.notify, f"re-queued {name} as {new_id}", timeout=4)
         self._wake.set()
 
+    @work(thread=True, group="actions")
+    def study_report(self, study: str, study_file: Path | None) -> None:
+        """Write the study's report (:func:`hw2.analysis.writer.write_study_report`); say where."""
+        if study_file is None:
+            self.call_from_thread(
+                self.notify,
+                f"no study file titled '{study}' in {self.configs_dir}: cannot write its report",
+                severity="error",
+            )
+            return
+        self.call_from_thread(self.notify, f"writing the report of '{study}'…", timeout=3)
+        try:
+            from hw2.analysis.writer import write_study_report
+
+            written = write_study_report(self.runs_dir, study_file)
+        except Exception as exc:
+            self.call_from_thread(self.notify, f"report failed: {exc}", severity="error", timeout=10)
+            return
+        self.last_report = Path(written.report)
+        self.call_from_thread(
+            self.notify, f"report written: {Path(written.report).resolve()}", title="Report", timeout=15
+        )
+
+    @work(thread=True, group="actions")
+    def requeue_failed(self, study: str) -> None:
+        """Re-queue every failed or killed run of ``study`` that has no done/queued/running twin."""
+        try:
+            from hw2.queue import ensure_scheduler, requeue_failed
+
+            ids = requeue_failed(self.runs_dir, study)
+            if ids:
+                ensure_scheduler(self.runs_dir)
+        except Exception as exc:
+            self.call_from_thread(self.notify, f"re-queue failed: {exc}", severity="error")
+            return
+        what = (
+            f"re-queued {len(ids)} failed or killed run(s)" if ids else "no failed or killed run to re-queue"
+        )
+        self.call_from_thread(self.notify, f"{what} of '{study}'", timeout=5)
+        self._wake.set()
+
+    @work(thread=True, group="actions")
+    def export_pivot(self, pv: Any, study: str) -> None:
+        """Write the factorial table as CSV and LaTeX into the export dir; say the paths."""
+        from hw2 import contract
+        from hw2.analysis.pivot import to_csv, to_latex
+
+        stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in study).strip("-") or "study"
+        stem = f"{stem}-{pv.metric}-{pv.row_key}-x-{pv.col_key}"
+        try:
+            self.export_dir.mkdir(parents=True, exist_ok=True)
+            csv_path, tex_path = self.export_dir / f"{stem}.csv", self.export_dir / f"{stem}.tex"
+            contract.atomic_write_text(csv_path, to_csv(pv))
+            contract.atomic_write_text(tex_path, to_latex(pv, caption=study))
+        except Exception as exc:
+            self.call_from_thread(self.notify, f"export failed: {exc}", severity="error", timeout=10)
+            return
+        self.last_pivot_export = (csv_path, tex_path)
+        self.call_from_thread(
+            self.notify, f"exported {csv_path.resolve()} and {tex_path.name}", title="Export", timeout=10
+        )
+
     def export(self) -> None:
         """Write results.csv and metrics.csv under a new time-stamped folder of the export dir."""
         self._export(self.export_dir / time.strftime("%Y%m%d-%H%M%S", time.localtime(self.clock())))
@@ -478,6 +581,18 @@ class HW2App(App[None]):
         for cmd in palette_commands():
             target = self if cmd.app else self.main
             yield SystemCommand(cmd.title or "", cmd.help, _runner(target, cmd.action or ""))
+
+
+def _points(watcher: Any, run_id: str) -> list[Any]:
+    """A run's epoch points (empty for a vanished run), read in the poll thread."""
+    from hw2.runs.summary import EpochPoint, EpochStats, fold_lines
+
+    try:
+        epochs: list[Any] = []
+        fold_lines(watcher.epoch_lines(run_id), EpochStats(), epochs)
+    except Exception:  # a run deleted meanwhile
+        return []
+    return [p for p in map(EpochPoint.from_line, epochs) if p is not None]
 
 
 def _needs_scheduler(summary: Any) -> bool:

@@ -31,7 +31,10 @@ class Command:
     title: str | None = None
     """The command palette's title; None keeps it out of the palette."""
     app: bool = False
-    """Bound on the app (works under every screen) rather than on the main screen."""
+    """Bound on the app (works under every screen) rather than on a screen."""
+    screen: str = "main"
+    """The screen whose ``BINDINGS`` hold it: ``main``, ``study`` (the study view) or ``pivot``
+    (the factorial view); ignored when ``app`` is set."""
 
     def binding(self) -> Binding:
         assert self.action is not None
@@ -44,6 +47,7 @@ class Command:
 
 
 CONFIGS, TABLE, VIEWS, APP = "Configs (left)", "Runs table", "Views", "App"
+STUDY, PIVOT = "Study view", "Factorial view"
 
 COMMANDS: tuple[Command, ...] = (
     Command(
@@ -160,6 +164,91 @@ COMMANDS: tuple[Command, ...] = (
         "Toggle smoothing",
     ),
     Command("", "tab", VIEWS, "move focus between configs, runs and tabs"),
+    Command(
+        "v",
+        "v",
+        VIEWS,
+        "study view of the highlighted study (configs tree) or of the highlighted run's study",
+        "study_view",
+        "Study view",
+        "Study view",
+    ),
+    Command(
+        "P",
+        "P",
+        VIEWS,
+        "write the study's report (reports/<study>/report.md, .tex, figures, CSVs) in the background",
+        "study_report",
+        None,
+        "Write study report",
+    ),
+    Command(
+        "F",
+        "F",
+        VIEWS,
+        "re-queue every failed or killed run of the study (those without a done/queued twin)",
+        "requeue_failed",
+        None,
+        "Re-queue failed runs of the study",
+    ),
+    Command(
+        "space",
+        "space",
+        STUDY,
+        "mark/unmark a variant: two marked show their verdict (Welch on test accuracy)",
+        "mark_variant",
+        "Mark",
+        screen="study",
+    ),
+    Command(
+        "p",
+        "p",
+        STUDY,
+        "factorial view (studies with a grid over two or more keys)",
+        "pivot",
+        "Factorial",
+        screen="study",
+    ),
+    Command("P", "P", STUDY, "write the study's report", "report", "Report", screen="study"),
+    Command(
+        "F",
+        "F",
+        STUDY,
+        "re-queue the study's failed or killed runs",
+        "requeue_failed",
+        "Requeue failed",
+        screen="study",
+    ),
+    Command("escape", "esc", STUDY, "back to the runs", "close", "Back", screen="study"),
+    Command("x", "x", PIVOT, "swap rows and columns", "swap_axes", "Swap", screen="pivot"),
+    Command(
+        "m",
+        "m",
+        PIVOT,
+        "cycle the metric (best val acc, test acc, val loss, train loss, s/epoch)",
+        "cycle_metric",
+        "Metric",
+        screen="pivot",
+    ),
+    Command(
+        "f",
+        "f",
+        PIVOT,
+        "next pair of factors (studies varying more than two keys)",
+        "cycle_factors",
+        "Factors",
+        screen="pivot",
+    ),
+    Command(
+        "e",
+        "e",
+        PIVOT,
+        "export the table as CSV and LaTeX into the export dir (paths shown)",
+        "export_pivot",
+        "Export",
+        screen="pivot",
+    ),
+    Command("escape", "esc", PIVOT, "back to the study view", "close", "Back", screen="pivot"),
     Command("", "ctrl+p", APP, "command palette: every action is there too"),
     Command("question_mark", "?", APP, "this help", "help", "Help", "Help: keys"),
     Command(
@@ -174,23 +263,34 @@ COMMANDS: tuple[Command, ...] = (
 )
 """In the order the help screen and the README list them."""
 
-SECTIONS = (CONFIGS, TABLE, VIEWS, APP)
+SECTIONS = (CONFIGS, TABLE, VIEWS, STUDY, PIVOT, APP)
 
 
-FOOTER_ORDER = ("help", "launch_study", "kill", "requeue", "export", "filter", "toggle_diff", "toggle_smooth")
+FOOTER_ORDER = (
+    "help",
+    "launch_study",
+    "study_view",
+    "kill",
+    "requeue",
+    "export",
+    "filter",
+    "toggle_diff",
+    "toggle_smooth",
+)
 """The footer's order (left to right) of the main screen's keys; the app's (quit) come after them."""
 
 
-def bindings(*, app: bool) -> list[Binding]:
-    """The bindings of the app (``app=True``) or of the main screen, footer keys first, in footer order."""
-    cmds = [c for c in COMMANDS if c.action and c.app is app]
+def bindings(*, app: bool, screen: str = "main") -> list[Binding]:
+    """The bindings of the app (``app=True``) or of a screen, footer keys first, in footer order."""
+    cmds = [c for c in COMMANDS if c.action and c.app is app and (app or c.screen == screen)]
     rank = {a: i for i, a in enumerate(FOOTER_ORDER)}
     cmds.sort(key=lambda c: (c.footer is None, rank.get(c.action or "", len(rank))))
     return [c.binding() for c in cmds]
 
 
 def palette_commands() -> Iterable[Command]:
-    return (c for c in COMMANDS if c.title and c.action)
+    """The main screen's and the app's commands (the other screens' keys are in their footers)."""
+    return (c for c in COMMANDS if c.title and c.action and (c.app or c.screen == "main"))
 
 
 def help_markup() -> str:

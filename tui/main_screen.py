@@ -527,3 +527,43 @@ class MainScreen(Screen[None]):
 
     def action_export(self) -> None:
         self.hw2.export()
+
+    # ------------------------------------------------------------------ actions: studies
+
+    def current_study(self) -> tuple[str, Path | None] | None:
+        """The study the study keys act on: the configs tree's (when it has focus and its cursor is on a
+        study or one of its runs), else the highlighted run's; with its study file when known."""
+        node = self.config_tree.cursor_node
+        data: NodeData | None = node.data if node is not None else None
+        if self.config_tree.has_focus and data is not None and data.entry.kind == "study":
+            return data.entry.study_title or data.entry.name, Path(data.entry.path)
+        st = self.highlighted_run()
+        if st is None or not st.study:
+            return None
+        return st.study, self.hw2.study_file(st.study)
+
+    def _study_or_warn(self) -> tuple[str, Path | None] | None:
+        found = self.current_study()
+        if found is None:
+            self.notify(
+                "highlight a study in the configs tree or a run of a study in the table first",
+                severity="warning",
+            )
+        return found
+
+    def action_study_view(self) -> None:
+        found = self._study_or_warn()
+        if found is not None:
+            from tui.study import StudyScreen
+
+            self.app.push_screen(StudyScreen(found[0], found[1]))
+
+    def action_study_report(self) -> None:
+        found = self._study_or_warn()
+        if found is not None:
+            self.hw2.study_report(*found)
+
+    def action_requeue_failed(self) -> None:
+        found = self._study_or_warn()
+        if found is not None:
+            self.hw2.requeue_failed(found[0])
