@@ -150,11 +150,14 @@ class MainScreen(Screen[None]):
         self.config_tree.load(entries, self.hw2.configs_dir)
 
     def update_gpu_bar(self) -> None:
+        from hw2.runs.summary import slurm_summary_line
+
         counts = {s: 0 for s in ("running", "queued", "done", "failed", "killed")}
         for st in self.runs.values():
             if not st.deleted and st.status in counts:
                 counts[st.status] += 1
-        self.gpu_bar.show(gpu_text(self.hw2.gpu, counts))
+        live = (st.summary for st in self.runs.values() if not st.deleted)
+        self.gpu_bar.show(gpu_text(self.hw2.gpu, counts, slurm_summary_line(live)))
 
     def _tick(self) -> None:
         """Once a second: rows with only new metric lines, and elapsed/ETA of running runs."""

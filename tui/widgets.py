@@ -63,6 +63,10 @@ def _status_cell(r: RunState, now: float) -> Cell:
     status = "deleted" if r.deleted else r.summary.status
     skipped = r.summary.skipped_lines
     text = status + (f" !{skipped}" if skipped else "")
+    s = r.summary
+    if s.executor == "slurm" and not r.deleted:  # "queued · pending: Resources", "done · node07"
+        where = s.slurm if status in ("queued", "running") else s.node
+        text += f" · {where}" if where else " · slurm"
     return Cell(text, style=STATUS_STYLES.get(status, ""), sort_key=status)
 
 
@@ -486,8 +490,9 @@ class MetricPlots(Horizontal):
 # ---------------------------------------------------------------------- GPU bar
 
 
-def gpu_text(stats: Sequence[Any] | None, counts: dict[str, int]) -> Text:
-    """One line: each GPU's utilisation and memory (or CPU only), then run counts."""
+def gpu_text(stats: Sequence[Any] | None, counts: dict[str, int], slurm: str | None = None) -> Text:
+    """One line: each GPU's utilisation and memory (or CPU only), then run counts, then the Slurm
+    line (``slurm: 3 pending · 2 running``) when a Slurm run is queued or running."""
     out = Text()
     if stats is None:
         out.append("GPU: checking…", style="dim")
@@ -508,6 +513,8 @@ def gpu_text(stats: Sequence[Any] | None, counts: dict[str, int]) -> Text:
     parts = [f"{n} {s}" for s, n in counts.items() if n]
     if parts:
         out.append("   │ " + " · ".join(parts), style="dim")
+    if slurm:
+        out.append("   │ " + slurm, style="bold magenta")
     return out
 
 

@@ -165,6 +165,12 @@ class RunSummary:
     unless asked for."""
     trainer: str = ""
     device: str | None = None
+    executor: str = "local"
+    """Where the run runs: ``local`` (the scheduler daemon) or ``slurm`` (meta ``executor``)."""
+    node: str | None = None
+    """A Slurm run's compute node (its meta ``host``); None for local runs."""
+    slurm: str | None = None
+    """What Slurm last said about a Slurm run's job (:func:`slurm_text`), None for local runs."""
     config_path: str | None = None
     error: str | None = None
     created: float | None = None
@@ -288,6 +294,41 @@ def _get(meta: Any, key: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
+SLURM = "slurm"
+
+
+def slurm_text(meta: Any) -> str | None:
+    """What Slurm last said about a run's job, for a status cell: ``"pending: Resources"``,
+    ``"running on node07"``, ``"submitting"`` before it has a job; None for a run that is not a
+    Slurm run. (:func:`hw2.slurm.describe` says the same from a RunMeta.)"""
+    if _get(meta, "executor") != SLURM:
+        return None
+    job = _get(meta, "slurm_job_id")
+    state = str(_get(meta, "slurm_state") or "").lower()
+    reason = _get(meta, "slurm_reason")
+    host = _get(meta, "host")
+    if not job:
+        return "submitting"
+    if state == "pending":
+        return f"pending: {reason}" if reason and reason != "None" else "pending"
+    if state == "running" or (_get(meta, "status") == "running" and not state):
+        return f"running on {host}" if host else "running"
+    return state or None
+
+
+def slurm_summary_line(summaries: Iterable[RunSummary]) -> str | None:
+    """``"slurm: 3 pending · 2 running"`` over the queued and running Slurm runs; None when there is none."""
+    pending = running = 0
+    for s in summaries:
+        if s.executor == SLURM and s.status == "queued":
+            pending += 1
+        elif s.executor == SLURM and s.status == "running":
+            running += 1
+    if not pending and not running:
+        return None
+    return f"slurm: {pending} pending · {running} running"
+
+
 def summarize(
     *,
     run_id: str,
@@ -341,6 +382,9 @@ def summarize(
         smoke=_get(meta, "smoke") is True,
         trainer=str(_get(meta, "trainer") or ""),
         device=_get(meta, "device") or res.get("device"),
+        executor=SLURM if _get(meta, "executor") == SLURM else "local",
+        node=_get(meta, "host") if _get(meta, "executor") == SLURM and _get(meta, "started") else None,
+        slurm=slurm_text(meta),
         config_path=_get(meta, "config_path"),
         error=error,
         created=num(_get(meta, "created")),

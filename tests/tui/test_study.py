@@ -157,3 +157,55 @@ def test_pivot_on_a_2x3_grid_best_cell_swap_and_export(
         assert isinstance(app.screen, StudyScreen)
 
     run_pilot(app, body)
+
+
+def _slurm(d: Path, **extra: Any) -> None:
+    meta = read_meta(d)
+    assert meta is not None
+    meta.extra.update({"executor": "slurm", **extra})
+    write_meta(d, meta)
+
+
+def test_slurm_runs_show_their_job_state_node_and_the_header_line(runs_dir: Path, configs_dir: Path) -> None:
+    from tests.tui.conftest import write_fixed_runs
+
+    write_fixed_runs(runs_dir)
+    # the queued run is a pending Slurm job, the running one runs on node07, the done one ran there
+    _slurm(
+        runs_dir / "20260101-000400-lr-1.0-eeee",
+        slurm_job_id="41",
+        slurm_state="PENDING",
+        slurm_reason="Resources",
+    )
+    d = runs_dir / "20260101-000300-lr-0.05-dddd"
+    _slurm(d, slurm_job_id="42", slurm_state="RUNNING")
+    meta = read_meta(d)
+    assert meta is not None
+    meta.host = "node07"
+    write_meta(d, meta)
+    d = runs_dir / "20260101-000100-lr-0.1-bbbb"
+    _slurm(d, slurm_job_id="40", slurm_state="COMPLETED")
+    meta = read_meta(d)
+    assert meta is not None
+    meta.host = "node03"
+    write_meta(d, meta)
+    app = _app(runs_dir, configs_dir)
+
+    async def body(pilot: Any) -> None:
+        await wait_for(pilot, lambda: len(app.runs) == 5, 10, "the runs")
+        s = app.runs["20260101-000400-lr-1.0-eeee"].summary
+        assert (s.executor, s.slurm, s.node) == ("slurm", "pending: Resources", None)
+        status = app.table._cells["20260101-000400-lr-1.0-eeee"]["status"]
+        assert status == "queued · pending: Resources"
+        assert app.runs["20260101-000300-lr-0.05-dddd"].summary.node == "node07"
+        assert app.table._cells["20260101-000100-lr-0.1-bbbb"]["status"] == "done · node03"
+        assert app.table._cells["20260101-000000-mlp-baseline-aaaa"]["status"] == "done"
+        assert app.runs["20260101-000000-mlp-baseline-aaaa"].summary.executor == "local"
+        await wait_for(
+            pilot,
+            lambda: "slurm: 1 pending · 1 running" in str(app.main.gpu_bar.render()),
+            10,
+            "the Slurm line",
+        )
+
+    run_pilot(app, body)
