@@ -112,6 +112,7 @@ class HW2App(App[None]):
         gpu_stats: Callable[[], list[Any]] | None = None,
         start_scheduler: bool = True,
         subtitle: str | None = None,
+        reports_dir: Path | None = None,
     ) -> None:
         super().__init__()
         self.runs_dir = Path(runs_dir)
@@ -143,6 +144,8 @@ class HW2App(App[None]):
         self.last_export: tuple[Path, Path] | None = None
         self.last_pivot_export: tuple[Path, Path] | None = None
         self.last_report: Path | None = None
+        self.reports_dir = reports_dir
+        """Where study reports go (``<dir>/<study>/``); None: the report's default (``reports/``)."""
         self.main = MainScreen()
 
     def get_default_screen(self) -> Screen:
@@ -487,15 +490,16 @@ class HW2App(App[None]):
             return
         self.call_from_thread(self.notify, f"writing the report of '{study}'…", timeout=3)
         try:
-            from hw2.analysis.writer import write_study_report
+            from hw2.analysis.writer import study_slug, write_study_report
 
-            written = write_study_report(self.runs_dir, study_file)
+            out = self.reports_dir / study_slug(study_file) if self.reports_dir else None
+            written = write_study_report(self.runs_dir, study_file, out)
         except Exception as exc:
             self.call_from_thread(self.notify, f"report failed: {exc}", severity="error", timeout=10)
             return
-        self.last_report = Path(written.report)
+        self.last_report = Path(written.out_dir) / "report.md"
         self.call_from_thread(
-            self.notify, f"report written: {Path(written.report).resolve()}", title="Report", timeout=15
+            self.notify, f"report written: {self.last_report.resolve()}", title="Report", timeout=15
         )
 
     @work(thread=True, group="actions")

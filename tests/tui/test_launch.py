@@ -105,3 +105,38 @@ def test_smoke_failure_queues_nothing(runs_dir: Path, tmp_path: Path) -> None:
 
     runs = list_runs(runs_dir)
     assert len(runs) == 4 and all(s.smoke for s in runs), [(s.name, s.smoke) for s in runs]
+
+
+@pytest.mark.usefixtures("fake_env", "cleanup_runs")
+def test_report_and_requeue_failed_keys_on_a_failed_study(runs_dir: Path, tmp_path: Path) -> None:
+    configs = write_configs(tmp_path / "bad", model="fail")
+    app = make_app(
+        runs_dir, configs, poll_interval=0.05, gpu_stats=lambda: [], reports_dir=tmp_path / "reports"
+    )
+
+    async def body(pilot: Any) -> None:
+        await _open_dialog(pilot, app)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: _finished(app, 4), 120, "the sweep")
+        assert {s.status for s in app.runs.values()} == {"failed"}
+        # P on the study in the configs tree: a report that says what is missing
+        await pilot.press("P")
+        await wait_for(pilot, lambda: app.last_report is not None, 60, "the report")
+        assert app.last_report == tmp_path / "reports" / "fake-sweep" / "report.md"
+        assert app.last_report.is_file()
+        assert any(str(app.last_report.resolve()) in str(n.message) for n in app._notifications)
+        # F from a run of the study in the table: each failed run queued again, once
+        app.table.focus()
+        await pilot.press("F")
+        await wait_for(
+            pilot,
+            lambda: any(
+                "re-queued 4 failed or killed run(s) of 'Fake sweep'" in str(n.message)
+                for n in app._notifications
+            ),
+            30,
+            "the requeue",
+        )
+        await wait_for(pilot, lambda: len(app.runs) == 8, 20, "the new runs")
+
+    run_pilot(app, body)
