@@ -9,6 +9,7 @@ and configs). The CUDA graph itself is exercised by the ``gpu`` tests (skipped w
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -138,7 +139,7 @@ def test_partial_last_batch_is_trained_eagerly_on_the_same_state(opt_name: str) 
     for kind in ("eager", "captured"):
         model = _tiny_net()
         opt = cnn.make_optimizer(model.parameters(), opt_cfg)
-        args = (model, opt, cnn.eager_step(opt), cnn.contextlib.nullcontext, torch.device("cpu"))
+        args = (model, opt, cnn.eager_step(opt), contextlib.nullcontext, torch.device("cpu"))
         step = cnn.CapturedStep(*args, batch_size=8) if kind == "captured" else cnn.TrainStep(*args)
         reads = []
         for _epoch in range(2):
@@ -237,7 +238,7 @@ def test_cuda_graph_step_replays_without_host_sync() -> None:
     model = _tiny_net().to(device)
     opt_cfg = SimpleNamespace(name="momentum", lr=0.05, momentum=0.9, nesterov=False, weight_decay=0.0)
     opt = cnn.make_optimizer(model.parameters(), opt_cfg, capturable=True)
-    step = cnn.CapturedStep(model, opt, cnn.eager_step(opt), cnn.contextlib.nullcontext, device, batch_size=8)
+    step = cnn.CapturedStep(model, opt, cnn.eager_step(opt), contextlib.nullcontext, device, batch_size=8)
     x, y = torch.randn(80, 6, device=device), torch.randint(0, 3, (80,), device=device)
     for start in range(0, 40, 8):  # warm-up + capture
         step(x[start : start + 8], y[start : start + 8])
