@@ -1,4 +1,4 @@
-"""The run queue, on disk: enqueue, kill, requeue, and the scheduler daemon's lifecycle.
+"""The run queue, on disk: creating runs (and whole sweeps), kill, requeue, and the scheduler daemon's lifecycle.
 
 Why on disk: a queued or running experiment must outlive the TUI or the SSH session that started
 it. A queued run is just a run folder whose ``meta.json`` says ``queued``; the scheduler daemon
@@ -42,7 +42,7 @@ class QueueError(Exception):
 
 
 class PlannedLike(Protocol):
-    """What :func:`enqueue` needs from a :class:`hw2.config.PlannedRun`."""
+    """What :func:`create_run` needs from a :class:`hw2.config.PlannedRun`."""
 
     name: str
     cfg: ExperimentConfig
@@ -251,14 +251,6 @@ def create_run(
             f"cannot write run folder {path}: {exc.strerror or exc}; fix: free disk space or pass another --runs-dir"
         ) from exc
     return run_id
-
-
-def enqueue(runs_dir: Path | str, planned: PlannedLike, *, data_dir: str | None = None) -> str:
-    """Queue one planned run (folder + config.yaml + meta ``queued``); returns its run id.
-
-    Does not start anything: call :func:`ensure_scheduler` afterwards (once per batch).
-    """
-    return create_run(runs_dir, planned, data_dir=data_dir)
 
 
 def queued_run_dirs(runs_dir: Path | str) -> list[Path]:

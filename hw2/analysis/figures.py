@@ -2,7 +2,8 @@
 variant, train solid and validation dashed, the mean over seeds with a ±std band when a variant
 has more than one done seed, and the best epoch (argmax of the mean validation accuracy) marked.
 
-Only the report imports this module (matplotlib costs ~0.5 s to import); the TUI never does.
+matplotlib (~0.5 s to import) is imported only inside the figure functions: the TUI's study view
+uses :func:`mean_curve` alone and never loads it.
 """
 
 from __future__ import annotations

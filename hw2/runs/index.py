@@ -29,7 +29,7 @@ from hw2.runs.summary import RunSummary
 from hw2.statcache import stat_key
 
 CACHE_FILE = ".summaries.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: summaries carry executor, node and the Slurm status text
 """Bumped whenever :class:`RunSummary`'s fields change meaning: older files then read as empty."""
 
 KEYED_FILES = (contract.META_FILE, contract.RESULT_FILE, contract.CONFIG_FILE, contract.METRICS_FILE)

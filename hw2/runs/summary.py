@@ -316,17 +316,19 @@ def slurm_text(meta: Any) -> str | None:
     return state or None
 
 
-def slurm_summary_line(summaries: Iterable[RunSummary]) -> str | None:
-    """``"slurm: 3 pending · 2 running"`` over the queued and running Slurm runs; None when there is none."""
-    pending = running = 0
-    for s in summaries:
-        if s.executor == SLURM and s.status == "queued":
-            pending += 1
-        elif s.executor == SLURM and s.status == "running":
-            running += 1
+def slurm_count_text(pending: int, running: int) -> str | None:
+    """``"slurm: 3 pending · 2 running"``; None when both are 0."""
     if not pending and not running:
         return None
     return f"slurm: {pending} pending · {running} running"
+
+
+def slurm_summary_line(summaries: Iterable[RunSummary]) -> str | None:
+    """``"slurm: 3 pending · 2 running"`` over the queued and running Slurm runs; None when there is none."""
+    slurm = [s for s in summaries if s.executor == SLURM]
+    return slurm_count_text(
+        sum(1 for s in slurm if s.status == "queued"), sum(1 for s in slurm if s.status == "running")
+    )
 
 
 def summarize(

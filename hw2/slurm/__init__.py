@@ -26,6 +26,7 @@ from collections.abc import Iterable
 
 from hw2.contract import RunMeta
 from hw2.runs.liveness import SLURM as EXECUTOR
+from hw2.runs.summary import slurm_count_text, slurm_text
 
 __all__ = ["EXECUTOR", "describe", "is_slurm", "summary_line"]
 
@@ -37,30 +38,15 @@ def is_slurm(meta: RunMeta) -> bool:
 
 def describe(meta: RunMeta) -> str | None:
     """What Slurm last said about a run's job, for a status column: ``"pending: Resources"``,
-    ``"running on node07"``; None for a run that is not a Slurm run or has no job yet."""
-    if not is_slurm(meta):
-        return None
-    job = meta.extra.get("slurm_job_id")
-    state = str(meta.extra.get("slurm_state") or "").lower()
-    reason = meta.extra.get("slurm_reason")
-    if not job:
-        return "submitting"
-    if state == "pending":
-        return f"pending: {reason}" if reason and reason != "None" else "pending"
-    if state == "running" or (meta.status == "running" and not state):
-        return f"running on {meta.host}" if meta.host else "running"
-    return state or None
+    ``"running on node07"``; None for a run that is not a Slurm run (one derivation, in
+    :func:`hw2.runs.summary.slurm_text`)."""
+    return slurm_text(meta)
 
 
 def summary_line(metas: Iterable[RunMeta]) -> str | None:
     """``"slurm: 3 pending · 2 running"`` over the active Slurm runs (a header line); None when
-    there is none."""
-    pending = running = 0
-    for meta in metas:
-        if is_slurm(meta) and meta.status == "queued":
-            pending += 1
-        elif is_slurm(meta) and meta.status == "running":
-            running += 1
-    if not pending and not running:
-        return None
-    return f"slurm: {pending} pending · {running} running"
+    there is none (worded by :func:`hw2.runs.summary.slurm_count_text`)."""
+    metas = [m for m in metas if is_slurm(m)]
+    return slurm_count_text(
+        sum(1 for m in metas if m.status == "queued"), sum(1 for m in metas if m.status == "running")
+    )

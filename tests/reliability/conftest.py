@@ -83,9 +83,9 @@ def write_fake_config(
 def enqueue_config(runs_dir: Path, path: Path) -> list[str]:
     """Queue every planned run of ``path`` without starting a scheduler; returns the run ids."""
     from hw2.config import expand_study
-    from hw2.queue import enqueue
+    from hw2.queue import create_run
 
-    return [enqueue(runs_dir, p) for p in expand_study(path)]
+    return [create_run(runs_dir, p) for p in expand_study(path)]
 
 
 def cli(
