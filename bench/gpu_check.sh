@@ -6,7 +6,12 @@
 # DIR holds cifar10/cifar10-jpeg.tar.gz (or any layout trainers.data accepts). Results go to
 # $OUT (a temp folder when $OUT is unset): results.jsonl (every measurement), summary.txt, log.txt.
 # Python: python3 with torch, numpy, pillow, pyyaml, psutil; pydantic (+ pydantic_core,
-# annotated_types, typing_inspection) is installed from ./.whl/*.whl when it is missing.
+# annotated_types, typing_inspection) is installed from ./.whl/*.whl when it is missing. Fetch them
+# beforehand on a machine with the index, for the GPU machine's Python (here 3.11), e.g.
+#   pip download --only-binary=:all: --no-deps --python-version 3.11 -d .whl \
+#       pydantic pydantic_core annotated_types typing_inspection
+# (.whl/ is git-ignored: name it in the device tool's carry list). The whole-set section runs the
+# real `hw2-tui sweep` (python -m hw2.cli): it needs nothing beyond these.
 #
 # Sections, each time-boxed with `timeout` (and its own internal deadline), run in this order:
 #   warm     decode CIFAR-10 into the cache                                          (box  60 s)
@@ -20,8 +25,9 @@
 #   homework every shipped study through `hw2-tui sweep` (bench/bench_homework.py),  (box: the rest)
 #            1 epoch per run, 8, 4, 2 then 1 runs per GPU while the box lasts
 # Boxes shrink to fit --budget-s (default 540 s: under 10 minutes with start-up); a slow section
-# can't eat the next one's time. --tiny is the CPU dry run: 2 000-image subset, 1 epoch, compile
-# skipped, packing 2 and 1 only.
+# can't eat the next one's time. --tiny is the CPU dry run: 2 000-image subset, 1 epoch; knobs: the
+# eager/captured pairs and bf16+channels_last only, compile skipped; packing 2 and 1; the whole set:
+# the CNN studies only.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)

@@ -343,8 +343,8 @@ def resolve_capture(choice: bool | str, device: torch.device, compiled: bool) ->
     """Whether the training step runs through :class:`CapturedStep` (``perf.capture``).
 
     ``auto`` captures on CUDA only, where launch overhead is most of a small net's step; on the CPU
-    the plain :class:`TrainStep` is as fast (no graphs there) and stays the default. ``torch.compile``
-    makes its own graphs, so a compiled run never captures by hand.
+    the plain :class:`TrainStep` is as fast (no graphs there) and stays the default. A compiled model
+    is never captured by hand: ``torch.compile`` has its own CUDA-graph mode (``reduce-overhead``).
     """
     if compiled:
         return False
@@ -580,7 +580,7 @@ def train(ctx: RunContext) -> dict[str, Any]:
 
     capture = resolve_capture(perf.capture, device, perf.compile)
     if perf.capture is True and perf.compile:
-        log.warning("perf.capture: off, perf.compile makes its own graphs")
+        log.warning("perf.capture: ignored with perf.compile (torch.compile has its own CUDA-graph mode)")
 
     def autocast() -> contextlib.AbstractContextManager[Any]:
         if use_amp:
