@@ -57,8 +57,15 @@ CASES: dict[str, dict[str, Any]] = {
 }
 
 # (train_loss, train_acc, val_loss, val_acc) per epoch, then test_loss: the eager trainer before
-# this change (commit 1f3eb3d), CPU, torch 2.14.1.
-RECORDED: dict[str, tuple[list[tuple[float, float, float, float]], float]] = {
+# this change (commit 1f3eb3d), CPU, torch 2.14.1. ALSO_RECORDED: the same commit on a second CPU
+# (an AMD EPYC, 2026-12-06; the first machine's values above): the regularized net's dropout and
+# augmentation draw through CPU-specific kernels, so from its second epoch on its losses differ
+# between the two CPUs by ~1e-3 relative, for the old commit and today's eager path alike (run
+# 1f3eb3d's trainer on the new CPU: bit-equal to today's eager path there). Capture off must equal
+# one of the old commit's recordings at float tolerance; add a recording for a new CPU only from
+# 1f3eb3d's own trainer, never from today's.
+Reference = tuple[list[tuple[float, float, float, float]], float]
+RECORDED: dict[str, Reference] = {
     "base": (
         [
             (2.3084508260091146, 0.06666666666666667, 2.3091888427734375, 0.0),
@@ -82,6 +89,24 @@ RECORDED: dict[str, tuple[list[tuple[float, float, float, float]], float]] = {
         2.307020060221354,
     ),
 }
+ALSO_RECORDED: dict[str, Reference] = {
+    "regularized": (
+        [
+            (2.4232579549153646, 0.08333333333333333, 2.3181716918945314, 0.0),
+            (2.4565757751464843, 0.15, 2.3187633514404298, 0.0),
+        ],
+        2.303441365559896,
+    ),
+}
+
+
+def _matches(got: tuple[list[tuple[float, float, float, float]], float], want: Reference) -> bool:
+    traj, test_loss = want
+    return (
+        len(got[0]) == len(traj)
+        and all(g == pytest.approx(w, rel=1e-4, abs=1e-6) for g, w in zip(got[0], traj, strict=True))
+        and got[1] == pytest.approx(test_loss, rel=1e-4)
+    )
 
 
 def _trajectory(lines: list[dict[str, Any]]) -> list[tuple[float, float, float, float]]:
@@ -111,13 +136,10 @@ def test_captured_path_trajectory_equals_eager_and_the_recorded_one(
     eager, captured = runs[False], runs[True]
     assert captured[0] == pytest.approx(eager[0], rel=1e-6, abs=1e-7)
     assert captured[1] == pytest.approx(eager[1], rel=1e-6)
-    # and capture off is today's trainer: the numbers recorded before the change (float tolerance
-    # for another CPU's kernels)
-    recorded_traj, recorded_test = RECORDED[case]
-    assert len(eager[0]) == len(recorded_traj)
-    for got, want in zip(eager[0], recorded_traj, strict=True):
-        assert got == pytest.approx(want, rel=1e-4, abs=1e-6)
-    assert eager[1] == pytest.approx(recorded_test, rel=1e-4)
+    # and capture off is today's trainer: the numbers the trainer gave before the change, on one of
+    # the CPUs it was recorded on (float tolerance for another CPU's kernels)
+    references = [RECORDED[case], *([ALSO_RECORDED[case]] if case in ALSO_RECORDED else [])]
+    assert any(_matches(eager, ref) for ref in references), (eager, references)
 
 
 def _tiny_net() -> torch.nn.Module:
