@@ -177,8 +177,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             EXIT_USAGE,
         )
     runs_dir = _runs_dir(args)
-    if args.executor == "slurm":
-        settings = _slurm_settings()
+    kind, settings = _executor(args, planned[0])
+    if kind == "slurm":
         run_id = queue.create_run(runs_dir, planned[0], data_dir=_data_dir(args), extra={"executor": "slurm"})
         _submit(runs_dir, [run_id], settings)
         print(run_id)
@@ -342,8 +342,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             )
             return EXIT_FAILED
         print(f"smoke test passed: {len(todo)} config(s)", file=sys.stderr)
-    slurm = args.executor == "slurm"
-    settings = _slurm_settings() if slurm else None  # a bad settings file fails before any folder
+    kind, settings = _executor(args, planned[0])  # a bad executor section fails before any folder
+    slurm = kind == "slurm"
     plan = queue.enqueue_sweep(
         runs_dir, planned, force=args.force, data_dir=data_dir, executor="slurm" if slurm else None
     )
@@ -359,12 +359,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return _follow(runs_dir, plan.queued)
 
 
-def _slurm_settings() -> Any:
+def _executor(args: argparse.Namespace, planned: Any) -> tuple[str, Any]:
+    """(kind, Slurm settings) for launching ``planned``'s file: ``--executor``, else the files'
+    ``executor.kind`` (study, base experiment, hw2-slurm.yaml), else local."""
     from hw2.config import ConfigError
-    from hw2.slurm.settings import load_settings
+    from hw2.slurm.settings import resolve
 
     try:
-        return load_settings()
+        return resolve(planned.study_file or planned.config_path, args.executor)
     except ConfigError as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
 
@@ -701,8 +703,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--executor",
         choices=("local", "slurm"),
-        default="local",
-        help="local: this box (default); slurm: submit it as one Slurm job and return (settings: hw2-slurm.yaml)",
+        help="local: this box; slurm: submit it as one Slurm job and return (settings: executor: in the "
+        "file or hw2-slurm.yaml; default: their executor.kind, else local)",
     )
     r.set_defaults(func=cmd_run)
 
@@ -714,8 +716,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--executor",
         choices=("local", "slurm"),
-        default="local",
-        help="local: this box's scheduler (default); slurm: one job array (settings: hw2-slurm.yaml)",
+        help="local: this box's scheduler; slurm: one job array (settings: executor: in the study, its "
+        "base or hw2-slurm.yaml; default: their executor.kind, else local)",
     )
     s.add_argument(
         "--repeat",

@@ -396,19 +396,29 @@ class HW2App(App[None]):
 
     @work(thread=True, group="actions")
     def launch(self, planned: Sequence[Any]) -> list[str]:
-        """Create a queued run for each planned run, then make sure the scheduler is running."""
+        """Create a queued run for each planned run, then make sure the scheduler is running; or
+        submit them to Slurm when their files' ``executor.kind`` says ``slurm``."""
         from hw2.queue import create_run, ensure_scheduler
+        from hw2.slurm.settings import resolve
 
         ids: list[str] = []
+        where = ""
         try:
-            for p in planned:
-                ids.append(create_run(self.runs_dir, p))
-            ensure_scheduler(self.runs_dir)
+            kind, settings = resolve(planned[0].study_file or planned[0].config_path)
+            if kind == "slurm":
+                from hw2.slurm.submit import submit_planned
+
+                where = " on Slurm"
+                ids = submit_planned(self.runs_dir, planned, settings).run_ids
+            else:
+                for p in planned:
+                    ids.append(create_run(self.runs_dir, p))
+                ensure_scheduler(self.runs_dir)
         except Exception as exc:
             self.call_from_thread(self.notify, f"launch failed: {exc}", severity="error", timeout=10)
         if ids:
             what = planned[0].name if len(ids) == 1 else f"{len(ids)} runs"
-            self.call_from_thread(self.notify, f"queued {what}", timeout=3)
+            self.call_from_thread(self.notify, f"queued {what}{where}", timeout=3)
         self._wake.set()
         return ids
 
@@ -436,12 +446,15 @@ class HW2App(App[None]):
                         severity="error",
                     )
                     return []
-            executor = "slurm" if choice.executor == "slurm" else None
+            from hw2.slurm.settings import resolve
+
+            kind, settings = resolve(entry.path, choice.executor)
+            executor = "slurm" if kind == "slurm" else None
             plan = enqueue_sweep(self.runs_dir, planned, force=choice.force, executor=executor)
             if executor and plan.queued:
                 from hw2.slurm.submit import submit_runs
 
-                submit_runs(self.runs_dir, plan.queued)
+                submit_runs(self.runs_dir, plan.queued, settings)
             elif plan.queued:
                 ensure_scheduler(self.runs_dir)
         except Exception as exc:

@@ -487,6 +487,14 @@ class MainScreen(Screen[None]):
             f"study '{title}' ({len(entry.runs)} runs as written)" if entry.kind == "study" else f"'{title}'"
         )
         runs_dir = self.hw2.runs_dir
+        from hw2.config import ConfigError
+        from hw2.slurm.settings import resolve
+
+        try:  # a few small YAML files: the study, its base, hw2-slurm.yaml
+            executor = resolve(entry.path)[0]
+        except ConfigError as exc:
+            self.notify(f"cannot launch: {exc}", severity="error", timeout=10)
+            return
 
         def plan(repeat: int | None, force: bool) -> str:  # in the dialog's thread
             from hw2.queue import plan_sweep
@@ -497,7 +505,7 @@ class MainScreen(Screen[None]):
             if choice is not None:
                 self.hw2.launch_sweep(entry, choice)
 
-        self.app.push_screen(LaunchScreen(f"Launch {what}", plan), answer)
+        self.app.push_screen(LaunchScreen(f"Launch {what}", plan, executor=executor), answer)
 
     def action_kill(self) -> None:
         st = self.runs.get(self.table.highlighted_id() or "")

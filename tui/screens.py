@@ -81,12 +81,13 @@ class ConfirmScreen(ModalScreen[bool]):
 
 @dataclass(frozen=True)
 class LaunchChoice:
-    """What the launch dialog asks for: ``repeat`` (None keeps the study's), smoke first, force, executor."""
+    """What the launch dialog asks for: ``repeat`` (None keeps the study's), smoke first, force,
+    executor (``local``/``slurm``; None: as the files' ``executor.kind`` say)."""
 
     repeat: int | None = None
     smoke: bool = False
     force: bool = False
-    executor: str = "local"
+    executor: str | None = None
 
 
 MAX_REPEAT = 100
@@ -118,12 +119,17 @@ class LaunchScreen(ModalScreen["LaunchChoice | None"]):
     """
 
     def __init__(
-        self, title: str, plan: Callable[[int | None, bool], str], repeat: int | None = None
+        self,
+        title: str,
+        plan: Callable[[int | None, bool], str],
+        repeat: int | None = None,
+        executor: str = "local",
     ) -> None:
         super().__init__()
         self.title_text = title
         self._plan = plan
         self.repeat_default = repeat
+        self.executor_default = executor  # the files' executor.kind (hw2.slurm.settings.resolve)
         self.plan_text = ""
 
     def compose(self) -> ComposeResult:
@@ -141,8 +147,8 @@ class LaunchScreen(ModalScreen["LaunchChoice | None"]):
             with Horizontal(classes="launch-row"):
                 yield Label("executor")
                 with RadioSet(id="launch-executor"):
-                    yield RadioButton("local", value=True, id="exec-local")
-                    yield RadioButton("slurm", id="exec-slurm")
+                    yield RadioButton("local", value=self.executor_default != "slurm", id="exec-local")
+                    yield RadioButton("slurm", value=self.executor_default == "slurm", id="exec-slurm")
             yield Checkbox("smoke test first (queue nothing if any config fails)", id="launch-smoke")
             yield Checkbox("force: queue runs that already have a done/queued twin", id="launch-force")
             with Grid():

@@ -64,8 +64,8 @@ def _status_cell(r: RunState, now: float) -> Cell:
     skipped = r.summary.skipped_lines
     text = status + (f" !{skipped}" if skipped else "")
     s = r.summary
-    if s.executor == "slurm" and not r.deleted:  # "queued · pending: Resources", "done · node07"
-        where = s.slurm if status in ("queued", "running") else s.node
+    if s.executor == "slurm" and not r.deleted:  # "queued · pending: Resources", "running · node07"
+        where = s.slurm if status == "queued" else s.node
         text += f" · {where}" if where else " · slurm"
     return Cell(text, style=STATUS_STYLES.get(status, ""), sort_key=status)
 

@@ -11,9 +11,10 @@ from pydantic import ValidationError
 
 from hw2 import registry
 from hw2.config.errors import ConfigError, Loc, _did_you_mean
+from hw2.config.executor import config_mapping
 from hw2.config.overrides import OVERRIDE_FILE, _apply_layer, _split_overrides
 from hw2.config.validation import _from_validation, _Layer
-from hw2.config.yaml_lines import _Doc, _looks_like_study, _read_doc, _require_mapping
+from hw2.config.yaml_lines import _Doc, _looks_like_study, _read_doc
 from hw2.schema import ExperimentConfig
 
 
@@ -60,7 +61,7 @@ def load_experiment(path: str | os.PathLike[str], overrides: list[str] | None = 
     """
     cli = _split_overrides(overrides)
     doc = _read_doc(path)
-    data = _require_mapping(doc)
+    data = config_mapping(doc)
     if _looks_like_study(data):
         raise ConfigError(
             "this is a study (sweep), not a single experiment",

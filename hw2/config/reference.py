@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from hw2.config.errors import ConfigError
+from hw2.config.executor import SlurmSettings
 from hw2.config.schema_walk import _constraints, _list_item, _range_text, _submodel, _type_text, _unwrap
 from hw2.config.studies import expand_study
 from hw2.registry import BUILTIN_TRAINER_MODULES, EXTRA_TRAINERS_ENV
@@ -97,6 +98,9 @@ def schema_reference() -> str:
         out += _table(model, f"{dotted}.")
     out += ["", "### Study (top level)", "", *_table(StudySpec, "")]
     out += ["", "### Study `variants[]` item", "", *_table(StudyVariant, "")]
+    out += ["", "### `executor` (experiment, study or `hw2-slurm.yaml`)", ""]
+    out += ["Where runs go, not what they compute: not part of a run's config (docs/slurm.md).", ""]
+    out += _table(SlurmSettings, "executor.")
     trainers = ", ".join(f"`{k}` → `{v}`" for k, v in BUILTIN_TRAINER_MODULES.items())
     out += ["", f"Trainers: {trainers}; more via `{EXTRA_TRAINERS_ENV}=name=module,...`."]
     return "\n".join(out) + "\n"

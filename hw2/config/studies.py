@@ -13,10 +13,11 @@ import yaml
 from pydantic import ValidationError
 
 from hw2.config.errors import ConfigError, Loc, _got, _one_line
+from hw2.config.executor import config_mapping
 from hw2.config.experiments import PlannedRun, _apply_cli, _cli_sets, _default_name, _validate
 from hw2.config.overrides import _apply_layer, _check_key, _split_overrides
 from hw2.config.validation import _from_validation, _Layer
-from hw2.config.yaml_lines import _Doc, _looks_like_study, _read_doc, _require_mapping
+from hw2.config.yaml_lines import _Doc, _looks_like_study, _read_doc
 from hw2.schema import NAME_MAX_LEN, ExperimentConfig, StudySpec
 
 MAX_RUNS = 1000  # a study expanding to more runs than this is almost surely a mistake
@@ -57,7 +58,7 @@ def _run_description(spec: StudySpec, arm: str | None, arm_text: str | None, cel
 
 def _study_spec(doc: _Doc) -> StudySpec:
     try:
-        return StudySpec.model_validate(doc.data)
+        return StudySpec.model_validate(config_mapping(doc))
     except ValidationError as exc:
         raise _from_validation(exc, StudySpec, [_Layer(path=(), doc=doc)]) from None
 
@@ -127,7 +128,7 @@ def _expand(doc: _Doc, cli: list[tuple[str, Loc, Any, int]], repeat: int | None 
                 hint="give the experiment's path relative to this study file",
             ) from None
         raise
-    base = _require_mapping(base_doc)
+    base = config_mapping(base_doc)
     if _looks_like_study(base):
         raise ConfigError(
             f"base {spec.base!r} is itself a study",
@@ -253,7 +254,7 @@ def expand_study(
     repeat = _check_repeat(repeat)
     cli = _split_overrides(overrides)
     doc = _read_doc(path)
-    data = _require_mapping(doc)
+    data = config_mapping(doc)
     if _looks_like_study(data):
         return _expand(doc, cli, repeat)
     layers = [_Layer(path=(), doc=doc)]

@@ -15,7 +15,7 @@ from pathlib import Path
 from hw2 import contract, launch
 from hw2.runs import lifecycle
 from hw2.slurm import EXECUTOR, commands, is_slurm
-from hw2.slurm.settings import SlurmSettings, load_settings
+from hw2.slurm.settings import SlurmSettings, run_settings
 from hw2.slurm.submit import submit_locked
 
 
@@ -65,7 +65,11 @@ def requeue(runs_dir: Path | str, run_id: str, settings: SlurmSettings | None = 
     from hw2 import queue
 
     runs_dir = Path(runs_dir).resolve()
-    settings = settings if settings is not None else load_settings()
+    if settings is None:  # the layers as they read now, for the file the run came from
+        old = contract.read_meta(contract.run_path(runs_dir, run_id))
+        if old is None:
+            raise ControlError(f"run {run_id}: meta.json missing or unreadable")
+        settings = run_settings(old)
     with launch.queue_lock(runs_dir):
         try:
             new_id = queue.requeue(runs_dir, run_id, extra={"executor": EXECUTOR})

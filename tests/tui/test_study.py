@@ -198,6 +198,7 @@ def test_slurm_runs_show_their_job_state_node_and_the_header_line(runs_dir: Path
         status = app.table._cells["20260101-000400-lr-1.0-eeee"]["status"]
         assert status == "queued · pending: Resources"
         assert app.runs["20260101-000300-lr-0.05-dddd"].summary.node == "node07"
+        assert app.table._cells["20260101-000300-lr-0.05-dddd"]["status"] == "running · node07"
         assert app.table._cells["20260101-000100-lr-0.1-bbbb"]["status"] == "done · node03"
         assert app.table._cells["20260101-000000-mlp-baseline-aaaa"]["status"] == "done"
         assert app.runs["20260101-000000-mlp-baseline-aaaa"].summary.executor == "local"
