@@ -115,3 +115,27 @@ def test_kill_and_requeue_commands_on_a_slurm_run(
     meta = contract.read_meta(runs_dir / new)
     assert meta is not None and meta.status == "done" and meta.extra["executor"] == "slurm"
     assert meta.extra["requeued_from"] == rid
+
+
+def test_a_study_whose_executor_section_says_slurm_goes_to_slurm_without_the_flag(
+    runs_dir: Path, tmp_path: Path, write_config: WriteConfig
+) -> None:
+    study = _study(tmp_path, write_config)
+    data = yaml.safe_load(study.read_text())
+    data["executor"] = {"kind": "slurm", "array_parallelism": 1, "time": "5"}
+    study.write_text(yaml.safe_dump(data))
+    proc = cli("sweep", str(study), "--yes", "--detach", runs_dir=runs_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert "submitted 2 run(s) to Slurm as job array" in proc.stderr, proc.stderr
+    script = next((runs_dir / ".slurm").glob("*.sbatch")).read_text()
+    assert "#SBATCH --array=0-1%1" in script and "#SBATCH --time=5" in script
+    ids = proc.stdout.split()
+    assert wait_for(lambda: all(_status(runs_dir, r) in contract.FINAL_STATUSES for r in ids), timeout=LONG_S)
+    assert {_status(runs_dir, r) for r in ids} == {"done"}
+    # --executor local wins over the file's kind: with --force, two more runs on this box
+    local = cli("sweep", str(study), "--yes", "--detach", "--force", "--executor", "local", runs_dir=runs_dir)
+    assert local.returncode == 0, local.stderr
+    new = local.stdout.split()
+    assert len(new) == 2 and "Slurm" not in local.stderr
+    assert all(contract.read_meta(runs_dir / r).extra.get("executor") != "slurm" for r in new)  # type: ignore[union-attr]
+    assert wait_for(lambda: all(_status(runs_dir, r) in contract.FINAL_STATUSES for r in new), timeout=LONG_S)
