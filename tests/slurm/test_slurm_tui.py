@@ -25,10 +25,9 @@ import yaml
 from hw2 import contract, queue
 from tests.conftest import PROJECT_ROOT
 from tests.runtime.conftest import wait_for as wait_until
-from tests.tui.conftest import put_tree_cursor, wait_for, write_configs
+from tests.tui.conftest import open_launch_dialog, wait_for, write_configs
 from tui.app import HW2App, make_app
 from tui.screens import ConfirmScreen, LaunchScreen
-from tui.widgets import NodeData
 
 pytestmark = pytest.mark.slurm
 
@@ -47,22 +46,7 @@ def _settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **executor: objec
 
 async def _launch_on_slurm(pilot: Any, app: HW2App) -> None:
     """Open the launch dialog on the study, choose executor slurm, launch."""
-    await wait_for(pilot, app.configs_loaded.is_set, 20, "configs")
-    stack, node = list(app.tree.root.children), None
-    while stack:
-        n = stack.pop(0)
-        data: NodeData | None = n.data
-        if data is not None and data.kind == "study":
-            node = n
-            break
-        stack.extend(n.children)
-    assert node is not None
-    await put_tree_cursor(pilot, app, node)
-    await pilot.press("s")
-    await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen), 10, "the launch dialog")
-    screen = app.screen
-    assert isinstance(screen, LaunchScreen)
-    await wait_for(pilot, lambda: bool(screen.plan_text), 30, "the plan")
+    screen = await open_launch_dialog(pilot, app)
     screen.query_one("#exec-slurm").value = True
     await pilot.pause(0.1)
     assert screen.choice().executor == "slurm"

@@ -282,3 +282,27 @@ def run_pilot(app: Any, body: Callable[[Any], Awaitable[None]], size: tuple[int,
             await body(pilot)
 
     asyncio.run(main())
+
+
+async def open_launch_dialog(pilot: Any, app: Any, timeout: float = 30.0) -> Any:
+    """Put the configs tree's cursor on the first study, press ``s`` and wait for the launch
+    dialog and its plan; returns the dialog (a :class:`tui.screens.LaunchScreen`)."""
+    from tui.screens import LaunchScreen
+
+    await wait_for(pilot, app.configs_loaded.is_set, 20, "configs")
+    stack = list(app.tree.root.children)
+    node = None
+    while stack:
+        n = stack.pop(0)
+        if n.data is not None and n.data.kind == "study":
+            node = n
+            break
+        stack.extend(n.children)
+    assert node is not None, "no study in the configs tree"
+    await put_tree_cursor(pilot, app, node)
+    await pilot.press("s")
+    await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen), 10, "the launch dialog")
+    screen = app.screen
+    assert isinstance(screen, LaunchScreen)
+    await wait_for(pilot, lambda: bool(screen.plan_text), timeout, "the plan")
+    return screen

@@ -8,35 +8,12 @@ from typing import Any
 
 import pytest
 
-from tests.tui.conftest import put_tree_cursor, run_pilot, wait_for, write_configs
+from tests.tui.conftest import open_launch_dialog, run_pilot, wait_for, write_configs
 from tui.app import HW2App, make_app
-from tui.screens import LaunchScreen
-from tui.widgets import NodeData
 
 
 def _app(runs_dir: Path, configs_dir: Path) -> HW2App:
     return make_app(runs_dir, configs_dir, poll_interval=0.05, gpu_stats=lambda: [])
-
-
-async def _open_dialog(pilot: Any, app: HW2App) -> LaunchScreen:
-    await wait_for(pilot, app.configs_loaded.is_set, 20, "configs")
-    stack = list(app.tree.root.children)
-    node = None
-    while stack:
-        n = stack.pop(0)
-        data: NodeData | None = n.data
-        if data is not None and data.kind == "study":
-            node = n
-            break
-        stack.extend(n.children)
-    assert node is not None
-    await put_tree_cursor(pilot, app, node)
-    await pilot.press("s")
-    await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen), 5, "the launch dialog")
-    screen = app.screen
-    assert isinstance(screen, LaunchScreen)
-    await wait_for(pilot, lambda: bool(screen.plan_text), 20, "the plan")
-    return screen
 
 
 def _finished(app: HW2App, n: int) -> bool:
@@ -48,13 +25,13 @@ def test_dialog_plans_twins_and_queues_exactly_the_missing_runs(runs_dir: Path, 
     app = _app(runs_dir, configs_dir)
 
     async def body(pilot: Any) -> None:
-        screen = await _open_dialog(pilot, app)
+        screen = await open_launch_dialog(pilot, app)
         assert screen.plan_text == "none of 4 done or queued yet: queue 4?"
         await pilot.press("enter")
         await wait_for(pilot, lambda: _finished(app, 4), 120, "the first sweep")
 
         # again with repeat 2: the 4 seed-1 runs are done twins, the 4 new seeds are queued
-        screen = await _open_dialog(pilot, app)
+        screen = await open_launch_dialog(pilot, app)
         assert screen.plan_text == "4 of 4 already done or queued: queue none?"
         screen.query_one("#launch-repeat").value = "2"
         await wait_for(pilot, lambda: screen.plan_text.startswith("4 of 8"), 20, "the plan with repeat 2")
@@ -65,7 +42,7 @@ def test_dialog_plans_twins_and_queues_exactly_the_missing_runs(runs_dir: Path, 
         assert sorted(s.summary.seed for s in app.runs.values()) == [1, 1, 1, 1, 2, 2, 2, 2]
 
         # force queues all of them again; cancel leaves everything as it was
-        screen = await _open_dialog(pilot, app)
+        screen = await open_launch_dialog(pilot, app)
         screen.query_one("#launch-force").value = True
         await wait_for(
             pilot, lambda: "queue 4" in screen.plan_text and "none of" in screen.plan_text, 20, "force"
@@ -84,7 +61,7 @@ def test_smoke_failure_queues_nothing(runs_dir: Path, tmp_path: Path) -> None:
     app = _app(runs_dir, configs)
 
     async def body(pilot: Any) -> None:
-        screen = await _open_dialog(pilot, app)
+        screen = await open_launch_dialog(pilot, app)
         screen.query_one("#launch-smoke").value = True
         assert screen.choice().smoke
         await pilot.press("enter")
@@ -115,7 +92,7 @@ def test_report_and_requeue_failed_keys_on_a_failed_study(runs_dir: Path, tmp_pa
     )
 
     async def body(pilot: Any) -> None:
-        await _open_dialog(pilot, app)
+        await open_launch_dialog(pilot, app)
         await pilot.press("enter")
         await wait_for(pilot, lambda: _finished(app, 4), 120, "the sweep")
         assert {s.status for s in app.runs.values()} == {"failed"}
@@ -140,3 +117,41 @@ def test_report_and_requeue_failed_keys_on_a_failed_study(runs_dir: Path, tmp_pa
         await wait_for(pilot, lambda: len(app.runs) == 8, 20, "the new runs")
 
     run_pilot(app, body)
+
+
+@pytest.mark.usefixtures("fake_env")
+def test_dialog_starts_on_the_executor_the_files_name(runs_dir: Path, tmp_path: Path) -> None:
+    configs = write_configs(tmp_path / "configs")
+    study = configs / "fake-sweep.yaml"
+    study.write_text(study.read_text() + "executor: {kind: slurm, partition: gpu}\n")
+    app = make_app(runs_dir, configs, poll_interval=0.05, gpu_stats=lambda: [], start_scheduler=False)
+
+    async def body(pilot: Any) -> None:
+        screen = await open_launch_dialog(pilot, app)
+        assert screen.query_one("#exec-slurm").value is True
+        assert screen.query_one("#exec-local").value is False
+        assert screen.choice().executor == "slurm"
+        await pilot.press("escape")
+        # a broken section makes the study invalid in the tree, with the one-line error
+        study.write_text(study.read_text().replace("partition: gpu", "gpus: -2"))
+        await pilot.press("R")
+        await wait_for(
+            pilot,
+            lambda: any(
+                n.data is not None and n.data.kind == "invalid" and "executor.gpus" in str(n.data.entry.error)
+                for n in _nodes(app)
+            ),
+            20,
+            "the study marked invalid",
+        )
+
+    run_pilot(app, body)
+
+
+def _nodes(app: HW2App) -> list[Any]:
+    out, stack = [], [app.tree.root]
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        stack.extend(node.children)
+    return out
