@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import signal
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +18,14 @@ import pytest
 import torch
 
 from hw2 import contract, gpu
-from tests.conftest import PROJECT_ROOT
 from tests.data.fixtures import write_cifar_imagefolder
-from tests.trainers.conftest import trainer_argv
-from tests.trainers.test_cnn import N_PER_CLASS, N_TEST_PER_CLASS, _lines, _train_in_process, _write_config
+from tests.trainers.test_cnn import (
+    N_PER_CLASS,
+    N_TEST_PER_CLASS,
+    _train_in_process,
+    _write_config,
+    sigterm_after,
+)
 from trainers import cnn
 
 pytestmark = pytest.mark.usefixtures("isolated_trainer_env")
@@ -198,31 +198,8 @@ def test_captured_run_killed_with_sigterm_ends_killed(tmp_path: Path, cifar_dir:
         perf={"threads": 1, "capture": True},
     )
     run_dir = tmp_path / "runs" / "slow"
-    proc = subprocess.Popen(
-        trainer_argv("trainers.cnn", cfg, run_dir, cifar_dir),
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-    )
-    try:
-        deadline = time.monotonic() + 90
-        # past the warm-up and capture: an epoch line means every kind of step has run
-        while time.monotonic() < deadline and proc.poll() is None:
-            if any(x["type"] == "epoch" for x in _lines(run_dir)):
-                break
-            time.sleep(0.1)
-        assert proc.poll() is None, "trainer exited before it was signalled"
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert code == 143
-    meta = contract.read_meta(run_dir)
-    assert meta is not None and meta.status == "killed" and meta.exit_code == 143
-    assert not (run_dir / contract.RESULT_FILE).exists()
+    # past the warm-up and capture: an epoch line means every kind of step has run
+    sigterm_after(cfg, run_dir, cifar_dir, "epoch")
     assert "static buffers, no graph on the CPU" in (run_dir / contract.LOG_FILE).read_text()
 
 

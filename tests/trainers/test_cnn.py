@@ -165,16 +165,11 @@ def test_cli_run_follows_the_contract(tmp_path: Path, cifar_dir: Path) -> None:
     assert "62,006 parameters" in log and "normalize=standard" in log
 
 
-def test_sigterm_mid_epoch_marks_killed(tmp_path: Path, cifar_dir: Path) -> None:
-    # batch 1 on the deeper net, many epochs: it is certainly still training when the signal lands
-    cfg = _write_config(
-        tmp_path / "slow.yaml",
-        model={"name": "deeper"},
-        train={"epochs": 500, "batch_size": 1, "progress_every": 1},
-    )
-    run_dir = tmp_path / "runs" / "slow"
+def sigterm_after(cfg: Path, run_dir: Path, data_dir: Path, line_type: str) -> None:
+    """Start the CNN trainer on ``cfg``, SIGTERM it once its first ``line_type`` metrics line is
+    written, and check it ended ``killed`` (exit 143, no result)."""
     proc = subprocess.Popen(
-        trainer_argv("trainers.cnn", cfg, run_dir, cifar_dir),
+        trainer_argv("trainers.cnn", cfg, run_dir, data_dir),
         cwd=PROJECT_ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -183,7 +178,7 @@ def test_sigterm_mid_epoch_marks_killed(tmp_path: Path, cifar_dir: Path) -> None
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and proc.poll() is None:
-            if any(x["type"] == "progress" for x in _lines(run_dir)):
+            if any(x["type"] == line_type for x in _lines(run_dir)):
                 break
             time.sleep(0.1)
         assert proc.poll() is None, "trainer exited before it was signalled"
@@ -197,6 +192,17 @@ def test_sigterm_mid_epoch_marks_killed(tmp_path: Path, cifar_dir: Path) -> None
     meta = contract.read_meta(run_dir)
     assert meta is not None and meta.status == "killed" and meta.exit_code == 143
     assert not (run_dir / contract.RESULT_FILE).exists()
+
+
+def test_sigterm_mid_epoch_marks_killed(tmp_path: Path, cifar_dir: Path) -> None:
+    # batch 1 on the deeper net, many epochs: it is certainly still training when the signal lands
+    cfg = _write_config(
+        tmp_path / "slow.yaml",
+        model={"name": "deeper"},
+        train={"epochs": 500, "batch_size": 1, "progress_every": 1},
+    )
+    run_dir = tmp_path / "runs" / "slow"
+    sigterm_after(cfg, run_dir, cifar_dir, "progress")
     assert len([x for x in _lines(run_dir) if x["type"] == "epoch"]) < 500
 
 
