@@ -25,7 +25,7 @@ import yaml
 from hw2 import contract, queue
 from tests.conftest import PROJECT_ROOT
 from tests.runtime.conftest import wait_for as wait_until
-from tests.tui.conftest import open_launch_dialog, wait_for, write_configs
+from tests.tui.conftest import open_launch_dialog, put_tree_cursor, tree_nodes, wait_for, write_configs
 from tui.app import HW2App, make_app
 from tui.screens import ConfirmScreen, LaunchScreen
 
@@ -189,3 +189,25 @@ def test_two_tuis_and_the_cli_relaunching_a_study_submit_each_run_once(
 
 def _cli(argv: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=240)
+
+
+def test_enter_on_an_experiment_whose_kind_is_slurm_submits_it(runs_dir: Path, tmp_path: Path) -> None:
+    configs = write_configs(tmp_path / "configs", epochs=2, batches=2)
+    exp = configs / "fake-one.yaml"
+    exp.write_text(exp.read_text() + "executor: {kind: slurm, cpus: 1}\n")
+    app = _app(runs_dir, configs)
+
+    async def body(pilot: Any) -> None:
+        await wait_for(pilot, app.configs_loaded.is_set, 20, "configs")
+        [node] = [n for n in tree_nodes(app) if n.data is not None and n.data.kind == "experiment"]
+        await put_tree_cursor(pilot, app, node)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(app.runs) == 1, 30, "the run listed")
+        [st] = app.runs.values()
+        await wait_for(pilot, lambda: st.status == "done", LONG_S, "the Slurm run done")
+        assert st.summary.executor == "slurm" and st.summary.node == contract.host_name()
+        assert any("on Slurm" in str(n.message) for n in app._notifications)
+
+    asyncio.run(_run(app, body))
+    [meta] = [contract.read_meta(d) for d in contract.list_run_dirs(runs_dir)]
+    assert meta is not None and meta.extra.get("slurm_job_id") and meta.extra["launched_by"] == "slurm"

@@ -290,14 +290,7 @@ async def open_launch_dialog(pilot: Any, app: Any, timeout: float = 30.0) -> Any
     from tui.screens import LaunchScreen
 
     await wait_for(pilot, app.configs_loaded.is_set, 20, "configs")
-    stack = list(app.tree.root.children)
-    node = None
-    while stack:
-        n = stack.pop(0)
-        if n.data is not None and n.data.kind == "study":
-            node = n
-            break
-        stack.extend(n.children)
+    node = next((n for n in tree_nodes(app) if n.data is not None and n.data.kind == "study"), None)
     assert node is not None, "no study in the configs tree"
     await put_tree_cursor(pilot, app, node)
     await pilot.press("s")
@@ -306,3 +299,13 @@ async def open_launch_dialog(pilot: Any, app: Any, timeout: float = 30.0) -> Any
     assert isinstance(screen, LaunchScreen)
     await wait_for(pilot, lambda: bool(screen.plan_text), timeout, "the plan")
     return screen
+
+
+def tree_nodes(app: Any) -> list[Any]:
+    """Every node of the configs tree, the root first."""
+    out, stack = [], [app.tree.root]
+    while stack:
+        node = stack.pop(0)
+        out.append(node)
+        stack.extend(node.children)
+    return out

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.tui.conftest import open_launch_dialog, run_pilot, wait_for, write_configs
+from tests.tui.conftest import open_launch_dialog, run_pilot, tree_nodes, wait_for, write_configs
 from tui.app import HW2App, make_app
 
 
@@ -139,19 +139,10 @@ def test_dialog_starts_on_the_executor_the_files_name(runs_dir: Path, tmp_path: 
             pilot,
             lambda: any(
                 n.data is not None and n.data.kind == "invalid" and "executor.gpus" in str(n.data.entry.error)
-                for n in _nodes(app)
+                for n in tree_nodes(app)
             ),
             20,
             "the study marked invalid",
         )
 
     run_pilot(app, body)
-
-
-def _nodes(app: HW2App) -> list[Any]:
-    out, stack = [], [app.tree.root]
-    while stack:
-        node = stack.pop()
-        out.append(node)
-        stack.extend(node.children)
-    return out
