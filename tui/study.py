@@ -57,12 +57,12 @@ def study_runs(app: HW2App, study: str) -> list[RunSummary]:
 
 
 def _cell(agg: Any, metric: str) -> str:
-    from hw2.analysis.stats import mean_std_text
+    from hw2.analysis.stats import count_text, mean_std_text
 
     if metric.endswith("acc"):
         return mean_std_text(agg, 100.0, 2)
     if metric == "best_epoch":
-        return mean_std_text(agg, 1.0, 1)
+        return count_text(agg)  # as the report writes it: "3" when the seeds agree
     if metric == "seconds_per_epoch":
         return mean_std_text(agg, 1.0, 1)
     return mean_std_text(agg, 1.0, 4)

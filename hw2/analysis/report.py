@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hw2.analysis.pivot import factors
-from hw2.analysis.stats import Aggregate, VariantGroup, Verdict, group_runs, mean_std_text, verdicts
+from hw2.analysis.stats import (
+    Aggregate,
+    VariantGroup,
+    Verdict,
+    count_text,
+    group_runs,
+    mean_std_text,
+    verdicts,
+)
 from hw2.runs.summary import RunSummary
 
 GAP_POINTS = 2.0
@@ -132,19 +140,12 @@ COLUMNS = (
 )
 
 
-def _count_text(agg: Aggregate) -> str:
-    """Epoch counts: ``3`` when every seed agrees, else mean ± std with one decimal."""
-    if agg.mean is not None and agg.min == agg.max:
-        return f"{agg.mean:.0f}"
-    return mean_std_text(agg, digits=1)
-
-
 def _row_figures(g: VariantGroup) -> list[str]:
     s = g.stats
     return [
         f"{len(g.done)}/{len(g.runs)}",
-        _count_text(s["epochs"]),
-        _count_text(s["best_epoch"]),
+        count_text(s["epochs"]),
+        count_text(s["best_epoch"]),
         _pct(s["train_acc"]),
         _pct(s["best_val_acc"]),
         _pct(s["test_acc"]),

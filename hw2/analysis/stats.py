@@ -206,6 +206,14 @@ def verdicts(groups: Sequence[VariantGroup], metric: str = "test_acc") -> list[V
     return [compare(ref, g, metric) for g in groups[1:]]
 
 
+def count_text(agg: Aggregate) -> str:
+    """Epoch counts (epochs run, best epoch): ``3`` when every seed agrees, else mean ± std with
+    one decimal."""
+    if agg.mean is not None and agg.min == agg.max:
+        return f"{agg.mean:.0f}"
+    return mean_std_text(agg, digits=1)
+
+
 def mean_std_text(agg: Aggregate, scale: float = 1.0, digits: int = 2) -> str:
     """``"97.12 ± 0.31"`` (``"97.12"`` with one value, ``"–"`` with none)."""
     if agg.mean is None:

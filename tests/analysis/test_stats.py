@@ -178,3 +178,12 @@ def test_verdicts_compare_each_variant_with_the_first() -> None:
     out = verdicts(group_runs(runs))
     assert [(v.reference, v.variant) for v in out] == [("sgd", "adam"), ("sgd", "mom")]
     assert "vs sgd" in out[0].text() and "95 % CI" in out[0].text()
+
+
+def test_count_text_is_whole_when_the_seeds_agree() -> None:
+    from hw2.analysis.stats import Aggregate, count_text
+
+    assert count_text(Aggregate(2, 3.0, 0.0, 3.0, 3.0)) == "3"
+    assert count_text(Aggregate(1, 7.0, None, 7.0, 7.0)) == "7"
+    assert count_text(Aggregate(2, 2.5, 0.7071, 2.0, 3.0)) == "2.5 ± 0.7"
+    assert count_text(Aggregate(0, None, None, None, None)) == "–"

@@ -11,7 +11,7 @@ from hw2.analysis.stats import compare, group_runs
 from hw2.contract import read_meta, write_meta, write_result
 from tests.tui.conftest import make_fixed_run, run_pilot, wait_for
 from tui.app import HW2App, make_app
-from tui.study import PivotScreen, StudyScreen
+from tui.study import STUDY_COLUMNS, PivotScreen, StudyScreen
 
 
 def _app(runs_dir: Path, configs_dir: Path, **kw: Any) -> HW2App:
@@ -87,6 +87,12 @@ def test_study_view_rows_verdict_and_band_curves(runs_dir: Path, configs_dir: Pa
         assert rows["slow"][1] == "2 of 2 done"
         assert rows["fast"][1] == "2 of 3 done (s3 failed)"
         assert rows["slow"][-1] == "reference"
+        # the best epoch as the report writes it: a whole number when the seeds agree
+        from hw2.analysis.stats import count_text
+
+        ep = [k for k, _ in STUDY_COLUMNS].index("best_epoch")
+        best = {g.variant: g.stats["best_epoch"] for g in group_runs(app.runs[r].summary for r in app.runs)}
+        assert [rows[v][ep] for v in ("slow", "fast")] == [count_text(best[v]) for v in ("slow", "fast")]
         # the verdict, recomputed from the summaries on disk with the core
         from hw2.runs.store import list_runs
 
