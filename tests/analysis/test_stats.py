@@ -9,7 +9,7 @@ import statistics
 
 import pytest
 
-from hw2.analysis.stats import Aggregate, compare, group_runs, mean_std_text, verdicts
+from hw2.analysis.stats import Aggregate, compare, count_text, group_runs, mean_std_text, verdicts
 from hw2.runs.summary import EpochStats, summarize
 
 
@@ -181,8 +181,6 @@ def test_verdicts_compare_each_variant_with_the_first() -> None:
 
 
 def test_count_text_is_whole_when_the_seeds_agree() -> None:
-    from hw2.analysis.stats import Aggregate, count_text
-
     assert count_text(Aggregate(2, 3.0, 0.0, 3.0, 3.0)) == "3"
     assert count_text(Aggregate(1, 7.0, None, 7.0, 7.0)) == "7"
     assert count_text(Aggregate(2, 2.5, 0.7071, 2.0, 3.0)) == "2.5 ± 0.7"
