@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hw2.analysis.stats import HIGHER_IS_BETTER, METRICS, Aggregate
+from hw2.analysis.stats import HIGHER_IS_BETTER, METRIC_NAMES, METRICS, Aggregate, mean_std_text
 from hw2.runs.summary import RunSummary
 
 
@@ -23,6 +23,18 @@ def factors(runs: Iterable[RunSummary]) -> list[str]:
         for key, value in r.hparams.items():
             seen.setdefault(key, set()).add(repr(value))
     return [k for k, values in seen.items() if len(values) > 1 and k != "seed"]
+
+
+def full_grid(runs: Sequence[RunSummary], keys: Sequence[str], metric: str = "best_val_acc") -> Pivot | None:
+    """The pivot of the first two of ``keys`` whose values form a full grid over ``runs`` (every
+    pair of values has runs, at least 2 × 2), e.g. a study's ``grid:`` of learning rate × dropout;
+    None when no pair does (variants that change two keys together are not a grid)."""
+    for i, row_key in enumerate(keys):
+        for col_key in keys[i + 1 :]:
+            pv = pivot(runs, row_key, col_key, metric)
+            if len(pv.rows) >= 2 and len(pv.cols) >= 2 and len(pv.cells) == len(pv.rows) * len(pv.cols):
+                return pv
+    return None
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
@@ -103,14 +115,6 @@ def pivot(runs: Sequence[RunSummary], row_key: str, col_key: str, metric: str = 
     )
 
 
-def _cell_text(agg: Aggregate, scale: float, digits: int) -> str:
-    if agg.mean is None:
-        return "–"
-    if agg.std is None:
-        return f"{agg.mean * scale:.{digits}f}"
-    return f"{agg.mean * scale:.{digits}f} ± {agg.std * scale:.{digits}f}"
-
-
 def _scale(metric: str) -> tuple[float, int]:
     """Accuracies in percent with two decimals; other metrics as they are, four decimals."""
     return (100.0, 2) if metric.endswith("acc") else (1.0, 4)
@@ -125,12 +129,12 @@ def table(pv: Pivot) -> list[list[str]]:
     for r in pv.rows:
         line = [_value_text(r)]
         for c in pv.cols:
-            text = _cell_text(pv.cells.get((r, c), Aggregate.of([])), scale, digits)
+            text = mean_std_text(pv.cells.get((r, c), Aggregate.of([])), scale, digits)
             line.append(text + (" *" if pv.best == (r, c) else ""))
-        line.append(_cell_text(pv.row_means.get(r, Aggregate.of([])), scale, digits))
+        line.append(mean_std_text(pv.row_means.get(r, Aggregate.of([])), scale, digits))
         rows.append(line)
     rows.append(
-        ["mean", *(_cell_text(pv.col_means.get(c, Aggregate.of([])), scale, digits) for c in pv.cols), ""]
+        ["mean", *(mean_std_text(pv.col_means.get(c, Aggregate.of([])), scale, digits) for c in pv.cols), ""]
     )
     return rows
 
@@ -163,8 +167,8 @@ def to_csv(pv: Pivot) -> str:
     return buf.getvalue()
 
 
-def to_latex(pv: Pivot, caption: str = "") -> str:
-    """The pivot as a booktabs table fragment (the best cell in bold)."""
+def to_latex(pv: Pivot, caption: str = "", label: str | None = None) -> str:
+    """The pivot as a booktabs table fragment (the best cell in bold), labelled ``label`` if given."""
     from hw2.analysis.report import tex_escape
 
     rows = table(pv)
@@ -189,10 +193,12 @@ def to_latex(pv: Pivot, caption: str = "") -> str:
         "\\bottomrule",
         "\\end{tabular}}",
     ]
-    what = f"{tex_escape(pv.metric)} (mean $\\pm$ std over seeds) by {tex_escape(pv.row_key)} and {tex_escape(pv.col_key)}"
+    name = METRIC_NAMES.get(pv.metric, pv.metric)
+    what = f"{tex_escape(name)}, mean $\\pm$ std over seeds, by {tex_escape(pv.row_key)} and {tex_escape(pv.col_key)}"
     partial = " Partial: some runs are not done." if pv.partial else ""
     out += [
         f"\\caption{{{tex_escape(caption) + ': ' if caption else ''}{what}; best cell in bold.{partial}}}",
+        *([f"\\label{{{label}}}"] if label else []),
         "\\end{table}",
     ]
     return "\n".join(out) + "\n"

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hw2.analysis.pivot import factors
+from hw2.analysis.pivot import Pivot, factors, full_grid, table, to_latex
 from hw2.analysis.stats import (
+    METRIC_NAMES,
     Aggregate,
     VariantGroup,
     Verdict,
@@ -55,11 +56,48 @@ class StudyReport:
     missing: list[str]
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Model name → its layer summary and parameter count (from the runs' results)."""
+    selection: Selection | None = None
+    """The variant chosen by validation accuracy alone (None with fewer than two to choose from)."""
+    grid: Pivot | None = None
+    """Best validation accuracy over the study's grid, when two of its keys form a full grid."""
 
     @property
     def partial(self) -> bool:
         """Some run is not done (or none exists): the figures cover what is there."""
         return bool(self.missing)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Model selection by validation (homework 2.1: "use the idea of validation to tune your
+    model"): the variant with the highest mean best-validation accuracy, ties to the study's first;
+    its test accuracy is read only after it was chosen."""
+
+    chosen: VariantGroup
+    runner_up: VariantGroup
+
+    def text(self) -> str:
+        g, r = self.chosen, self.runner_up
+        val, other = g.stats["best_val_acc"], r.stats["best_val_acc"]
+        assert val.mean is not None and other.mean is not None
+        lead = (val.mean - other.mean) * 100
+        out = (
+            f"Chosen by validation accuracy alone: {g.variant} (best validation accuracy {_pct(val)} %, "
+            f"n = {val.n}; {lead:.2f} points ahead of the next, {r.variant}, at {_pct(other)} %). "
+            f"Read only after choosing, its test accuracy: {_pct(g.stats['test_acc'])} %."
+        )
+        if not g.complete:
+            out += f" Partial: {g.done_text()}."
+        return out
+
+
+def select_by_validation(groups: Sequence[VariantGroup]) -> Selection | None:
+    """The :class:`Selection` among ``groups`` (done runs only); None with fewer than two scored."""
+    scored = [g for g in groups if g.stats["best_val_acc"].mean is not None]
+    if len(scored) < 2:
+        return None
+    ranked = sorted(scored, key=lambda g: -(g.stats["best_val_acc"].mean or 0.0))  # stable: ties keep order
+    return Selection(ranked[0], ranked[1])
 
 
 def _fmt(value: Any) -> str:
@@ -123,7 +161,18 @@ def build(
     missing = [f"{g.variant}: {g.done_text()}" for g in groups if not g.complete]
     if not runs:
         missing.append("no runs of this study were found: launch it with `hw2-tui sweep`")
-    return StudyReport(info, groups, factors(runs), vs, sentences, missing, dict(models or {}))
+    keys = factors(runs)
+    return StudyReport(
+        info,
+        groups,
+        keys,
+        vs,
+        sentences,
+        missing,
+        dict(models or {}),
+        select_by_validation(groups),
+        full_grid(runs, keys, "best_val_acc"),
+    )
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -172,6 +221,20 @@ def markdown(rep: StudyReport, figure: str | None = None) -> str:
         "accuracy the best epoch's (the weights tested).",
         "",
     ]
+    if rep.selection is not None:
+        out += ["## Chosen by validation", "", rep.selection.text(), ""]
+    if rep.grid is not None:
+        rows = table(rep.grid)
+        name = METRIC_NAMES[rep.grid.metric]
+        out += [
+            f"{name[0].upper()}{name[1:]}, mean ± std over seeds, over the grid; the best cell in bold:",
+            "",
+        ]
+        out += ["| " + " | ".join(rows[0]) + " |", "|" + "|".join("---" for _ in rows[0]) + "|"]
+        for line in rows[1:]:
+            cells = [f"**{c.removesuffix(' *')}**" if c.endswith(" *") else c for c in line]
+            out.append("| " + " | ".join(cells) + " |")
+        out += [""]
     if rep.verdicts:
         out += ["## Verdicts (Welch's t-test on test accuracy over seeds, against the first variant)", ""]
         out += [f"- {v.text()}" for v in rep.verdicts]
@@ -258,6 +321,11 @@ def latex(rep: StudyReport, figure: str | None = None) -> str:
         f"\\label{{tab:hw2-{key}}}",
         "\\end{table}",
     ]
+    if rep.selection is not None:
+        # sloppypar: variant names like lr-0.001-dropout-0.2 break only at their hyphens
+        out += ["", "\\begin{sloppypar}", tex_escape(rep.selection.text()), "\\end{sloppypar}"]
+    if rep.grid is not None:
+        out += ["", to_latex(rep.grid, rep.info.title, label=f"tab:hw2-{key}-grid").rstrip("\n")]
     if rep.sentences:
         out += ["", "\\begin{itemize}"]
         out += [f"  \\item {tex_escape(s)}" for s in rep.sentences]

@@ -36,6 +36,20 @@ METRICS: dict[str, Callable[[RunSummary], float | None]] = {
 }
 """Per-run figures that can be aggregated over seeds, read from the run's summary."""
 
+METRIC_NAMES: dict[str, str] = {
+    "best_val_acc": "best validation accuracy (%)",
+    "test_acc": "test accuracy (%)",
+    "train_loss": "final train loss",
+    "val_loss": "final validation loss",
+    "train_acc": "final train accuracy (%)",
+    "val_acc": "final validation accuracy (%)",
+    "best_epoch": "best epoch",
+    "epochs": "epochs run",
+    "seconds_per_epoch": "seconds per epoch",
+    "params": "parameters",
+}
+"""How a report names each of :data:`METRICS` (accuracies are shown in percent)."""
+
 HIGHER_IS_BETTER = frozenset({"best_val_acc", "test_acc", "train_acc", "val_acc"})
 
 

@@ -119,9 +119,14 @@ def test_latex_fragment_compiles_with_pdflatex(tmp_path: Path) -> None:
 
     pv = pivot(rs, "optimizer.name", "optimizer.lr", "test_acc")
     (report_dir / "pivot.tex").write_text(to_latex(pv, "2.1.4 & co"), encoding="utf-8")
+    grid = build(StudyInfo("2.1 Tuning", "a grid"), grid_runs())  # chosen by validation, the grid table
+    assert grid.selection is not None and grid.grid is not None
+    (report_dir / "grid.tex").write_text(latex(grid), encoding="utf-8")
     (tmp_path / "main.tex").write_text(
         "\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n\\begin{document}\n"
-        "\\input{reports/2.1.4-optimizers/report.tex}\n\\input{reports/2.1.4-optimizers/pivot.tex}\nSee Table~\\ref{tab:hw2-2-1-4} and Figure~\\ref{fig:hw2-2-1-4}.\n"
+        "\\input{reports/2.1.4-optimizers/report.tex}\n\\input{reports/2.1.4-optimizers/pivot.tex}\n"
+        "\\input{reports/2.1.4-optimizers/grid.tex}\n"
+        "See Tables~\\ref{tab:hw2-2-1-4} and~\\ref{tab:hw2-2-1-grid} and Figure~\\ref{fig:hw2-2-1-4}.\n"
         "\\end{document}\n",
         encoding="utf-8",
     )
@@ -137,3 +142,69 @@ def test_latex_fragment_compiles_with_pdflatex(tmp_path: Path) -> None:
     log = (tmp_path / "main.log").read_text(encoding="utf-8", errors="replace")
     assert "There were undefined references" not in log and "Overfull" not in log, log[-2000:]
     assert (tmp_path / "main.pdf").stat().st_size > 10_000
+
+
+def grid_run(lr: float, dropout: float, seed: int, val: float, test: float, status: str = "done") -> object:
+    """A done run of a 2-factor grid study whose best validation and test accuracy differ."""
+    stats = EpochStats()
+    stats.add(
+        {"type": "epoch", "epoch": 1, "epochs": 1, "train_loss": 0.2, "val_loss": 0.25}
+        | {"train_acc": val + 0.01, "val_acc": val, "seconds": 2.0}
+    )
+    variant = f"lr-{lr}-dropout-{dropout}"
+    result = {"test_acc": test, "test_loss": 0.1, "best_val_acc": val, "best_epoch": 1, "params": 10}
+    return summarize(
+        run_id=f"{variant}-s{seed}",
+        meta={"name": f"{variant}-s{seed}", "study": "2.1 Tuning", "variant": variant, "seed": seed},
+        status=status,
+        result=result if status == "done" else None,
+        stats=stats,
+        config={"seed": seed, "optimizer": {"name": "adam", "lr": lr}, "model": {"dropout": dropout}},
+    )
+
+
+def grid_runs() -> list[object]:
+    # (lr, dropout) → (val, test): the best validation cell (0.001, 0.2) is not the best test cell
+    cells = {
+        (0.0003, 0.0): (0.960, 0.962),
+        (0.0003, 0.2): (0.955, 0.958),
+        (0.001, 0.0): (0.970, 0.975),
+        (0.001, 0.2): (0.974, 0.969),
+    }
+    return [
+        grid_run(lr, d, s, v + 0.001 * s, t + 0.001 * s) for (lr, d), (v, t) in cells.items() for s in (0, 1)
+    ]
+
+
+def test_the_report_chooses_by_validation_and_only_then_reads_test_accuracy() -> None:
+    rep = build(StudyInfo("2.1 Tuning", "a grid"), grid_runs())
+    assert rep.selection is not None and rep.selection.chosen.variant == "lr-0.001-dropout-0.2"
+    assert rep.selection.runner_up.variant == "lr-0.001-dropout-0.0"
+    md = markdown(rep)
+    section = md[md.index("## Chosen by validation") :]
+    text = section.splitlines()[2]
+    assert text.startswith(
+        "Chosen by validation accuracy alone: lr-0.001-dropout-0.2 (best validation accuracy 97.45 ± 0.07 %, n = 2; 0.40 points ahead of the next, lr-0.001-dropout-0.0, at 97.05 ± 0.07 %)."
+    )
+    assert text.index("lr-0.001-dropout-0.2") < text.index("its test accuracy: 96.95 ± 0.07 %")
+    assert md.index("## Chosen by validation") < md.index("## Verdicts")
+    # a failed seed in the chosen cell is said, not averaged in
+    partial = build(
+        StudyInfo("2.1 Tuning"), [*grid_runs(), grid_run(0.001, 0.2, 2, 0.0, 0.0, status="failed")]
+    )
+    assert partial.selection is not None and "Partial: 2 of 3 done (s2 failed)." in partial.selection.text()
+
+
+def test_a_full_grid_gets_its_table_and_variants_that_change_two_keys_do_not() -> None:
+    rep = build(StudyInfo("2.1 Tuning"), grid_runs())
+    assert rep.grid is not None and (rep.grid.row_key, rep.grid.col_key) == ("optimizer.lr", "model.dropout")
+    assert rep.grid.best == (0.001, 0.2)
+    md = markdown(rep)
+    assert "| optimizer.lr \\ model.dropout | 0 | 0.2 | mean |" in md
+    assert "| 0.001 | 97.05 ± 0.07 | **97.45 ± 0.07** | 97.25 ± 0.24 |" in md
+    tex = latex(rep)
+    assert "\\label{tab:hw2-2-1-grid}" in tex and "\\textbf{97.45 $\\pm$ 0.07}" in tex
+    # sgd/adam with their own learning rates: two keys differ, but on a diagonal, not a grid
+    assert build(StudyInfo(TITLE), runs()).grid is None
+    # one variant: nothing to choose
+    assert build(StudyInfo(TITLE), [run("sgd", 0, 0.96)]).selection is None
