@@ -75,13 +75,17 @@ class StudyFigures:
     groups: list[VariantGroup]
     rows: list[tuple[str, ...]]
     partial: bool
+    chosen: str = ""
+    """The variant chosen by validation accuracy alone, and its test accuracy (as the report says)."""
 
 
 def study_figures(runs: Sequence[RunSummary]) -> StudyFigures:
     """The view's table: one row per variant; the verdict of each variant against the first."""
+    from hw2.analysis.report import select_by_validation
     from hw2.analysis.stats import group_runs, verdicts
 
     groups = group_runs(runs)
+    selection = select_by_validation(groups)
     verdict_text = {v.variant: verdict_cell(v) for v in verdicts(groups)}
     rows = []
     for i, g in enumerate(groups):
@@ -89,7 +93,8 @@ def study_figures(runs: Sequence[RunSummary]) -> StudyFigures:
         cells += [_cell(g.stats[m], m) for m, _ in STUDY_COLUMNS[2:8]]
         cells.append("reference" if i == 0 else verdict_text.get(g.variant, ""))
         rows.append(tuple(cells))
-    return StudyFigures(groups, rows, any(not g.complete for g in groups))
+    chosen = selection.short() if selection is not None else ""
+    return StudyFigures(groups, rows, any(not g.complete for g in groups), chosen)
 
 
 def verdict_cell(v: Any) -> str:
@@ -248,6 +253,8 @@ class StudyScreen(Screen[None]):
         b = self.group(self.marked[1]) if len(self.marked) == 2 else None
         if a is None or b is None:
             text = f"marked: {self.marked[0]} (mark one more)" if self.marked else "space marks two variants"
+            if self.figures is not None and self.figures.chosen:
+                text = f"{self.figures.chosen} · {text}"
         else:
             text = compare(a, b).text()
         self.verdict_text = text

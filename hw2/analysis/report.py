@@ -90,6 +90,14 @@ class Selection:
             out += f" Partial: {g.done_text()}."
         return out
 
+    def short(self) -> str:
+        """One line for a status bar: ``chosen by validation: adam (val 97.38 %) → test 97.58 %``."""
+        g = self.chosen
+        return (
+            f"chosen by validation: {g.variant} (val {_pct(g.stats['best_val_acc'])} %)"
+            f" → test {_pct(g.stats['test_acc'])} %"
+        )
+
 
 def select_by_validation(groups: Sequence[VariantGroup]) -> Selection | None:
     """The :class:`Selection` among ``groups`` (done runs only); None with fewer than two scored."""

@@ -111,6 +111,11 @@ def test_study_view_rows_verdict_and_band_curves(runs_dir: Path, configs_dir: Pa
         assert mean[2] == low[2] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
         assert all(lo <= m <= hi for lo, m, hi in zip(low[3], mean[3], high[3], strict=True))
         assert any(lo < hi for lo, hi in zip(low[3], high[3], strict=True))
+        # nothing marked: the choice by validation alone, as the report makes it
+        from hw2.analysis.report import select_by_validation
+
+        chosen = select_by_validation(list(groups.values()))
+        assert chosen is not None and screen.verdict_text.startswith(chosen.short() + " · space marks")
         # two marked variants: their verdict
         await pilot.press("space", "down", "space")
         assert screen.verdict_text == compare(groups["slow"], groups["fast"]).text()
