@@ -318,6 +318,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     planned = _plan(args, args.study)
     runs_dir = _runs_dir(args)
     data_dir = _data_dir(args)
+    kind, settings = _executor(args, planned[0])  # a bad executor section fails before any folder
     plan = queue.plan_sweep(runs_dir, planned, force=args.force) if runs_dir.is_dir() else None
     summary = plan.summary() if plan is not None else f"queue {len(planned)}"
     if not args.yes:
@@ -342,7 +343,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             )
             return EXIT_FAILED
         print(f"smoke test passed: {len(todo)} config(s)", file=sys.stderr)
-    kind, settings = _executor(args, planned[0])  # a bad executor section fails before any folder
     slurm = kind == "slurm"
     plan = queue.enqueue_sweep(
         runs_dir, planned, force=args.force, data_dir=data_dir, executor="slurm" if slurm else None
@@ -363,10 +363,10 @@ def _executor(args: argparse.Namespace, planned: Any) -> tuple[str, Any]:
     """(kind, Slurm settings) for launching ``planned``'s file: ``--executor``, else the files'
     ``executor.kind`` (study, base experiment, hw2-slurm.yaml), else local."""
     from hw2.config import ConfigError
-    from hw2.slurm.settings import resolve
+    from hw2.slurm.settings import resolve_planned
 
     try:
-        return resolve(planned.study_file or planned.config_path, args.executor)
+        return resolve_planned(planned, args.executor)
     except ConfigError as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
 

@@ -399,12 +399,12 @@ class HW2App(App[None]):
         """Create a queued run for each planned run, then make sure the scheduler is running; or
         submit them to Slurm when their files' ``executor.kind`` says ``slurm``."""
         from hw2.queue import create_run, ensure_scheduler
-        from hw2.slurm.settings import resolve
+        from hw2.slurm.settings import resolve_planned
 
         ids: list[str] = []
         where = ""
         try:
-            kind, settings = resolve(planned[0].study_file or planned[0].config_path)
+            kind, settings = resolve_planned(planned[0])
             if kind == "slurm":
                 from hw2.slurm.submit import submit_planned
 

@@ -33,7 +33,6 @@ from hw2.config.validation import _from_validation, _Layer
 from hw2.config.yaml_lines import _Doc, _looks_like_study, _read_doc, _require_mapping
 
 SECTION: Final = "executor"
-KINDS: Final = ("local", "slurm")
 
 _TIME_RE = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$|^\d+-\d+$")
 _MEM_RE = re.compile(r"^\d+[KMGT]?$")
@@ -100,10 +99,8 @@ class _Section(BaseModel):
     executor: SlurmSettings = Field(default_factory=SlurmSettings)
 
 
-class _SettingsFile(BaseModel):
+class _SettingsFile(_Section):
     model_config = ConfigDict(extra="forbid")  # a settings file holds the section and nothing else
-
-    executor: SlurmSettings = Field(default_factory=SlurmSettings)
 
 
 def section(doc: _Doc, *, whole_file: bool = False) -> SlurmSettings:

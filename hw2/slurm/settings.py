@@ -18,13 +18,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from hw2.config.errors import ConfigError
 from hw2.config.executor import SlurmSettings, file_settings, settings_file_section
 from hw2.contract import RunMeta
 
-__all__ = ["SETTINGS_ENV", "SETTINGS_FILE", "SlurmSettings", "load_settings", "resolve", "run_settings"]
+__all__ = [
+    "SETTINGS_ENV",
+    "SETTINGS_FILE",
+    "SlurmSettings",
+    "load_settings",
+    "resolve",
+    "resolve_planned",
+    "run_settings",
+]
 
 SETTINGS_FILE: Final = "hw2-slurm.yaml"
 SETTINGS_ENV: Final = "HW2_SLURM_CONFIG"
@@ -58,6 +66,12 @@ def resolve(
     if config_file is not None:
         settings = file_settings(config_file).over(settings)
     return executor or settings.kind or "local", settings
+
+
+def resolve_planned(planned: Any, executor: str | None = None) -> tuple[str, SlurmSettings]:
+    """:func:`resolve` for a planned run (:class:`hw2.config.PlannedRun`): its study file, else
+    the experiment it came from."""
+    return resolve(planned.study_file or planned.config_path, executor)
 
 
 def run_settings(meta: RunMeta) -> SlurmSettings:
