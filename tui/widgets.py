@@ -491,13 +491,14 @@ class MetricPlots(Horizontal):
 
 
 def gpu_text(stats: Sequence[Any] | None, counts: dict[str, int], slurm: str | None = None) -> Text:
-    """One line: each GPU's utilisation and memory (or CPU only), then run counts, then the Slurm
-    line (``slurm: 3 pending · 2 running``) when a Slurm run is queued or running."""
+    """One line: each GPU's utilisation and memory (or CPU only), then the Slurm line
+    (``slurm: 3 pending · 2 running``) when a Slurm run is queued or running, then run counts. With
+    a Slurm line the CPU-only note is short, so all of it fits 80 columns."""
     out = Text()
     if stats is None:
         out.append("GPU: checking…", style="dim")
     elif not stats:
-        out.append("CPU only — runs use the CPU", style="bold yellow")
+        out.append("CPU only" if slurm else "CPU only — runs use the CPU", style="bold yellow")
     else:
         for i, g in enumerate(stats):
             if i:
@@ -510,11 +511,11 @@ def gpu_text(stats: Sequence[Any] | None, counts: dict[str, int], slurm: str | N
             )
             # GpuStat memory is in MiB (nvml bytes / 2**20 per hw2.gpu); shown in GiB.
             out.append(f"mem {used / 1024:.1f}/{total / 1024:.1f}G", style="cyan")
+    if slurm:
+        out.append("   │ " + slurm, style="bold magenta")
     parts = [f"{n} {s}" for s, n in counts.items() if n]
     if parts:
         out.append("   │ " + " · ".join(parts), style="dim")
-    if slurm:
-        out.append("   │ " + slurm, style="bold magenta")
     return out
 
 

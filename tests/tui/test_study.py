@@ -221,3 +221,12 @@ def test_slurm_runs_show_their_job_state_node_and_the_header_line(runs_dir: Path
         )
 
     run_pilot(app, body)
+
+
+def test_the_gpu_bar_with_a_slurm_line_fits_80_columns() -> None:
+    from tui.widgets import gpu_text
+
+    line = gpu_text([], {"running": 1, "queued": 3}, "slurm: 3 pending · 1 running").plain
+    assert line == "CPU only   │ slurm: 3 pending · 1 running   │ 1 running · 3 queued"
+    assert len(line) + 2 <= 80  # the bar's padding
+    assert gpu_text([], {"running": 1}).plain == "CPU only — runs use the CPU   │ 1 running"
