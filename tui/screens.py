@@ -112,7 +112,7 @@ class LaunchScreen(ModalScreen["LaunchChoice | None"]):
     LaunchScreen #launch-plan { width: 100%; margin-bottom: 1; color: $accent; }
     LaunchScreen .launch-row { height: auto; }
     LaunchScreen .launch-row Label { width: 16; padding: 1 0; }
-    LaunchScreen #launch-repeat { width: 12; }
+    LaunchScreen #launch-repeat { width: 16; }
     LaunchScreen RadioSet { height: auto; width: auto; layout: horizontal; }
     LaunchScreen Grid { grid-size: 2; grid-gutter: 1 2; height: 3; margin-top: 1; }
     LaunchScreen Button { width: 100%; }
@@ -147,8 +147,8 @@ class LaunchScreen(ModalScreen["LaunchChoice | None"]):
             with Horizontal(classes="launch-row"):
                 yield Label("executor")
                 with RadioSet(id="launch-executor"):
-                    yield RadioButton("local", value=self.executor_default != "slurm", id="exec-local")
-                    yield RadioButton("slurm", value=self.executor_default == "slurm", id="exec-slurm")
+                    yield RadioButton("local", value=True, id="exec-local")
+                    yield RadioButton("slurm", id="exec-slurm")
             yield Checkbox("smoke test first (queue nothing if any config fails)", id="launch-smoke")
             yield Checkbox("force: queue runs that already have a done/queued twin", id="launch-force")
             with Grid():
@@ -157,6 +157,10 @@ class LaunchScreen(ModalScreen["LaunchChoice | None"]):
 
     def on_mount(self) -> None:
         self.query_one("#launch-yes", Button).focus()
+        if self.executor_default == "slurm":
+            # pressed after mount, so the RadioSet's highlight follows it (at mount it highlights
+            # its first button whichever is pressed)
+            self.query_one("#exec-slurm", RadioButton).value = True
         self._replan()
 
     # ------------------------------------------------------------------ the choice

@@ -130,6 +130,9 @@ def test_dialog_starts_on_the_executor_the_files_name(runs_dir: Path, tmp_path: 
         screen = await open_launch_dialog(pilot, app)
         assert screen.query_one("#exec-slurm").value is True
         assert screen.query_one("#exec-local").value is False
+        # the set's highlight is on the pressed button too, not on its first one
+        await wait_for(pilot, lambda: screen.query_one("#exec-slurm").has_class("-selected"), 5, "highlight")
+        assert not screen.query_one("#exec-local").has_class("-selected")
         assert screen.choice().executor == "slurm"
         await pilot.press("escape")
         # a broken section makes the study invalid in the tree, with the one-line error
