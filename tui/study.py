@@ -24,6 +24,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static
 
 from tui.commands import bindings
+from tui.compat import CachedDataTable
 from tui.widgets import RUN_COLORS, _cached_plot_class
 
 if TYPE_CHECKING:
@@ -154,7 +155,7 @@ class StudyScreen(Screen[None]):
         self.marked: list[str] = []
         self.verdict_text = ""
         self.plot_data: dict[str, list[tuple[str, str, list[float], list[float]]]] = {"loss": [], "acc": []}
-        self.table: DataTable[str] = DataTable(id="study-table", cursor_type="row", zebra_stripes=True)
+        self.table: DataTable[str] = CachedDataTable(id="study-table", cursor_type="row", zebra_stripes=True)
         self.loss_plot: Any = None
         self.acc_plot: Any = None
 
@@ -321,7 +322,7 @@ class PivotScreen(Screen[None]):
         self.metric = PIVOT_METRICS[0]
         self.pv: Any = None
         self.rows: list[list[str]] = []
-        self.table: DataTable[str] = DataTable(id="pivot-table", cursor_type="none", zebra_stripes=True)
+        self.table: DataTable[str] = CachedDataTable(id="pivot-table", cursor_type="none", zebra_stripes=True)
 
     @property
     def hw2(self) -> HW2App:
@@ -348,12 +349,14 @@ class PivotScreen(Screen[None]):
 
     def show(self, pv: Any) -> None:
         from hw2.analysis.pivot import table
+        from hw2.analysis.stats import METRIC_NAMES
 
         self.pv = pv
         self.rows = table(pv)
         partial = " · partial: some runs not done" if pv.partial else ""
+        name = METRIC_NAMES.get(pv.metric, pv.metric)
         self.query_one("#pivot-title", Label).update(
-            f"{self.study}: {pv.metric} by {pv.row_key} (rows) × {pv.col_key} (columns){partial}"
+            f"{self.study}: {name} by {pv.row_key} (rows) × {pv.col_key} (columns){partial}"
         )
         with self.app.batch_update():
             self.table.clear(columns=True)
