@@ -12,6 +12,7 @@ anything, so two TUIs/CLIs never start a run twice.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -80,9 +81,27 @@ def _writable_runs_dir(runs_dir: Path | str) -> Path:
     return runs_dir
 
 
+def _dumped(cfg: ExperimentConfig | dict[str, Any]) -> dict[str, Any]:
+    """The config as a dict, less the sections that sit at their defaults and were added to the
+    schema after runs existed (``optimizer.schedule``): a run recorded before such a section keeps
+    its identity and hash, and stays the twin of the same config written today."""
+    data = dict(cfg) if isinstance(cfg, dict) else cfg.model_dump(mode="json")
+    optimizer = data.get("optimizer")
+    if isinstance(optimizer, dict) and optimizer.get("schedule") == _default_schedule():
+        data["optimizer"] = {k: v for k, v in optimizer.items() if k != "schedule"}
+    return data
+
+
+@functools.cache
+def _default_schedule() -> dict[str, Any]:
+    from hw2.schema import ScheduleConfig
+
+    return ScheduleConfig().model_dump(mode="json")
+
+
 def config_hash(cfg: ExperimentConfig | dict[str, Any]) -> str:
     """Hash of what a run computes (name/description excluded): runs of "the same config" share it."""
-    data = dict(cfg) if isinstance(cfg, dict) else cfg.model_dump(mode="json")
+    data = _dumped(cfg)
     data.pop("name", None)
     data.pop("description", None)
     return _hash(data)
@@ -105,7 +124,7 @@ def identity(cfg: ExperimentConfig | dict[str, Any], *, smoke: bool = False) -> 
     A smoke run (:func:`hw2.config.smoke_config`) has ``smoke=True`` folded in, so a smoke run
     and a real run are never twins, whatever their configs.
     """
-    data = dict(cfg) if isinstance(cfg, dict) else cfg.model_dump(mode="json")
+    data = _dumped(cfg)
     kept = {k: v for k, v in _flat(data).items() if k not in _NOT_IDENTITY}
     if smoke:
         kept["<smoke>"] = True
@@ -128,6 +147,7 @@ _NOT_MEMORY: Final = frozenset(
         "data.data_dir",  # where the files are, not their size
         "data.val_split",  # splits one set: the total on the device is the same
         "data.normalize",  # float32 either way
+        "optimizer.schedule",  # the lr per epoch: one number either way
         "model.activation",  # same tensor shapes for relu/tanh/sigmoid/linear
         "model.l1",  # regularisation strengths: a scalar in the loss
         "model.l2",

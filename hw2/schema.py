@@ -19,7 +19,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 # The registry's names, re-exported for older imports (its data and logic live in hw2.registry only).
@@ -130,6 +130,90 @@ class AugmentConfig(_Strict):
     )
 
 
+SCHEDULES = ("constant", "step", "cosine", "onecycle")
+_SCHEDULE_KEYS: dict[str, tuple[str, ...]] = {
+    "constant": (),
+    "step": ("milestones", "gamma"),
+    "cosine": ("min_lr",),
+    "onecycle": ("max_lr", "pct_start", "min_lr"),
+}
+
+
+def schedule_error(path: tuple[str, ...], message: str, fix: str) -> PydanticCustomError:
+    """A schedule problem at ``path`` (below the model that raises it), with its fix."""
+    return PydanticCustomError("bad_schedule", message, {"subpath": path, "fix": fix})
+
+
+class ScheduleConfig(_Strict):
+    """The learning rate of each epoch, set by the frameworks' own schedulers (torch.optim.lr_scheduler,
+    Keras LearningRateSchedule). Epoch k counts from 1; E = train.epochs, W = warmup_epochs,
+    lr = optimizer.lr. Epoch k <= W trains at lr * k / (W + 1); then, with t = k - W - 1 and
+    N = E - W: constant: lr; step: lr * gamma^(number of milestones m with k > m); cosine:
+    min_lr + (lr - min_lr) * (1 + cos(pi t / N)) / 2; onecycle: U = round(pct_start * N) epochs
+    rising linearly, lr + (max_lr - lr) * t / U, then min_lr + (max_lr - min_lr) *
+    (1 + cos(pi (t - U) / (N - U))) / 2. The lr of each epoch is in metrics.jsonl.
+    """
+
+    name: Literal["constant", "step", "cosine", "onecycle"] = Field(
+        "constant",
+        description="constant: optimizer.lr throughout; step: lr times gamma after each milestone epoch; "
+        "cosine: cosine decay from lr to min_lr; onecycle: linear rise from lr to max_lr over pct_start "
+        "of the epochs, then cosine decay to min_lr.",
+    )
+    warmup_epochs: int = Field(
+        0, ge=0, le=10_000, description="Linear warm-up: epoch k <= warmup_epochs trains at lr * k / (warmup_epochs + 1)."
+    )
+    milestones: list[Annotated[int, Field(ge=1, le=10_000)]] = Field(
+        default_factory=list,
+        max_length=32,
+        description="step: epoch numbers after which the lr is multiplied by gamma (increasing).",
+    )
+    gamma: float = Field(0.1, gt=0.0, le=1.0, description="step: the factor applied at each milestone.")
+    min_lr: float = Field(0.0, ge=0.0, description="cosine and onecycle: the floor the lr decays towards.")
+    max_lr: float | None = Field(None, gt=0.0, le=10.0, description="onecycle: the peak lr (> optimizer.lr).")
+    pct_start: float = Field(
+        0.3, gt=0.0, lt=1.0, description="onecycle: the fraction of the (post-warm-up) epochs spent rising."
+    )
+
+    @model_validator(mode="after")
+    def _keys_fit_name(self) -> ScheduleConfig:
+        used = _SCHEDULE_KEYS[self.name]
+        for key in ("milestones", "gamma", "min_lr", "max_lr", "pct_start"):
+            # a key at its default is fine: a resolved config (a run's config.yaml) writes them all
+            default = type(self).model_fields[key].get_default(call_default_factory=True)
+            if key in self.model_fields_set and key not in used and getattr(self, key) != default:
+                users = [n for n, keys in _SCHEDULE_KEYS.items() if key in keys]
+                raise schedule_error(
+                    (key,),
+                    f"is not used by schedule '{self.name}' (only by {' and '.join(users)})",
+                    f"remove it, or set optimizer.schedule.name to {users[0]}",
+                )
+        if self.name == "step":
+            if not self.milestones:
+                raise schedule_error(
+                    ("milestones",), "schedule 'step' needs milestones", "add e.g. 'milestones: [15, 25]'"
+                )
+            if any(b <= a for a, b in zip(self.milestones, self.milestones[1:], strict=False)):
+                raise schedule_error(
+                    ("milestones",),
+                    f"must be strictly increasing (got {self.milestones})",
+                    "list each epoch once, in order, e.g. [15, 25]",
+                )
+            if any(m <= self.warmup_epochs for m in self.milestones):
+                raise schedule_error(
+                    ("milestones",),
+                    f"milestone {self.milestones[0]} falls inside the {self.warmup_epochs} warm-up epochs",
+                    "use milestones after the warm-up",
+                )
+        if self.name == "onecycle" and self.max_lr is None:
+            raise schedule_error(("max_lr",), "schedule 'onecycle' needs max_lr", "add e.g. 'max_lr: 0.1'")
+        if self.max_lr is not None and self.min_lr >= self.max_lr:
+            raise schedule_error(
+                ("min_lr",), f"must be below max_lr {self.max_lr:g} (got {self.min_lr:g})", "lower min_lr"
+            )
+        return self
+
+
 class OptimizerConfig(_Strict):
     """The optimizer and its hyper-parameters."""
 
@@ -140,6 +224,26 @@ class OptimizerConfig(_Strict):
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="Momentum, used when name is 'momentum'.")
     nesterov: bool = Field(False, description="Nesterov momentum (name 'momentum' only).")
     weight_decay: float = Field(0.0, ge=0.0, description="Decoupled weight decay / L2 penalty (CNN).")
+    schedule: ScheduleConfig = Field(
+        default_factory=ScheduleConfig, description="See optimizer.schedule below."
+    )
+
+    @model_validator(mode="after")
+    def _schedule_fits_lr(self) -> OptimizerConfig:
+        sched = self.schedule
+        if sched.name == "onecycle" and sched.max_lr is not None and sched.max_lr <= self.lr:
+            raise schedule_error(
+                ("schedule", "max_lr"),
+                f"must be above optimizer.lr {self.lr:g}, where the cycle starts (got {sched.max_lr:g})",
+                "raise max_lr or lower optimizer.lr",
+            )
+        if sched.name == "cosine" and sched.min_lr >= self.lr:
+            raise schedule_error(
+                ("schedule", "min_lr"),
+                f"must be below optimizer.lr {self.lr:g} (got {sched.min_lr:g})",
+                "lower min_lr",
+            )
+        return self
 
 
 class EarlyStoppingConfig(_Strict):
@@ -249,6 +353,29 @@ class ExperimentConfig(_Strict):
                 {"got": value.name, "trainer": trainer, "choices": allowed, "subfield": "name"},
             )
         return value
+
+    @model_validator(mode="after")
+    def _schedule_fits_epochs(self) -> ExperimentConfig:
+        sched, epochs = self.optimizer.schedule, self.train.epochs
+        if sched.warmup_epochs and sched.warmup_epochs >= epochs:
+            raise schedule_error(
+                ("optimizer", "schedule", "warmup_epochs"),
+                f"{sched.warmup_epochs} warm-up epochs leave none of train.epochs {epochs} for the schedule",
+                "use fewer warm-up epochs",
+            )
+        if sched.name == "step" and sched.milestones and sched.milestones[-1] >= epochs:
+            raise schedule_error(
+                ("optimizer", "schedule", "milestones"),
+                f"milestone {sched.milestones[-1]} is not before the last epoch ({epochs})",
+                f"use milestones below train.epochs {epochs}",
+            )
+        if sched.name == "onecycle" and epochs - sched.warmup_epochs < 2:
+            raise schedule_error(
+                ("train", "epochs"),
+                "schedule 'onecycle' needs at least 2 epochs after the warm-up to rise and fall",
+                "train longer or use schedule 'cosine'",
+            )
+        return self
 
     @property
     def dataset(self) -> str:

@@ -46,6 +46,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from hw2 import contract
+from hw2.schedule import describe as describe_schedule
+from hw2.schedule import phases
 from trainers.cnn_models import build_model, count_params, ignored_model_options
 from trainers.common import RunContext, main
 
@@ -301,22 +303,32 @@ def eager_step(optimizer: torch.optim.Optimizer) -> Callable[[], Any]:
     return step
 
 
-def make_optimizer(params: Any, opt_cfg: Any, *, capturable: bool = False) -> torch.optim.Optimizer:
+def make_optimizer(
+    params: Any, opt_cfg: Any, *, capturable: bool = False, lr_device: torch.device | None = None
+) -> torch.optim.Optimizer:
     """sgd (plain), momentum (SGD with momentum/nesterov) or adam (AdamW when weight_decay > 0).
 
     The fused implementations (one kernel for all parameters) are used where this torch has
     them: at the tutorial's batch of 4 the optimizer step is a visible share of each step.
     ``capturable`` (for a step captured in a CUDA graph) keeps Adam's step counter on the device;
     SGD's step has no host state and needs nothing.
+
+    ``lr_device``: keep the learning rate in a 0-d tensor on that device instead of a Python float.
+    A captured step must have it so when a schedule changes the lr: the CUDA graph reads the
+    tensor at every replay, and torch's schedulers update a tensor lr in place (``fill_``), where a
+    float would have been baked into the graph at capture time.
     """
     params = list(params)
+    lr: float | torch.Tensor = opt_cfg.lr
+    if lr_device is not None:
+        lr = torch.tensor(float(opt_cfg.lr), dtype=torch.float32, device=lr_device)
     if opt_cfg.name == "sgd":
-        cls, kwargs = torch.optim.SGD, {"lr": opt_cfg.lr, "weight_decay": opt_cfg.weight_decay}
+        cls, kwargs = torch.optim.SGD, {"lr": lr, "weight_decay": opt_cfg.weight_decay}
     elif opt_cfg.name == "momentum":
         cls, kwargs = (
             torch.optim.SGD,
             {
-                "lr": opt_cfg.lr,
+                "lr": lr,
                 "momentum": opt_cfg.momentum,
                 "nesterov": opt_cfg.nesterov and opt_cfg.momentum > 0,
                 "weight_decay": opt_cfg.weight_decay,
@@ -324,9 +336,9 @@ def make_optimizer(params: Any, opt_cfg: Any, *, capturable: bool = False) -> to
         )
     elif opt_cfg.name == "adam":
         if opt_cfg.weight_decay > 0:  # decoupled weight decay, as the schema documents
-            cls, kwargs = torch.optim.AdamW, {"lr": opt_cfg.lr, "weight_decay": opt_cfg.weight_decay}
+            cls, kwargs = torch.optim.AdamW, {"lr": lr, "weight_decay": opt_cfg.weight_decay}
         else:
-            cls, kwargs = torch.optim.Adam, {"lr": opt_cfg.lr}
+            cls, kwargs = torch.optim.Adam, {"lr": lr}
         if capturable:
             kwargs["capturable"] = True
     else:
@@ -337,6 +349,59 @@ def make_optimizer(params: Any, opt_cfg: Any, *, capturable: bool = False) -> to
         return cls(params, fused=True, **kwargs)
     except (RuntimeError, TypeError, ValueError):  # no fused kernel for this device/dtype/version
         return cls(params, **kwargs)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: Any) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """``optimizer.schedule`` as torch's own schedulers, stepped once per epoch (None: constant).
+
+    The phases come from :func:`hw2.schedule.phases` (the definition lives there): a ``LinearLR``
+    warm-up, then ``ConstantLR`` (constant), ``MultiStepLR`` (step), ``CosineAnnealingLR`` (cosine)
+    or ``LinearLR`` + ``CosineAnnealingLR`` (onecycle, around ``max_lr``), chained by
+    ``SequentialLR``. A tensor lr is updated in place, so a captured step follows it.
+    """
+    from torch.optim import lr_scheduler as sched
+
+    from hw2.schedule import phases
+
+    ph = phases(cfg)
+    if ph.constant:
+        return None
+    peak = ph.max_lr if ph.name == "onecycle" and ph.max_lr is not None else ph.lr
+    scale = ph.lr / peak  # the schedule's start as a fraction of its peak (1 but for onecycle)
+    for group in optimizer.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(peak)
+        else:
+            group["lr"] = peak
+    parts: list[sched.LRScheduler] = []
+    starts: list[int] = []
+    if ph.warmup:
+        parts.append(
+            sched.LinearLR(
+                optimizer, start_factor=scale * ph.warmup_start_factor, end_factor=scale, total_iters=ph.warmup
+            )
+        )
+        starts.append(ph.warmup)
+    if ph.name == "constant":
+        parts.append(sched.ConstantLR(optimizer, factor=1.0, total_iters=0))
+    elif ph.name == "step":
+        parts.append(sched.MultiStepLR(optimizer, milestones=list(ph.milestones), gamma=ph.gamma))
+    elif ph.name == "cosine":
+        parts.append(sched.CosineAnnealingLR(optimizer, T_max=ph.main, eta_min=ph.min_lr))
+    elif ph.name == "onecycle":
+        parts.append(sched.LinearLR(optimizer, start_factor=scale, end_factor=1.0, total_iters=ph.rise))
+        starts.append(ph.warmup + ph.rise)
+        parts.append(sched.CosineAnnealingLR(optimizer, T_max=ph.fall, eta_min=ph.min_lr))
+    else:  # the schema allows no other name
+        raise ValueError(f"optimizer.schedule.name: unknown schedule {ph.name!r}")
+    if len(parts) == 1:
+        return parts[0]
+    return sched.SequentialLR(optimizer, parts, milestones=starts)
+
+
+def current_lr(optimizer: torch.optim.Optimizer) -> float:
+    """The lr the next step uses (a float, also when it is kept in a tensor)."""
+    return float(optimizer.param_groups[0]["lr"])
 
 
 def resolve_capture(choice: bool | str, device: torch.device, compiled: bool) -> bool:
@@ -661,9 +726,16 @@ def train(ctx: RunContext) -> dict[str, Any]:
     if perf.compile:
         step_model = torch.compile(model)  # type: ignore[assignment]
         log.info("torch.compile: on (the first steps compile)")
+    scheduled = not phases(cfg).constant
     optimizer = make_optimizer(
-        model.parameters(), cfg.optimizer, capturable=capture and device.type == "cuda"
+        model.parameters(),
+        cfg.optimizer,
+        capturable=capture and device.type == "cuda",
+        lr_device=device if capture and scheduled else None,
     )
+    scheduler = make_scheduler(optimizer, cfg)
+    if scheduler is not None:
+        log.info("lr schedule: %s", describe_schedule(cfg.optimizer.schedule, cfg.optimizer.lr, cfg.train.epochs))
     optimizer_step = optimizer.step if perf.compile else eager_step(optimizer)
     if capture:
         stepper: TrainStep = CapturedStep(
@@ -727,9 +799,11 @@ def train(ctx: RunContext) -> dict[str, Any]:
             train_acc=train_acc,
             val_loss=val_loss,
             val_acc=val_acc,
-            lr=optimizer.param_groups[0]["lr"],
+            lr=current_lr(optimizer),
             seconds=time.time() - t_epoch,
         )
+        if scheduler is not None:
+            scheduler.step()  # outside any graph: the next epoch's lr, in place
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
             log.warning("loss is not finite (train %s, val %s): stopping early", train_loss, val_loss)
             stopped_early = True

@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 
 from hw2 import contract
+from hw2.schedule import describe as describe_schedule
+from hw2.schedule import phases
 from hw2.schema import ExperimentConfig
 from trainers.common import RunContext, main
 
@@ -281,6 +283,61 @@ def build_optimizer(keras: Any, cfg: ExperimentConfig) -> Any:
     return keras.optimizers.Adam(learning_rate=o.lr, **extra)
 
 
+def schedule_function(keras: Any, cfg: ExperimentConfig) -> Any | None:
+    """``optimizer.schedule`` as a function of the 0-based epoch (None: constant, no callback).
+
+    Each phase (:func:`hw2.schedule.phases`, where the definition lives) is one of Keras' own
+    ``LearningRateSchedule`` objects, evaluated at the epoch index within its phase:
+    ``PolynomialDecay`` (power 1, rising) for the warm-up, ``PiecewiseConstantDecay`` for step,
+    ``CosineDecay`` for cosine, and ``CosineDecay`` with its linear warm-up for onecycle (the rise
+    to ``max_lr``, then the cosine fall). ``keras.callbacks.LearningRateScheduler`` sets the result
+    at the start of each epoch.
+    """
+    ph = phases(cfg)
+    if ph.constant:
+        return None
+    sched = keras.optimizers.schedules
+    warm = (
+        sched.PolynomialDecay(
+            initial_learning_rate=ph.lr * ph.warmup_start_factor,
+            decay_steps=ph.warmup,
+            end_learning_rate=ph.lr,
+            power=1.0,
+        )
+        if ph.warmup
+        else None
+    )
+    if ph.name == "step":
+        # PiecewiseConstantDecay keeps values[i] while step <= boundaries[i]: the lr drops from the
+        # first post-warm-up epoch index past each milestone (index m), so the boundary is m - 1
+        main = sched.PiecewiseConstantDecay(
+            boundaries=[m - 1 for m in ph.milestones],
+            values=[ph.lr * ph.gamma**i for i in range(len(ph.milestones) + 1)],
+        )
+    elif ph.name == "cosine":
+        main = sched.CosineDecay(initial_learning_rate=ph.lr, decay_steps=ph.main, alpha=ph.min_lr / ph.lr)
+    elif ph.name == "onecycle":
+        assert ph.max_lr is not None  # the schema requires it for onecycle
+        main = sched.CosineDecay(
+            initial_learning_rate=ph.lr,
+            decay_steps=ph.fall,
+            alpha=ph.min_lr / ph.max_lr,
+            warmup_target=ph.max_lr,
+            warmup_steps=ph.rise,
+        )
+    else:  # constant after a warm-up
+        main = None
+
+    def lr_of_epoch(epoch: int, _current: float | None = None) -> float:
+        if warm is not None and epoch < ph.warmup:
+            return float(keras.ops.convert_to_numpy(warm(epoch)))
+        if main is None:
+            return ph.lr
+        return float(keras.ops.convert_to_numpy(main(epoch - ph.warmup)))
+
+    return lr_of_epoch
+
+
 def compile_model(keras: Any, model: Any, cfg: ExperimentConfig) -> None:
     model.compile(
         optimizer=build_optimizer(keras, cfg),
@@ -393,6 +450,9 @@ def make_callbacks(keras: Any, ctx: RunContext, batches: int) -> dict[str, Any]:
                 self.model.set_weights(self.weights)
 
     out: dict[str, Any] = {}
+    lr_of_epoch = schedule_function(keras, cfg)
+    if lr_of_epoch is not None:  # first: the epoch's lr is set before anyone reads it
+        out["schedule"] = keras.callbacks.LearningRateScheduler(lr_of_epoch)
     if es_cfg.enabled:
         out["early_stopping"] = keras.callbacks.EarlyStopping(
             monitor=monitor,
@@ -456,6 +516,11 @@ def fit_and_evaluate(ctx: RunContext) -> tuple[Any, dict[str, Any]]:
         batches,
         cfg.train.batch_size,
     )
+
+    if not phases(cfg).constant:
+        ctx.log.info(
+            "lr schedule: %s", describe_schedule(cfg.optimizer.schedule, cfg.optimizer.lr, cfg.train.epochs)
+        )
 
     model.fit(
         data.x_train,

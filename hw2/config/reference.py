@@ -91,10 +91,11 @@ def schema_reference() -> str:
                 if inner is not None:
                     sections.append((f"{name}.{sub_name}", inner))
     for dotted, model in sections:
-        doc = (model.__doc__ or "").strip().splitlines()
+        # the docstring's first paragraph, as one line
+        doc = " ".join((model.__doc__ or "").strip().split("\n\n")[0].split())
         out += ["", f"### `{dotted}`", ""]
         if doc:
-            out += [doc[0], ""]
+            out += [doc, ""]
         out += _table(model, f"{dotted}.")
     out += ["", "### Study (top level)", "", *_table(StudySpec, "")]
     out += ["", "### Study `variants[]` item", "", *_table(StudyVariant, "")]

@@ -62,6 +62,8 @@ def _describe(err: Mapping[str, Any], root: type[BaseModel]) -> tuple[list[str |
     loc = list(err.get("loc") or ())
     if ctx.get("subfield") is not None:
         loc.append(str(ctx["subfield"]))
+    if ctx.get("subpath") is not None:  # a model validator's error about one of its keys
+        loc.extend(str(p) for p in ctx["subpath"])
     target = _resolve(root, loc)
     path = target.path or [str(p) for p in loc]
     dotted = _dotted(path)
@@ -126,6 +128,8 @@ def _describe(err: Mapping[str, Any], root: type[BaseModel]) -> tuple[list[str |
         return path, msg, hint or "use only letters, digits, '.', '_' and '-' (start with a letter or digit)"
     if etype == "trainer_env":
         return path, str(err.get("msg")), f"set {EXTRA_TRAINERS_ENV} to name=python.module[,...]"
+    if etype == "bad_schedule":
+        return path, str(err.get("msg")), str(ctx.get("fix") or "") or hint
     if etype in ("bad_text", "empty_grid", "value_error", "assertion_error"):
         text = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
         return path, text, hint
