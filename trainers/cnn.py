@@ -31,10 +31,12 @@ there is no validation set: validation metrics are computed on the test set and 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import random
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -488,11 +490,20 @@ class CapturedStep(TrainStep):
 
     Without CUDA (``perf.capture: true`` on the CPU) the same buffers and routing run and "replay"
     is the eager step on the static buffers: no speed-up, but the code path is the one tested.
+
+    A learning-rate schedule reaches the graph through the optimizer's lr *tensor* (see
+    :func:`make_optimizer`): ``captured_lrs`` keeps the lr objects the capture saw, and
+    :meth:`lr_follows` says whether the schedule still updates exactly those (in place).
+
+    If the capture raises (a kernel that cannot be captured, a driver or torch version that
+    refuses), the step says so once in the log ("capture failed: ...; continuing eagerly") and
+    every later step runs eagerly on the same parameters and optimizer state: the batch whose
+    capture failed is trained eagerly, so the trajectory is the eager one.
     """
 
     WARMUP_STEPS = 3
 
-    def __init__(self, *args: Any, batch_size: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, batch_size: int, log: logging.Logger | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.batch_size = batch_size
         self.set_to_none = False
@@ -501,11 +512,23 @@ class CapturedStep(TrainStep):
         self.static_x: torch.Tensor | None = None
         self.static_y: torch.Tensor | None = None
         self.cuda = self.loss_sum.device.type == "cuda"
+        self.log = log or logging.getLogger("hw2.trainer")
+        self.failed: str | None = None
+        self.captured_lrs: list[Any] = []
+
+    def lr_follows(self) -> bool:
+        """Whether the captured step reads the optimizer's current lr: each group's lr is still the
+        tensor object the capture saw (a scheduler's in-place update reaches the graph)."""
+        groups = self.optimizer.param_groups
+        return len(groups) == len(self.captured_lrs) and all(
+            isinstance(g["lr"], torch.Tensor) and g["lr"] is lr
+            for g, lr in zip(groups, self.captured_lrs, strict=True)
+        )
 
     def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
         n = yb.shape[0]
         self.seen += n
-        if n != self.batch_size:  # the partial last batch: eager, see the class docstring
+        if n != self.batch_size or self.failed:  # the partial last batch (see above), or no graph
             self.run(xb, yb)
             return
         if self.graph is None:
@@ -513,7 +536,12 @@ class CapturedStep(TrainStep):
                 self.warm += 1
                 self._warmup(xb, yb)
                 return
-            self._capture(xb, yb)
+            try:
+                self._capture(xb, yb)
+            except Exception as exc:  # noqa: BLE001 - any capture failure: the eager step still trains
+                self._give_up(exc)
+                self.run(xb, yb)
+                return
         else:
             assert self.static_x is not None and self.static_y is not None
             self.static_x.copy_(xb)
@@ -530,7 +558,18 @@ class CapturedStep(TrainStep):
             self.run(xb, yb)
         torch.cuda.current_stream().wait_stream(side)
 
+    def _give_up(self, exc: BaseException) -> None:
+        """Capture failed: say it once, drop the graph and its buffers, train eagerly from now on."""
+        self.failed = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        self.log.warning("capture failed: %s; continuing eagerly", self.failed)
+        self.graph, self.static_x, self.static_y = None, None, None
+        if self.cuda:
+            with contextlib.suppress(Exception):  # a broken capture may leave the stream in error
+                torch.cuda.synchronize()
+                torch.cuda.empty_cache()
+
     def _capture(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        self.captured_lrs = [g["lr"] for g in self.optimizer.param_groups]
         self.static_x, self.static_y = xb.clone(), yb.clone()  # clone keeps xb's memory format
         if not self.cuda:
             self.graph = "eager"
@@ -739,7 +778,7 @@ def train(ctx: RunContext) -> dict[str, Any]:
     optimizer_step = optimizer.step if perf.compile else eager_step(optimizer)
     if capture:
         stepper: TrainStep = CapturedStep(
-            step_model, optimizer, optimizer_step, autocast, device, batch_size=cfg.train.batch_size
+            step_model, optimizer, optimizer_step, autocast, device, batch_size=cfg.train.batch_size, log=log
         )
         log.info(
             "training step: %s (full batches of %d; the partial last batch runs eagerly)",
@@ -803,7 +842,14 @@ def train(ctx: RunContext) -> dict[str, Any]:
             seconds=time.time() - t_epoch,
         )
         if scheduler is not None:
-            scheduler.step()  # outside any graph: the next epoch's lr, in place
+            with warnings.catch_warnings():
+                # eager_step calls the optimizer's own step, past the wrapper that tells the
+                # scheduler a step happened: its "scheduler before optimizer" warning is false here
+                warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
+                scheduler.step()  # outside any graph: the next epoch's lr, in place
+            if isinstance(stepper, CapturedStep) and stepper.graph is not None and not stepper.lr_follows():
+                # never train silently at the lr a graph baked in
+                raise RuntimeError("perf.capture: the captured step does not read the scheduled lr")
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
             log.warning("loss is not finite (train %s, val %s): stopping early", train_loss, val_loss)
             stopped_early = True

@@ -576,3 +576,29 @@ def test_a_backend_that_is_not_installed_is_one_clear_error(tmp_path: Path, mnis
     ctx = _ctx(tmp_path, mnist_dir, perf={"keras_backend": "jax"})
     with pytest.raises(RuntimeError, match=r"^perf\.keras_backend: 'jax' needs the 'jax' package.*fix: "):
         mlp.fit_and_evaluate(ctx)
+
+
+def test_scheduled_lr_reaches_the_optimizer_and_metrics(tmp_path: Path, mnist_dir: Path) -> None:
+    """A warm-up + step schedule end to end (a real ``python -m trainers.mlp``): each epoch's lr in
+    metrics.jsonl is the one the definition gives (tests/trainers/test_schedules.py holds it)."""
+    from tests.trainers.test_schedules import expected_lr
+
+    sections = {
+        "optimizer": {
+            "name": "momentum",
+            "lr": 0.05,
+            "schedule": {"name": "step", "milestones": [3], "gamma": 0.1, "warmup_epochs": 1},
+        },
+        "train": {"epochs": 4, "batch_size": 64, "progress_every": 0},
+    }
+    cfg_path = _write_config(tmp_path / "sched.yaml", **sections)
+    run_dir = tmp_path / "run"
+    assert _finish(_start(cfg_path, run_dir, mnist_dir), run_dir) == 0
+    cfg = ExperimentConfig.model_validate(_cfg_dict(**sections))
+    lrs = [line["lr"] for line in _lines(run_dir, "epoch")]
+    assert lrs == pytest.approx([expected_lr(cfg, k) for k in range(1, 5)], rel=1e-6)
+    assert lrs == pytest.approx([0.025, 0.05, 0.05, 0.005], rel=1e-6)
+    assert (
+        "lr schedule: step 0.05, x0.1 after epoch 3, 1 warm-up epoch"
+        in (run_dir / contract.LOG_FILE).read_text()
+    )
