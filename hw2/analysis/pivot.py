@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hw2.analysis.latex import escape
 from hw2.analysis.stats import HIGHER_IS_BETTER, METRIC_NAMES, METRICS, Aggregate, mean_std_text
 from hw2.runs.summary import RunSummary
 
@@ -169,8 +170,6 @@ def to_csv(pv: Pivot) -> str:
 
 def to_latex(pv: Pivot, caption: str = "", label: str | None = None) -> str:
     """The pivot as a booktabs table fragment (the best cell in bold), labelled ``label`` if given."""
-    from hw2.analysis.report import tex_escape
-
     rows = table(pv)
     out = [
         "\\begin{table}[htbp]",
@@ -178,26 +177,26 @@ def to_latex(pv: Pivot, caption: str = "", label: str | None = None) -> str:
         "\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%",
         "\\begin{tabular}{l" + "r" * (len(rows[0]) - 1) + "}",
         "\\toprule",
-        " & ".join(tex_escape(h) for h in rows[0]) + " \\\\",
+        " & ".join(escape(h) for h in rows[0]) + " \\\\",
         "\\midrule",
     ]
     for line in rows[1:-1]:
         cells = [
-            tex_escape(x.removesuffix(" *")) if not x.endswith(" *") else f"\\textbf{{{tex_escape(x[:-2])}}}"
+            escape(x.removesuffix(" *")) if not x.endswith(" *") else f"\\textbf{{{escape(x[:-2])}}}"
             for x in line
         ]
         out.append(" & ".join(cells) + " \\\\")
     out += [
         "\\midrule",
-        " & ".join(tex_escape(x) for x in rows[-1]) + " \\\\",
+        " & ".join(escape(x) for x in rows[-1]) + " \\\\",
         "\\bottomrule",
         "\\end{tabular}}",
     ]
     name = METRIC_NAMES.get(pv.metric, pv.metric)
-    what = f"{tex_escape(name)}, mean $\\pm$ std over seeds, by {tex_escape(pv.row_key)} and {tex_escape(pv.col_key)}"
+    what = f"{escape(name)}, mean $\\pm$ std over seeds, by {escape(pv.row_key)} and {escape(pv.col_key)}"
     partial = " Partial: some runs are not done." if pv.partial else ""
     out += [
-        f"\\caption{{{tex_escape(caption) + ': ' if caption else ''}{what}; best cell in bold.{partial}}}",
+        f"\\caption{{{escape(caption) + ': ' if caption else ''}{what}; best cell in bold.{partial}}}",
         *([f"\\label{{{label}}}"] if label else []),
         "\\end{table}",
     ]
