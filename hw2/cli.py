@@ -517,6 +517,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not files:
         raise CliError(f"no valid study files under {_configs_dir(args)}")
     root = Path(args.out) if args.out else DEFAULT_REPORTS_DIR
+    all_written = []
     for study_file in files:
         out = root / study_slug(study_file) if (args.all or not args.out) else root
         try:
@@ -527,9 +528,35 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise CliError(
                 f"cannot write the report to {exc.filename or out}: {exc.strerror or exc}; fix: pass another --out"
             ) from exc
+        all_written.append(written)
         rep = written.report
         state = "partial: " + "; ".join(rep.missing) if rep.partial else "complete"
-        print(f"{written.out_dir / 'report.md'}  ({len(rep.groups)} variant(s), {state})")
+        print(f"{written.out_dir / 'report.md'}  ({len(rep.groups)} variant(s), {state})", flush=True)
+    if args.all:
+        return _homework(all_written, root)
+    return EXIT_OK
+
+
+def _homework(written: list[Any], root: Path) -> int:
+    """``report --all``: the whole homework as ``ROOT/homework2.tex``, and its PDF when pdflatex is here."""
+    from hw2.analysis.document import CompileError, compile_pdf, how_to_compile, pdflatex, write_homework
+
+    try:
+        tex = write_homework(written, root)
+    except OSError as exc:
+        raise CliError(
+            f"cannot write the homework to {exc.filename or root}: {exc.strerror or exc}; fix: pass another --out"
+        ) from exc
+    print(f"{tex}  (the whole homework: {len(written)} question(s))", flush=True)
+    exe = pdflatex()
+    if exe is None:
+        print(how_to_compile(tex))
+        return EXIT_OK
+    try:
+        pdf = compile_pdf(tex, exe, say=lambda line: print(line, flush=True))
+    except CompileError as exc:
+        raise CliError(str(exc)) from exc
+    print(pdf)
     return EXIT_OK
 
 
@@ -747,11 +774,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = add(
         "report",
-        "Write a study's answer: figures (PNG, PDF), report.md, report.tex, runs.csv, metrics.csv and "
-        "environment.md under reports/<study>/.",
+        "Write a study's answer: figures (PNG, PDF), report.md, report.tex, runs.csv, metrics.csv, "
+        "environment.md and conclusion.md (yours, never overwritten) under reports/<study>/; with --all, "
+        "also the whole homework as reports/homework2.tex (and .pdf when pdflatex is installed).",
     )
     rp.add_argument("study", nargs="?", help="study YAML (a path, or a name inside the configs dir)")
-    rp.add_argument("--all", action="store_true", help="every study under the configs dir")
+    rp.add_argument(
+        "--all",
+        action="store_true",
+        help="every study under the configs dir, and the whole homework: homework2.tex (and .pdf)",
+    )
     rp.add_argument(
         "--out",
         help="output folder (default: reports/<study>/; with --all, the parent of one folder per study)",

@@ -2,24 +2,30 @@
 
 :func:`build` turns a study's run summaries into a :class:`StudyReport` (numbers only);
 :func:`markdown` and :func:`latex` render it (``report.md``; ``report.tex``, a fragment to
-``\\input`` with booktabs tables and captioned, labelled figures). Every sentence is built from the
-measured numbers only: which variant is ahead and by how much, the verdict, the train/validation
-gap, time per epoch and parameter count. The explanation stays the student's.
+``\\input`` with booktabs tables and captioned, labelled figures, which is also each question's
+section of ``homework2.tex``). Every sentence is built from the measured numbers only: what was
+actually run (epochs, overrides of the study file), which variant is ahead and by how much, the
+verdict, the train/validation gap. The explanation stays the student's: their
+``conclusion.md`` (:class:`Conclusion`) is rendered as it is written.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from hw2.analysis.latex import escape, markdown_to_latex, path_text
 from hw2.analysis.pivot import Pivot, factors, full_grid, table, to_latex
 from hw2.analysis.stats import (
     METRIC_NAMES,
     Aggregate,
     VariantGroup,
     Verdict,
+    compare,
     count_text,
     group_runs,
     mean_std_text,
@@ -30,12 +36,18 @@ from hw2.runs.summary import RunSummary
 GAP_POINTS = 2.0
 """A final train accuracy this many points above validation is called a sign of overfitting."""
 
+RUNNERS_UP = 3
+"""In a grid study, the cell chosen by validation is compared with this many next-best cells."""
+
 
 @dataclass(frozen=True)
 class StudyInfo:
     title: str
     description: str = ""
     file: str | None = None
+    planned: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False, hash=False)
+    """Variant → its flattened config as the study file plans it (seed left out): what the runs
+    are compared with to tell what was actually run (``--set`` overrides at launch)."""
 
     @property
     def question(self) -> str:
@@ -43,6 +55,44 @@ class StudyInfo:
         ``2.1.4``, else the title."""
         head = self.title.split()[0] if self.title.split() else ""
         return head if re.fullmatch(r"\d+(\.\d+)*", head) else self.title
+
+    @property
+    def order(self) -> tuple[tuple[int, ...], str]:
+        """Sort key in the homework's order: the question number (2.1 < 2.1.3 < 2.2.2), then titles
+        without a number."""
+        q = self.question
+        nums = tuple(int(x) for x in q.split(".")) if re.fullmatch(r"\d+(\.\d+)*", q) else (10**9,)
+        return nums, self.title
+
+    def sweep_command(self) -> str:
+        """What to run to launch this study: ``hw2-tui sweep configs/studies/2.2.3-relu.yaml``."""
+        return f"hw2-tui sweep {shown_path(self.file) if self.file else 'STUDY.yaml'}"
+
+
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """A path as the user would type it here: relative to the working folder when inside it."""
+    text = os.fspath(path)
+    try:
+        rel = os.path.relpath(text)
+    except ValueError:  # another drive (Windows)
+        return text
+    return text if rel.startswith("..") else Path(rel).as_posix()
+
+
+@dataclass(frozen=True)
+class Conclusion:
+    """The student's conclusion (``conclusion.md``): its Markdown without the placeholder, and
+    where to write it."""
+
+    text: str
+    path: str
+
+    @property
+    def written(self) -> bool:
+        return bool(self.text.strip())
+
+    def todo(self) -> str:
+        return f"conclusion not written yet (edit {self.path})"
 
 
 @dataclass(frozen=True)
@@ -52,7 +102,8 @@ class StudyReport:
     keys: list[str]
     """The hyperparameters that differ between the study's runs (seed excluded)."""
     verdicts: list[Verdict]
-    sentences: list[str]
+    facts: list[str]
+    """Measured facts stated once for the whole study (the train/validation gap per variant)."""
     missing: list[str]
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Model name → its layer summary and parameter count (from the runs' results)."""
@@ -60,11 +111,33 @@ class StudyReport:
     """The variant chosen by validation accuracy alone (None with fewer than two to choose from)."""
     grid: Pivot | None = None
     """Best validation accuracy over the study's grid, when two of its keys form a full grid."""
+    as_run: list[str] = field(default_factory=list)
+    """What was actually run: epochs per variant, and every key the runs changed from the study file."""
+    verdicts_against: str = ""
+    """What the verdicts compare: each variant with the first, or (a grid) the chosen cell with its
+    runners-up."""
+    conclusion: Conclusion | None = None
 
     @property
     def partial(self) -> bool:
         """Some run is not done (or none exists): the figures cover what is there."""
         return bool(self.missing)
+
+    @property
+    def has_done(self) -> bool:
+        return any(g.done for g in self.groups)
+
+    def todo_parts(self) -> tuple[str, str] | None:
+        """With no done run: what is missing and the command that runs it; else None."""
+        if self.has_done:
+            return None
+        what = "no runs of this study yet" if not self.groups else "no done runs of this study yet"
+        return what, self.info.sweep_command()
+
+    def todo(self) -> str | None:
+        """With no done run: what to run to answer the question; else None."""
+        parts = self.todo_parts()
+        return None if parts is None else f"{parts[0]}: run `{parts[1]}`, then write the report again"
 
 
 @dataclass(frozen=True)
@@ -75,6 +148,8 @@ class Selection:
 
     chosen: VariantGroup
     runner_up: VariantGroup
+    ranked: tuple[VariantGroup, ...] = ()
+    """Every scored variant, best validation accuracy first (``chosen`` is ``ranked[0]``)."""
 
     def text(self) -> str:
         g, r = self.chosen, self.runner_up
@@ -105,7 +180,7 @@ def select_by_validation(groups: Sequence[VariantGroup]) -> Selection | None:
     if len(scored) < 2:
         return None
     ranked = sorted(scored, key=lambda g: -(g.stats["best_val_acc"].mean or 0.0))  # stable: ties keep order
-    return Selection(ranked[0], ranked[1])
+    return Selection(ranked[0], ranked[1], tuple(ranked))
 
 
 def _fmt(value: Any) -> str:
@@ -123,63 +198,181 @@ def _pct(agg: Aggregate) -> str:
     return mean_std_text(agg, scale=100.0)
 
 
-def _sentence(v: Verdict, ref: VariantGroup, other: VariantGroup) -> str:
-    """One factual sentence comparing ``other`` with the reference, from the numbers only."""
-    a, b = ref.stats["test_acc"], other.stats["test_acc"]
-    if a.mean is None or b.mean is None:
-        return f"{other.variant} vs {ref.variant}: no test accuracy to compare ({other.done_text()})."
-    diff = (b.mean - a.mean) * 100
-    lead = (
-        f"{other.variant} is ahead of {ref.variant} by {abs(diff):.2f} points of test accuracy"
-        if diff > 0
-        else f"{other.variant} trails {ref.variant} by {abs(diff):.2f} points of test accuracy"
-        if diff < 0
-        else f"{other.variant} and {ref.variant} have the same mean test accuracy"
+def _names(items: Sequence[str]) -> str:
+    return ", ".join(items)
+
+
+# --------------------------------------------------------------------------- what was run
+
+
+def _epochs_run(groups: Sequence[VariantGroup]) -> str | None:
+    """``Epochs actually run: 2 per run (every variant).``, or per variant when they differ."""
+    per: dict[str, str] = {}
+    for g in groups:
+        agg = g.stats["epochs"]
+        if agg.mean is not None:
+            per[g.variant] = count_text(agg)
+    if not per:
+        return None
+    values = set(per.values())
+    if len(values) == 1:
+        n = next(iter(values))
+        where = "every variant" if len(per) > 1 else next(iter(per))
+        return f"Epochs actually run (done runs): {n} per run ({where})."
+    return (
+        "Epochs actually run per variant (done runs): " + "; ".join(f"{v} {n}" for v, n in per.items()) + "."
     )
-    parts = [f"{lead} ({_pct(b)} % vs {_pct(a)} %, n = {b.n} and {a.n}"]
-    parts[0] += f"; Welch {v.p_text()}: {v.word})" if v.p_value is not None else f": {v.word})"
-    for g in (other, ref):
+
+
+def _overrides(info: StudyInfo, runs: Sequence[RunSummary]) -> str | None:
+    """Every config key where the runs differ from the study file's plan for their variant
+    (``--set train.epochs=2`` at launch), with the values run and the file's. Keys only one side
+    has (a setting added to the schema after the run) are not differences."""
+    if not info.planned:
+        return None
+    ran: dict[str, dict[str, int]] = {}
+    planned_values: dict[str, dict[str, None]] = {}
+    counted = 0
+    for r in runs:
+        plan = info.planned.get(r.variant or r.name)
+        if plan is None:
+            continue
+        counted += 1
+        for key in sorted(set(plan) & set(r.hparams)):
+            if key == "seed":
+                continue
+            want, got = plan.get(key), r.hparams.get(key)
+            if want != got:
+                ran.setdefault(key, {})
+                ran[key][_fmt(got)] = ran[key].get(_fmt(got), 0) + 1
+                planned_values.setdefault(key, {})[_fmt(want)] = None
+    if not ran:
+        return None
+    parts = []
+    for key, values in ran.items():
+        got = "; ".join(
+            f"{v} in {'all ' if n == counted else ''}{n}{'' if n == counted else f' of {counted}'} done run(s)"
+            for v, n in values.items()
+        )
+        parts.append(f"{key} = {got} (the study file: {' / '.join(planned_values[key])})")
+    return (
+        "Run with settings that differ from the study file (overrides such as `--set` at launch): "
+        + "; ".join(parts)
+        + ". The study's description is the file's plan; the table shows what was run."
+    )
+
+
+# --------------------------------------------------------------------------- verdicts and facts
+
+
+def _gap_facts(groups: Sequence[VariantGroup]) -> list[str]:
+    """The train/validation gap at the last epoch, each variant named once."""
+    over: list[str] = []
+    within: list[str] = []
+    for g in groups:
         tr, va = g.stats["train_acc"].mean, g.stats["val_acc"].mean
-        if tr is not None and va is not None:
-            gap = (tr - va) * 100
-            if gap > GAP_POINTS:
-                parts.append(
-                    f"{g.variant} ends {gap:.1f} points higher on train than on validation accuracy "
-                    "(a sign of overfitting)"
-                )
-            else:
-                parts.append(
-                    f"{g.variant}'s final train and validation accuracy are within {GAP_POINTS:.0f} points"
-                )
-    sa, sb = ref.stats["seconds_per_epoch"].mean, other.stats["seconds_per_epoch"].mean
-    if sa and sb:
-        parts.append(f"an epoch of {other.variant} takes {sb / sa:.2f}x the time of {ref.variant}'s")
-    pa, pb = ref.stats["params"].mean, other.stats["params"].mean
-    if pa and pb and pa != pb:
-        parts.append(f"{other.variant} has {pb / pa:.2f}x the parameters ({int(pb):,} vs {int(pa):,})")
-    return "; ".join(parts) + "."
+        if tr is None or va is None:
+            continue
+        gap = (tr - va) * 100
+        if round(gap, 1) > GAP_POINTS:  # as printed: "+2.0 points" is not above 2
+            over.append(f"{g.variant} ({gap:+.1f} points)")
+        else:
+            within.append(g.variant)
+    out = []
+    scored = len(over) + len(within)
+    if over:
+        who = "every variant: " if len(over) == scored and scored > 1 else ""
+        out.append(
+            f"Final train accuracy more than {GAP_POINTS:.0f} points above final validation accuracy "
+            f"(a sign of overfitting): {who}{_names(over)}."
+        )
+    if within:
+        who = "every variant" if len(within) == scored and scored > 1 else _names(within)
+        out.append(f"Final train and validation accuracy within {GAP_POINTS:.0f} points: {who}.")
+    return out
+
+
+def _comparisons(
+    groups: list[VariantGroup], selection: Selection | None, grid: Pivot | None
+) -> tuple[list[Verdict], str]:
+    """The verdicts and what they compare: for a grid, the cell chosen by validation against its
+    next best cells (comparing every cell with the grid's first says nothing); else each variant
+    against the study's first."""
+    if grid is not None and selection is not None:
+        chosen = selection.chosen
+        others = [g for g in selection.ranked if g is not chosen][:RUNNERS_UP]
+        return (
+            [compare(chosen, g) for g in others],
+            f"the cell chosen by validation, {chosen.variant}, against the next "
+            f"{len(others)} by validation accuracy",
+        )
+    if len(groups) < 2:
+        return [], ""
+    return verdicts(groups), f"each variant against the first, {groups[0].variant}"
+
+
+def _no_test(v: Verdict) -> bool:
+    return v.diff is not None and v.p_value is None and v.word.startswith("one seed")
+
+
+def verdict_lines(rep: StudyReport) -> tuple[list[str], str | None]:
+    """One line per verdict with both means, and the one note that stands for every verdict that
+    could make no test (one seed on a side), instead of saying it once per variant."""
+    by_name = {g.variant: g for g in rep.groups}
+    lines = []
+    untested = 0
+    for v in rep.verdicts:
+        if _no_test(v) and v.diff is not None:
+            untested += 1
+            head = f"{v.variant} vs {v.reference}: {v.diff * 100:+.2f} pt"
+        else:
+            head = v.text()
+        a, b = by_name.get(v.reference), by_name.get(v.variant)
+        if a is not None and b is not None and a.stats["test_acc"].n and b.stats["test_acc"].n:
+            head += (
+                f" (test accuracy {_pct(b.stats['test_acc'])} % vs {_pct(a.stats['test_acc'])} %, "
+                f"n = {b.stats['test_acc'].n} and {a.stats['test_acc'].n})"
+            )
+        lines.append(head)
+    note = None
+    if untested:
+        which = "every comparison" if untested == len(rep.verdicts) else f"{untested} comparison(s)"
+        note = (
+            f"One done seed on a side in {which}: no test is possible, the differences above are of "
+            f"single runs; launch more seeds for a verdict (`{rep.info.sweep_command()} --repeat 3`)."
+        )
+    return lines, note
 
 
 def build(
-    info: StudyInfo, runs: Sequence[RunSummary], models: dict[str, dict[str, Any]] | None = None
+    info: StudyInfo,
+    runs: Sequence[RunSummary],
+    models: dict[str, dict[str, Any]] | None = None,
+    conclusion: Conclusion | None = None,
 ) -> StudyReport:
     groups = group_runs(runs)
-    vs = verdicts(groups)
-    sentences = [_sentence(v, groups[0], g) for v, g in zip(vs, groups[1:], strict=True)]
+    selection = select_by_validation(groups)
+    keys = factors(runs)
+    grid = full_grid(runs, keys, "best_val_acc")
+    vs, against = _comparisons(groups, selection, grid)
     missing = [f"{g.variant}: {g.done_text()}" for g in groups if not g.complete]
     if not runs:
-        missing.append("no runs of this study were found: launch it with `hw2-tui sweep`")
-    keys = factors(runs)
+        missing.append(f"no runs of this study were found: launch it with `{info.sweep_command()}`")
+    done = [r for r in runs if r.status == "done"]
+    as_run = [x for x in (_epochs_run(groups), _overrides(info, done)) if x]
     return StudyReport(
         info,
         groups,
         keys,
         vs,
-        sentences,
+        _gap_facts(groups),
         missing,
         dict(models or {}),
-        select_by_validation(groups),
-        full_grid(runs, keys, "best_val_acc"),
+        selection,
+        grid,
+        as_run,
+        against,
+        conclusion,
     )
 
 
@@ -211,24 +404,34 @@ def _row_figures(g: VariantGroup) -> list[str]:
     ]
 
 
+def heading(info: StudyInfo) -> str:
+    """The question's heading: the title, prefixed with the question when the title lacks it."""
+    return info.title if info.title.startswith(info.question) else f"{info.question}: {info.title}"
+
+
 def markdown(rep: StudyReport, figure: str | None = None) -> str:
-    title = rep.info.title
-    out = [f"# {title}" if title.startswith(rep.info.question) else f"# {rep.info.question}: {title}", ""]
+    out = [f"# {heading(rep.info)}", ""]
     if rep.info.description:
         out += [rep.info.description.strip(), ""]
-    if rep.partial:
+    if rep.as_run:
+        out += ["> **As run:** " + " ".join(rep.as_run), ""]
+    if rep.partial and rep.groups:  # with no runs at all, the to-do line below says it
         out += ["> **Partial:** " + "; ".join(rep.missing) + ". Figures cover the done runs only.", ""]
-    header = ["variant", *rep.keys, *COLUMNS]
-    out += ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    for g in rep.groups:
-        cells = [g.variant, *_variant_values(g, rep.keys), *_row_figures(g)]
-        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    out += [
-        "",
-        "Accuracies are mean ± std over the done seeds; train accuracy is the final epoch's, validation "
-        "accuracy the best epoch's (the weights tested).",
-        "",
-    ]
+    todo = rep.todo()
+    if todo is not None:
+        out += [f"**To do:** {todo}.", ""]
+    if rep.groups:
+        header = ["variant", *rep.keys, *COLUMNS]
+        out += ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        for g in rep.groups:
+            cells = [g.variant, *_variant_values(g, rep.keys), *_row_figures(g)]
+            out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        out += [
+            "",
+            "Accuracies are mean ± std over the done seeds; train accuracy is the final epoch's, validation "
+            "accuracy the best epoch's (the weights tested).",
+            "",
+        ]
     if rep.selection is not None:
         out += ["## Chosen by validation", "", rep.selection.text(), ""]
     if rep.grid is not None:
@@ -244,14 +447,24 @@ def markdown(rep: StudyReport, figure: str | None = None) -> str:
             out.append("| " + " | ".join(cells) + " |")
         out += [""]
     if rep.verdicts:
-        out += ["## Verdicts (Welch's t-test on test accuracy over seeds, against the first variant)", ""]
-        out += [f"- {v.text()}" for v in rep.verdicts]
+        lines, note = verdict_lines(rep)
+        out += [f"## Verdicts (Welch's t-test on test accuracy over seeds: {rep.verdicts_against})", ""]
+        out += [f"- {line}" for line in lines]
         out += [""]
+        if note:
+            out += [note, ""]
+    if rep.facts:
         out += ["## What was measured", ""]
-        out += [f"- {s}" for s in rep.sentences]
+        out += [f"- {s}" for s in rep.facts]
         out += [""]
     if figure:
         out += ["## Curves", "", f"![{rep.info.title}: loss and accuracy per variant]({figure})", ""]
+    if rep.conclusion is not None:
+        out += ["## Conclusion", ""]
+        if rep.conclusion.written:
+            out += [rep.conclusion.text.strip(), ""]
+        else:
+            out += [f"*{rep.conclusion.todo()[0].upper()}{rep.conclusion.todo()[1:]}.*", ""]
     if rep.models:
         out += ["## Models", ""]
         for name, info in rep.models.items():
@@ -268,42 +481,111 @@ def markdown(rep: StudyReport, figure: str | None = None) -> str:
 
 # --------------------------------------------------------------------------- LaTeX
 
-_TEX = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    "±": r"$\pm$",
-    "–": "--",
-    "→": r"$\rightarrow$",
-    "★": r"$\star$",
-}
-_TEX_RE = re.compile("|".join(re.escape(k) for k in _TEX))
-
-
-def tex_escape(text: str) -> str:
-    """Text safe in LaTeX's normal mode (special characters escaped, ± and dashes mapped)."""
-    # anything else outside ASCII would need a font or package the homework may not load
-    return _TEX_RE.sub(lambda m: _TEX[m.group()], text).encode("ascii", "replace").decode()
-
 
 def _label(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
 
 
-def latex(rep: StudyReport, figure: str | None = None) -> str:
-    """A fragment to ``\\input``: needs ``booktabs`` and ``graphicx`` in the preamble."""
-    key = _label(rep.info.question)
+def label_key(info: StudyInfo) -> str:
+    """The question's part of every label: ``tab:hw2-<key>``, ``fig:hw2-<key>``, ``sec:hw2-<key>``."""
+    return _label(info.question)
+
+
+def _md_code_to_tex(text: str) -> str:
+    """A generated sentence (``backticks`` around commands) as LaTeX."""
+    parts = text.split("`")
+    return "".join(escape(p) if i % 2 == 0 else f"\\texttt{{{escape(p)}}}" for i, p in enumerate(parts))
+
+
+def _figure_path(figure: str, local: bool) -> list[str]:
+    """``\\includegraphics`` of ``figure``: as given (relative to the including document's folder),
+    or, ``local``, relative to the fragment's own folder wherever it is ``\\input`` from (LaTeX's
+    ``\\CurrentFilePath``; the compile folder on a LaTeX older than 2021)."""
+    if not local:
+        return [f"\\includegraphics[width=\\linewidth]{{{figure}}}"]
+    return [
+        "\\ifdefined\\CurrentFilePath\\edef\\hwtwodir{\\CurrentFilePath}\\else\\def\\hwtwodir{}\\fi",
+        "\\ifx\\hwtwodir\\empty\\def\\hwtwodir{.}\\fi",
+        f"\\includegraphics[width=\\linewidth]{{\\hwtwodir/{figure}}}",
+    ]
+
+
+def latex(rep: StudyReport, figure: str | None = None, *, local: bool = False) -> str:
+    """The question's LaTeX: a fragment to ``\\input`` (needs ``booktabs`` and ``graphicx``), and
+    the body of its section in ``homework2.tex``. ``figure`` is the figure's path relative to the
+    including document's folder, or, with ``local``, to the fragment's own folder."""
+    key = label_key(rep.info)
+    out = [
+        f"% hw2-tui report: {escape(rep.info.title)}",
+        "% needs \\usepackage{booktabs} and \\usepackage{graphicx} (amsmath if the conclusion's maths uses it)",
+    ]
+    if rep.as_run:
+        out += [
+            "",
+            "\\begin{sloppypar}",
+            "\\textbf{As run:} " + _md_code_to_tex(" ".join(rep.as_run)),
+            "\\end{sloppypar}",
+        ]
+    todo = rep.todo_parts()
+    if todo is not None:
+        what, command = todo
+        out += [
+            "",
+            f"\\noindent\\textbf{{To do:}} {escape(what)}. Run",
+            f"\\begin{{quote}}\\texttt{{{escape(command)}}}\\end{{quote}}",
+            "\\noindent then write the report again (\\texttt{hw2-tui report -{}-all}).",
+        ]
+    if rep.groups and rep.has_done:
+        out += _table(rep, key)
+    if rep.selection is not None:
+        # sloppypar: variant names like lr-0.001-dropout-0.2 break only at their hyphens
+        out += ["", "\\begin{sloppypar}", escape(rep.selection.text()), "\\end{sloppypar}"]
+    if rep.grid is not None:
+        out += ["", to_latex(rep.grid, rep.info.title, label=f"tab:hw2-{key}-grid").rstrip("\n")]
+    if rep.verdicts:
+        lines, note = verdict_lines(rep)
+        out += [
+            "",
+            f"\\paragraph{{Verdicts}} Welch's t-test on test accuracy over seeds: {escape(rep.verdicts_against)}.",
+            "\\begin{itemize}",
+        ]
+        out += [f"  \\item {escape(line)}" for line in lines]
+        out += ["\\end{itemize}"]
+        if note:
+            out += ["{\\raggedright " + _md_code_to_tex(note) + "\\par}"]
+    if rep.facts:
+        out += ["", "\\paragraph{What was measured}", "\\begin{itemize}"]
+        out += [f"  \\item {escape(s)}" for s in rep.facts]
+        out += ["\\end{itemize}"]
+    if figure:
+        out += [
+            "",
+            "\\begin{figure}[htbp]",
+            "\\centering",
+            *_figure_path(figure, local),
+            f"\\caption{{{escape(rep.info.title)}: training (solid) and validation (dashed) loss and "
+            "accuracy, mean over seeds with a $\\pm$1 std band; $\\star$ marks the best epoch.}",
+            f"\\label{{fig:hw2-{key}}}",
+            "\\end{figure}",
+        ]
+    if rep.conclusion is not None:
+        out += ["", "\\subsection*{Conclusion}"]
+        if rep.conclusion.written:
+            out += [markdown_to_latex(rep.conclusion.text)]
+        else:
+            out += [
+                "\\noindent\\fbox{\\parbox{\\dimexpr\\linewidth-2\\fboxsep-2\\fboxrule\\relax}{"
+                "\\textbf{Conclusion not written yet} (edit "
+                + path_text(rep.conclusion.path)
+                + ", then write the report again).}}"
+            ]
+    return "\n".join(out) + "\n"
+
+
+def _table(rep: StudyReport, key: str) -> list[str]:
     header = ["variant", *rep.keys, *COLUMNS]
     out = [
-        f"% hw2-tui report: {tex_escape(rep.info.title)}",
-        "% needs \\usepackage{booktabs} and \\usepackage{graphicx} in the preamble",
+        "",
         "\\begin{table}[htbp]",
         "\\centering",
         "\\small",
@@ -311,42 +593,20 @@ def latex(rep: StudyReport, figure: str | None = None) -> str:
         "\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%",
         "\\begin{tabular}{l" + "l" * len(rep.keys) + "r" * len(COLUMNS) + "}",
         "\\toprule",
-        " & ".join(tex_escape(h) for h in header) + " \\\\",
+        " & ".join(escape(h) for h in header) + " \\\\",
         "\\midrule",
     ]
     for g in rep.groups:
         cells = [g.variant, *_variant_values(g, rep.keys), *_row_figures(g)]
-        out.append(" & ".join(tex_escape(c) for c in cells) + " \\\\")
-    caption = (
-        f"{rep.info.title}: mean $\\pm$ std over seeds (final train, best validation and test accuracy)."
-    )
+        out.append(" & ".join(escape(c) for c in cells) + " \\\\")
+    caption = f"{escape(rep.info.title)}: mean $\\pm$ std over seeds (final train, best validation and test accuracy)."
     if rep.partial:
-        caption += " Partial: " + tex_escape("; ".join(rep.missing)) + "."
+        caption += " Partial: " + escape("; ".join(rep.missing)) + "."
     out += [
         "\\bottomrule",
         "\\end{tabular}}",
-        f"\\caption{{{caption.replace(rep.info.title, tex_escape(rep.info.title), 1)}}}",
+        f"\\caption{{{caption}}}",
         f"\\label{{tab:hw2-{key}}}",
         "\\end{table}",
     ]
-    if rep.selection is not None:
-        # sloppypar: variant names like lr-0.001-dropout-0.2 break only at their hyphens
-        out += ["", "\\begin{sloppypar}", tex_escape(rep.selection.text()), "\\end{sloppypar}"]
-    if rep.grid is not None:
-        out += ["", to_latex(rep.grid, rep.info.title, label=f"tab:hw2-{key}-grid").rstrip("\n")]
-    if rep.sentences:
-        out += ["", "\\begin{itemize}"]
-        out += [f"  \\item {tex_escape(s)}" for s in rep.sentences]
-        out += ["\\end{itemize}"]
-    if figure:
-        out += [
-            "",
-            "\\begin{figure}[htbp]",
-            "\\centering",
-            f"\\includegraphics[width=\\linewidth]{{{figure}}}",
-            f"\\caption{{{tex_escape(rep.info.title)}: training (solid) and validation (dashed) loss and "
-            "accuracy, mean over seeds with a $\\pm$1 std band; $\\star$ marks the best epoch.}",
-            f"\\label{{fig:hw2-{key}}}",
-            "\\end{figure}",
-        ]
-    return "\n".join(out) + "\n"
+    return out

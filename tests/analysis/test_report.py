@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from hw2.analysis.figures import save_figure, study_figure
-from hw2.analysis.report import StudyInfo, build, latex, markdown, tex_escape
+from hw2.analysis.report import StudyInfo, build, latex, markdown
 from hw2.analysis.stats import group_runs
 from hw2.runs.summary import EpochPoint, EpochStats, summarize
+from tests.analysis.support import pdflatex_or_skip
 
 TITLE = "2.1.4 Optimizers: SGD vs momentum vs Adam (MLP, MNIST)"
 
@@ -81,40 +78,34 @@ def test_markdown_tables_verdicts_and_missing_runs() -> None:
     assert "| 96.00 ± 0.20 |" in lines[head + 2]
     assert lines[head + 3].startswith("| adam | adam | 0.001 | 2/3 |")
     assert "**Partial:** adam: 2 of 3 done (s2 failed)" in md
+    verdict = next(ln for ln in lines if ln.startswith("- adam vs sgd: +1.60 pt [95 % CI "))
+    assert verdict.endswith(": better (test accuracy 97.60 ± 0.14 % vs 96.00 ± 0.20 %, n = 2 and 3)")
+    assert "p = " in verdict
+    assert "against the first, sgd)" in md
+    # each variant's gap said once, in one sentence for the study
     assert (
-        "adam is ahead of sgd by 1.60 points of test accuracy (97.60 ± 0.14 % vs 96.00 ± 0.20 %, n = 2 and 3"
-        in md
+        "- Final train accuracy more than 2 points above final validation accuracy (a sign of "
+        "overfitting): every variant: sgd (+3.0 points), adam (+3.0 points)." in md
     )
-    assert "Welch p = " in md and ": better)" in md
-    assert "ends 3.0 points higher on train than on validation accuracy (a sign of overfitting)" in md
     assert "![" in md and "](figure.png)" in md
-
-
-def test_tex_escape() -> None:
-    assert tex_escape("a_b & 50% #1 ±") == r"a\_b \& 50\% \#1 $\pm$"
 
 
 def test_report_with_no_runs_says_so() -> None:
     rep = build(StudyInfo("2.2.3 ReLU"), [])
-    assert "no runs of this study were found" in markdown(rep)
+    md = markdown(rep)
+    assert "no runs of this study yet: run `hw2-tui sweep STUDY.yaml`" in md
+    assert "| variant" not in md  # no empty table
 
 
 def test_latex_fragment_compiles_with_pdflatex(tmp_path: Path) -> None:
-    exe = shutil.which("pdflatex")
-    if exe is None:
-        if os.environ.get("CI"):
-            pytest.fail(
-                "pdflatex missing in CI: .ci/run installs texlive-latex-base and texlive-latex-recommended"
-            )
-        pytest.skip("pdflatex not installed (apt-get install texlive-latex-base texlive-latex-recommended)")
+    exe = pdflatex_or_skip()
     rs = runs()
     series = {r.run_id: [EpochPoint(1, 0.3, 0.35, 0.9, 0.9), EpochPoint(2, 0.2, 0.3, 0.95, 0.94)] for r in rs}
     report_dir = tmp_path / "reports" / "2.1.4-optimizers"
     save_figure(study_figure(TITLE, group_runs(rs), series), report_dir / "figure")
     rep = build(StudyInfo(TITLE, "desc"), rs)
-    (report_dir / "report.tex").write_text(
-        latex(rep, figure="reports/2.1.4-optimizers/figure.pdf"), encoding="utf-8"
-    )
+    # the figure relative to the fragment's own folder: \input from the document's folder finds it
+    (report_dir / "report.tex").write_text(latex(rep, figure="figure.pdf", local=True), encoding="utf-8")
     from hw2.analysis.pivot import pivot, to_latex
 
     pv = pivot(rs, "optimizer.name", "optimizer.lr", "test_acc")
@@ -208,3 +199,61 @@ def test_a_full_grid_gets_its_table_and_variants_that_change_two_keys_do_not() -
     assert build(StudyInfo(TITLE), runs()).grid is None
     # one variant: nothing to choose
     assert build(StudyInfo(TITLE), [run("sgd", 0, 0.96)]).selection is None
+
+
+def test_a_grid_compares_the_chosen_cell_with_its_runners_up() -> None:
+    rep = build(StudyInfo("2.1 Tuning"), grid_runs())
+    assert rep.selection is not None
+    chosen = rep.selection.chosen.variant
+    assert chosen == "lr-0.001-dropout-0.2"
+    # not every cell against the grid's first cell: the chosen one against the next 3 by validation
+    assert [v.reference for v in rep.verdicts] == [chosen] * 3
+    assert [v.variant for v in rep.verdicts] == [g.variant for g in rep.selection.ranked[1:4]]
+    assert rep.verdicts[0].variant == "lr-0.001-dropout-0.0" and rep.verdicts[0].p_value is not None
+    md = markdown(rep)
+    assert (
+        "## Verdicts (Welch's t-test on test accuracy over seeds: the cell chosen by validation, "
+        "lr-0.001-dropout-0.2, against the next 3 by validation accuracy)" in md
+    )
+    assert "- lr-0.001-dropout-0.0 vs lr-0.001-dropout-0.2: +0.60 pt [95 % CI" in md
+    # not a grid: each variant against the first
+    assert {v.reference for v in build(StudyInfo(TITLE), runs()).verdicts} == {"sgd"}
+
+
+def test_no_sentence_is_said_once_per_variant() -> None:
+    """One seed per variant: the "no test" note once for the study, not once per verdict; the
+    train/validation gap of each variant once, not again in every comparison."""
+    one_seed = [run(v, 0, 0.95 + 0.005 * i) for i, v in enumerate(("sgd", "momentum", "adam", "adamw"))]
+    md = markdown(build(StudyInfo(TITLE), one_seed))
+    lines = [ln for ln in md.splitlines() if ln.strip() and not ln.startswith("|")]
+    assert len(lines) == len(set(lines)), [ln for ln in lines if lines.count(ln) > 1]
+    assert "one seed each" not in md
+    assert md.count("no test is possible") == 1
+    assert "- momentum vs sgd: +0.50 pt (test accuracy 95.50 % vs 95.00 %, n = 1 and 1)" in md
+    assert md.count("points above final validation accuracy") == 1
+    for sentence in md.split(". "):
+        assert md.count(sentence) == 1 or len(sentence) < 20, sentence
+
+
+def test_the_runs_against_the_study_files_plan() -> None:
+    """Keys the done runs changed from the study file's plan, with how many runs and the file's value."""
+    plan = {
+        "sgd": {"optimizer.name": "sgd", "optimizer.lr": 0.05, "model.name": "mlp"},
+        "adam": {"optimizer.name": "adam", "optimizer.lr": 0.001, "model.name": "mlp"},
+    }
+    rep = build(StudyInfo(TITLE, planned=plan), runs())
+    assert rep.as_run == [
+        "Epochs actually run (done runs): 2 per run (every variant).",
+        "Run with settings that differ from the study file (overrides such as `--set` at launch): "
+        "optimizer.lr = 0.1 in 3 of 5 done run(s) (the study file: 0.05). The study's description is "
+        "the file's plan; the table shows what was run.",
+    ]
+    assert build(
+        StudyInfo(TITLE, planned={**plan, "sgd": {**plan["sgd"], "optimizer.lr": 0.1}}), runs()
+    ).as_run == ["Epochs actually run (done runs): 2 per run (every variant)."]
+
+
+def test_a_setting_the_runs_predate_is_not_an_override() -> None:
+    plan = {v: {"optimizer.name": v, "model.name": "mlp", "train.warmup_epochs": 0} for v in ("sgd", "adam")}
+    plan["sgd"]["optimizer.lr"], plan["adam"]["optimizer.lr"] = 0.1, 0.001
+    assert len(build(StudyInfo(TITLE, planned=plan), runs()).as_run) == 1  # the epochs only

@@ -1,0 +1,198 @@
+"""The whole homework as one document: ``reports/homework2.tex`` (and ``homework2.pdf``).
+
+:func:`homework_latex` puts every study's answer in one complete LaTeX document: a preamble with
+only packages of Debian's ``texlive-latex-base`` and ``texlive-latex-recommended``, a title, a
+table of contents, one section per homework question in the homework's order (the question number
+of the study's title: 2.1, 2.1.3, …, 2.2.6), each the study's own :func:`hw2.analysis.report.latex`
+(its table, choice by validation, verdicts, figure and conclusion: one renderer for the fragment
+and the document), and a closing "Environment" section from what each study's ``environment.md``
+gathered. Figure paths are relative to the document's folder, so it compiles with
+``cd reports && pdflatex homework2.tex`` or ``pdflatex -output-directory reports reports/homework2.tex``.
+:func:`compile_pdf` runs ``pdflatex`` twice (references, contents) in that folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from hw2 import contract
+from hw2.analysis.latex import escape, path_text
+from hw2.analysis.report import heading, label_key, latex
+from hw2.analysis.writer import DATASET_NAMES, Written
+
+HOMEWORK_TEX = "homework2.tex"
+PDFLATEX_TIMEOUT_S = 120.0
+"""Per pass; a normal pass over the eight questions takes a few seconds."""
+TEX_PACKAGES = "texlive-latex-base texlive-latex-recommended"
+"""The Debian packages that hold everything the document uses."""
+
+PREAMBLE = r"""\documentclass[11pt,a4paper]{article}
+\usepackage[utf8]{inputenc}
+\usepackage[margin=2.5cm]{geometry}
+\usepackage{amsmath}
+\usepackage{amssymb}
+\usepackage{booktabs}
+\usepackage{graphicx}
+\usepackage[hidelinks]{hyperref}
+"""
+
+
+class CompileError(Exception):
+    """pdflatex failed or took too long; the message is one line naming the log file."""
+
+
+def _section(w: Written, root: Path) -> list[str]:
+    rep = w.report
+    title = escape(heading(rep.info))
+    key = label_key(rep.info)
+    out = [
+        f"\\section*{{{title}}}",
+        "\\phantomsection",
+        f"\\addcontentsline{{toc}}{{section}}{{{title}}}",
+        f"\\label{{sec:hw2-{key}}}",
+        "",
+    ]
+    if rep.info.description:
+        out += [escape(" ".join(rep.info.description.split())), ""]
+    figure = None
+    if w.figure is not None:
+        figure = Path(os.path.relpath(w.figure, root)).as_posix()
+    if rep.has_done:
+        where = f"Table~\\ref{{tab:hw2-{key}}} lists the variants"
+        where += f"; Figure~\\ref{{fig:hw2-{key}}} shows their curves." if figure else "."
+        out += [where, ""]
+    out.append(latex(rep, figure=figure).rstrip("\n"))
+    return out
+
+
+def _environment(written: Sequence[Written]) -> list[str]:
+    runs: dict[str, list[int | str]] = {}
+    for w in written:
+        for line, names in w.environment.runs:
+            entry = runs.setdefault(line, [0])
+            entry[0] = int(entry[0]) + len(names)
+            entry.append(w.report.info.question)
+    datasets = sorted({d for w in written for d in w.environment.datasets})
+    data = {f: (f, size, sha) for w in written for f, size, sha in w.environment.data}
+    out = [
+        "\\section*{Environment}",
+        "\\phantomsection",
+        "\\addcontentsline{toc}{section}{Environment}",
+        "\\label{sec:hw2-environment}",
+        "",
+        "\\paragraph{Runs} Host, device, git commit and library versions, as each run recorded them.",
+    ]
+    if runs:
+        out.append("\\begin{itemize}")
+        for line, (count, *questions) in runs.items():
+            qs = ", ".join(dict.fromkeys(str(q) for q in questions))
+            out.append(f"  \\item {escape(line)} --- {count} run(s), question(s) {escape(qs)}")
+        out.append("\\end{itemize}")
+    else:
+        out.append("No runs yet.")
+    out += ["", "\\paragraph{Data}"]
+    if not datasets:
+        out.append("No runs: no dataset used.")
+    elif data:
+        used = ", ".join(DATASET_NAMES.get(d, d) for d in datasets)
+        out += [f"SHA-256 of the files of the datasets the runs used ({escape(used)}):", "\\begin{itemize}"]
+        for f, size, sha in sorted(data.values()):
+            out.append(f"  \\item {path_text(f)} ({size:,} bytes)\\\\ {{\\small\\texttt{{{sha}}}}}")
+        out.append("\\end{itemize}")
+    else:
+        used = ", ".join(DATASET_NAMES.get(d, d) for d in datasets)
+        out.append(f"No files of {escape(used)} found (set HW2\\_DATA\\_DIR to record their checksums).")
+    return out
+
+
+def homework_latex(written: Sequence[Written], root: Path) -> str:
+    """The complete document over ``written`` (one per study, any order), with figure paths
+    relative to ``root``, the folder the document is written to."""
+    ordered = sorted(written, key=lambda w: w.report.info.order)
+    out = [
+        "% Generated by `hw2-tui report --all`: regenerated each time, do not edit.",
+        "% Write each question's conclusion in <study>/conclusion.md (never overwritten) instead.",
+        PREAMBLE.rstrip("\n"),
+        "\\title{Homework 2: NN basics and CNNs}",
+        "\\author{}",
+        "\\date{\\today}",
+        "",
+        "\\begin{document}",
+        "\\maketitle",
+        "\\tableofcontents",
+        "",
+        "\\bigskip\\noindent Each section answers one question of the homework: what was run, the table "
+        "of its variants (mean $\\pm$ std over seeds), the variant chosen by validation accuracy, the "
+        "verdicts, the curves and the conclusion. The runs and the software they ran on are listed in "
+        "the last section, \\nameref{sec:hw2-environment}.",
+    ]
+    for w in ordered:
+        out += ["", "\\clearpage", *_section(w, root)]
+    out += ["", "\\clearpage", *_environment(ordered), "", "\\end{document}"]
+    return "\n".join(out) + "\n"
+
+
+def write_homework(written: Sequence[Written], root: Path) -> Path:
+    """Write ``root/homework2.tex``; returns its path."""
+    root.mkdir(parents=True, exist_ok=True)
+    tex = root / HOMEWORK_TEX
+    contract.atomic_write_text(tex, homework_latex(written, root))
+    return tex
+
+
+def pdflatex() -> str | None:
+    return shutil.which("pdflatex")
+
+
+def how_to_compile(tex: Path) -> str:
+    """One line: how to make the PDF by hand (pdflatex is not installed here)."""
+    return (
+        f"pdflatex not found: to make the PDF, install it (Debian: apt-get install {TEX_PACKAGES}), "
+        f"then run twice: cd {tex.parent.as_posix()} && pdflatex {tex.name}"
+    )
+
+
+def _first_error(log: Path) -> str:
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    return next((ln.strip() for ln in lines if ln.startswith("! ")), "")
+
+
+def compile_pdf(
+    tex: Path,
+    exe: str,
+    *,
+    passes: int = 2,
+    timeout: float = PDFLATEX_TIMEOUT_S,
+    say: Callable[[str], None] = lambda _line: None,
+) -> Path:
+    """Run ``pdflatex`` on ``tex`` in its own folder, non-interactive, ``passes`` times (the
+    references and the contents resolve on the second); returns the PDF. Raises
+    :class:`CompileError` (one line naming the ``.log``) when a pass fails or times out."""
+    log = tex.with_suffix(".log")
+    for i in range(1, passes + 1):
+        say(f"pdflatex pass {i}/{passes}: {tex}")
+        try:
+            proc = subprocess.run(
+                [exe, "-interaction=nonstopmode", "-halt-on-error", tex.name],
+                cwd=tex.parent,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise CompileError(f"pdflatex took over {timeout:.0f} s and was stopped: see {log}") from exc
+        if proc.returncode != 0:
+            first = _first_error(log)
+            raise CompileError(
+                f"pdflatex failed (exit {proc.returncode}{', ' + first if first else ''}): see {log}"
+            )
+    return tex.with_suffix(".pdf")
