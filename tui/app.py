@@ -227,6 +227,12 @@ class HW2App(App[None]):
                 return Path(e.path)
         return None
 
+    def report_dir(self, study_file: Path) -> Path:
+        """The folder of a study's report (``reports/<study>/``, under ``reports_dir`` when set)."""
+        from hw2.analysis.writer import DEFAULT_REPORTS_DIR, study_slug
+
+        return (self.reports_dir or DEFAULT_REPORTS_DIR) / study_slug(study_file)
+
     def study_screens(self) -> list[Any]:
         """The study and factorial views open (anywhere in the screen stack)."""
         from tui.study import PivotScreen, StudyScreen
@@ -503,10 +509,9 @@ class HW2App(App[None]):
             return
         self.call_from_thread(self.notify, f"writing the report of '{study}'…", timeout=3)
         try:
-            from hw2.analysis.writer import study_slug, write_study_report
+            from hw2.analysis.writer import write_study_report
 
-            out = self.reports_dir / study_slug(study_file) if self.reports_dir else None
-            written = write_study_report(self.runs_dir, study_file, out)
+            written = write_study_report(self.runs_dir, study_file, self.report_dir(study_file))
         except Exception as exc:
             self.call_from_thread(self.notify, f"report failed: {exc}", severity="error", timeout=10)
             return

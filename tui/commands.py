@@ -219,6 +219,16 @@ COMMANDS: tuple[Command, ...] = (
         "Requeue failed",
         screen="study",
     ),
+    Command(
+        "E",
+        "E",
+        STUDY,
+        "edit your conclusion (reports/<study>/conclusion.md, never overwritten) in $EDITOR; "
+        "P puts it into the report",
+        "edit_conclusion",
+        "Conclusion",
+        screen="study",
+    ),
     Command("escape", "esc", STUDY, "back to the runs", "close", "Back", screen="study"),
     Command("x", "x", PIVOT, "swap rows and columns", "swap_axes", "Swap", screen="pivot"),
     Command(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
@@ -301,6 +302,65 @@ class StudyScreen(Screen[None]):
 
     def action_requeue_failed(self) -> None:
         self.hw2.requeue_failed(self.study)
+
+    def action_edit_conclusion(self) -> None:
+        """Open the study's ``conclusion.md`` (created with its placeholder when missing) in the
+        user's editor, the app suspended meanwhile as ``git commit`` does; it goes into report.md,
+        report.tex and homework2.tex when the report is written again."""
+        import subprocess
+
+        from textual.app import SuspendNotSupported
+
+        from hw2.analysis.report import StudyInfo
+        from hw2.analysis.writer import ensure_conclusion
+
+        if self.study_file is None:
+            self.notify(
+                f"no study file titled '{self.study}' in {self.hw2.configs_dir}: no report folder for its conclusion",
+                severity="error",
+            )
+            return
+        cmd = editor_command()
+        if cmd is None:
+            self.notify("no editor found: set $EDITOR (or $VISUAL), or install vi or nano", severity="error")
+            return
+        try:
+            path = ensure_conclusion(self.hw2.report_dir(Path(self.study_file)), StudyInfo(self.study))
+        except OSError as exc:
+            self.notify(f"cannot create the conclusion: {exc}", severity="error")
+            return
+        try:
+            with self.app.suspend():
+                code = subprocess.run([*cmd, str(path)], check=False).returncode
+        except SuspendNotSupported:
+            self.notify(f"cannot suspend the app here: edit {path} in another terminal", severity="warning")
+            return
+        except OSError as exc:
+            self.notify(f"cannot run {cmd[0]}: {exc}", severity="error")
+            return
+        said = f"{cmd[0]} exited with {code}; " if code else ""
+        self.notify(f"{said}{path}: P writes it into the report", timeout=6)
+
+
+def editor_command() -> list[str] | None:
+    """The user's editor as a command line: ``$EDITOR``, else ``$VISUAL``, else ``vi``, else
+    ``nano`` (the first that is installed); None when there is none."""
+    import os
+    import shlex
+    import shutil
+
+    for var in ("EDITOR", "VISUAL"):
+        try:
+            cmd = shlex.split(os.environ.get(var, ""))
+        except ValueError:  # unbalanced quotes
+            continue
+        if cmd and shutil.which(cmd[0]):
+            return cmd
+    for name in ("vi", "nano"):
+        exe = shutil.which(name)
+        if exe:
+            return [exe]
+    return None
 
 
 class PivotScreen(Screen[None]):

@@ -230,3 +230,44 @@ def test_the_gpu_bar_with_a_slurm_line_fits_80_columns() -> None:
     assert line == "CPU only   │ slurm: 3 pending · 1 running   │ 1 running · 3 queued"
     assert len(line) + 2 <= 80  # the bar's padding
     assert gpu_text([], {"running": 1}).plain == "CPU only — runs use the CPU   │ 1 running"
+
+
+def test_E_opens_the_studys_conclusion_in_the_editor(
+    runs_dir: Path, configs_dir: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
+    import contextlib
+
+    editor = tmp_path / "editor.sh"  # an "editor" that appends a line to the file it is given
+    editor.write_text('#!/bin/sh\necho "Adam *wins*." >> "$1"\n')
+    editor.chmod(0o755)
+    monkeypatch.setenv("EDITOR", str(editor))
+    monkeypatch.delenv("VISUAL", raising=False)
+    app = _app(runs_dir, configs_dir, reports_dir=tmp_path / "reports")
+    monkeypatch.setattr(app, "suspend", contextlib.nullcontext)  # headless: no terminal to hand over
+    conclusion = tmp_path / "reports" / "fake-sweep" / "conclusion.md"
+
+    async def body(pilot: Any) -> None:
+        app.push_screen(StudyScreen("Fake sweep", str(configs_dir / "fake-sweep.yaml")))
+        await wait_for(pilot, lambda: isinstance(app.screen, StudyScreen), 5, "the study view")
+        await pilot.press("E")
+        await wait_for(
+            pilot, lambda: conclusion.is_file() and "Adam" in conclusion.read_text(), 10, "the edit"
+        )
+        # created with the placeholder first, then edited
+        text = conclusion.read_text()
+        assert text.startswith("<!-- hw2-tui: write your conclusion for question Fake sweep below;")
+        assert text.endswith("Adam *wins*.\n")
+        assert any("P writes it into the report" in str(n.message) for n in app._notifications)
+        # no editor anywhere: one line says so, nothing runs
+        monkeypatch.delenv("EDITOR")
+        monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+        await pilot.press("E")
+        await wait_for(
+            pilot,
+            lambda: any(str(n.message).startswith("no editor found") for n in app._notifications),
+            5,
+            "the no-editor line",
+        )
+        assert conclusion.read_text() == text
+
+    run_pilot(app, body)
