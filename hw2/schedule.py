@@ -110,3 +110,17 @@ def describe(schedule: Any, lr: float, epochs: int) -> str:
     if warm:
         text += f", {warm} warm-up epoch{'s' if warm > 1 else ''}"
     return text
+
+
+def schedule_text(cfg: Any) -> str:
+    """:func:`describe` for a whole config: an ExperimentConfig or a run's config dict (a run
+    written before schedules existed has none: constant)."""
+    if isinstance(cfg, dict):
+        opt = cfg.get("optimizer") if isinstance(cfg.get("optimizer"), dict) else {}
+        train = cfg.get("train") if isinstance(cfg.get("train"), dict) else {}
+        schedule = opt.get("schedule") if isinstance(opt.get("schedule"), dict) else {}
+        try:
+            return describe(schedule, float(opt.get("lr", 0.01)), int(train.get("epochs", 10)))
+        except (TypeError, ValueError):
+            return "unreadable"
+    return describe(cfg.optimizer.schedule, cfg.optimizer.lr, cfg.train.epochs)

@@ -18,6 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Log, Static, TabbedContent, TabPane, Tree
 
+from hw2.schedule import schedule_text
 from tui.commands import bindings
 from tui.model import Changes, RunState, differing_keys
 from tui.screens import ConfirmScreen, HelpScreen, LaunchChoice, LaunchScreen
@@ -286,6 +287,7 @@ class MainScreen(Screen[None]):
             }
             head.append("# result: " + ", ".join(f"{k}={v:g}" for k, v in figures.items() if v is not None))
         if st.config:
+            head.append(f"# lr schedule: {schedule_text(st.config)}")
             body = yaml.safe_dump(dict(st.config), sort_keys=False, default_flow_style=False)
         else:  # a finished run's config comes with its series (asked for on highlight)
             body = "(reading config.yaml…)" if st.series_requested else "(no config.yaml)"
@@ -455,6 +457,7 @@ class MainScreen(Screen[None]):
                 lines.append(f"# study '{e.study_title or e.name}': {len(e.runs)} runs (s launches all)")
             for p in runs[:8]:
                 lines.append(f"\n# --- {p.name} (enter launches it)")
+                lines.append(f"# lr schedule: {schedule_text(p.cfg)}")
                 try:
                     import yaml
 

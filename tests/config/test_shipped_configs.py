@@ -87,14 +87,19 @@ def test_reference_recipes() -> None:
     assert tut.optimizer.weight_decay == 0.0 and not tut.augment.enabled
     assert tut.data.normalize == "standard" and tut.data.val_split == 0.02  # 49 000 training images
 
+    # 2.2.2: the tutorial's net unchanged, the recipe measured in bench/RESULTS.md (issue 16: >= 63 %
+    # in <= 20 epochs): batch 64, momentum 0.9, lr 0.05 with a cosine decay, wd 5e-4, flips only
     base = load_experiment(CONFIGS / "cnn/base.yaml")
     assert (base.model.name, base.optimizer.name, base.train.epochs, base.data.val_split) == (
         "base",
         "momentum",
-        10,
+        20,
         0.1,
     )
-    assert 32 <= base.train.batch_size <= 64 and 0.01 <= base.optimizer.lr <= 0.05
+    assert (base.train.batch_size, base.optimizer.lr, base.optimizer.momentum) == (64, 0.05, 0.9)
+    assert base.optimizer.weight_decay == 0.0005
+    assert (base.optimizer.schedule.name, base.optimizer.schedule.min_lr) == ("cosine", 0.0)
+    assert base.augment.enabled and base.augment.flip and base.augment.crop_padding == 0
 
     reg = load_experiment(CONFIGS / "cnn/regularized.yaml")
     assert reg.model.batch_norm and reg.model.dropout > 0 and reg.optimizer.weight_decay > 0

@@ -263,3 +263,21 @@ def test_capture_failure_continues_eagerly_with_the_same_trajectory(
     assert len(_epochs(captured)) == 2 and math.isfinite(result["test_loss"])
     for got, want in zip(_traj(captured), _traj(eager), strict=True):
         assert got == pytest.approx(want, rel=1e-5, abs=1e-6)
+
+
+def test_schedule_text_for_people() -> None:
+    """The one line the TUI's Config tab and the trainers' logs show."""
+    from hw2.schedule import schedule_text
+
+    assert schedule_text(_cfg("cnn", 30, 0.05, {"name": "cosine", "warmup_epochs": 2})) == (
+        "cosine 0.05 → 0 over 30 epochs, 2 warm-up epochs"
+    )
+    assert schedule_text(_cfg("cnn", 20, 0.01, {"name": "onecycle", "max_lr": 0.2, "min_lr": 1e-4})) == (
+        "onecycle 0.01 → 0.2 (first 30%) → 0.0001 over 20 epochs"
+    )
+    assert schedule_text(_cfg("cnn", 10, 0.1, {"name": "step", "milestones": [3, 7]})) == (
+        "step 0.1, x0.1 after epoch 3, 7"
+    )
+    # a run's config.yaml written before schedules existed, and one that is not a mapping inside
+    assert schedule_text({"optimizer": {"lr": 0.02}, "train": {"epochs": 5}}) == "constant 0.02"
+    assert schedule_text({"optimizer": "adam"}) == "constant 0.01"

@@ -287,6 +287,7 @@ def test_log_tab_follows_train_log(runs_dir: Path, configs_dir: Path) -> None:
         await pilot.press("3")
         cfg = str(app.query_one("#config-view").render())
         assert "lr: 0.05" in cfg and rid in cfg
+        assert "# lr schedule: constant 0.05" in cfg  # a run written before schedules: constant
 
     run_pilot(app, body)
 
