@@ -147,3 +147,24 @@ def test_resolved_configs_round_trip_through_yaml(tmp_path: Path) -> None:
             out = tmp_path / "config.yaml"
             out.write_text(yaml.safe_dump(run.cfg.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
             assert load_experiment(out) == run.cfg, run.name
+
+
+def test_tuning_grid_contains_the_tuned_recipe() -> None:
+    """2.1: validation, not the author, picks the tuned model: the grid holds configs/mlp/tuned.yaml
+    itself as one of its cells (the same config but for name, description and seed)."""
+    tuned = load_experiment(CONFIGS / "mlp/tuned.yaml").model_dump(exclude={"name", "description"})
+    cells = [
+        r.cfg.model_dump(exclude={"name", "description"})
+        for r in expand_study(CONFIGS / "studies/2.1-tuning.yaml")
+    ]
+    assert sum(c == tuned for c in cells) == 1
+    # the tuned recipe (issue 16: >= 98.8 % in <= 30 epochs, a Keras Sequential MLP)
+    cfg = load_experiment(CONFIGS / "mlp/tuned.yaml")
+    assert (cfg.trainer, cfg.model.name, cfg.model.hidden, cfg.model.dropout) == (
+        "mlp",
+        "mlp",
+        [1024, 1024],
+        0.2,
+    )
+    assert cfg.augment.enabled and (cfg.optimizer.name, cfg.optimizer.lr) == ("adam", 0.001)
+    assert cfg.optimizer.schedule.name == "cosine" and cfg.train.epochs <= 30 and cfg.train.batch_size == 128
