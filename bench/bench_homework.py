@@ -1,11 +1,14 @@
 """The whole homework study set through the real CLI and scheduler: wall time from sweep to last result.
 
-    python bench/bench_homework.py [--epochs N] [--subset N] [--test-subset N] [--studies GLOB]
-                                   [--cpu-slots K] [--slots-per-gpu 1,2,4,8] [--data-dir D] [--out FILE]
+    python bench/bench_homework.py [--repeat N] [--epochs N] [--subset N] [--test-subset N]
+                                   [--studies GLOB] [--cpu-slots K] [--slots-per-gpu 1,2,4,8]
+                                   [--runs-dir DIR] [--data-dir D] [--out FILE]
 
 Every shipped study (``configs/studies/*.yaml``, or those matching ``--studies``) is queued with
-``hw2-tui sweep STUDY --repeat 1 --yes --detach`` into a fresh temporary runs folder, one study
-after the other, and the script waits until every run of the set has a final status. It prints
+``hw2-tui sweep STUDY --repeat N --yes --detach`` (``--repeat``, default 1) into one runs folder
+(a fresh temporary one, or ``--runs-dir``: then ``hw2-tui report --all`` can read it afterwards),
+one study after the other. Run identities keep twins apart: the base net of 2.2.2 is the ``relu``,
+``max-pool`` and ``base`` arm of 2.2.3-2.2.5 too, and runs once per seed, and the script waits until every run of the set has a final status. It prints
 what was capped (the ``--set`` overrides passed to every sweep), per study the number of runs, when
 its last run ended (seconds after the first sweep) and the sum of its runs' own seconds, and the
 total wall time from the first sweep to the last result. The scheduler runs ``--cpu-slots`` runs at
@@ -52,8 +55,10 @@ def run_set(
     env: dict[str, str],
     data_dir: str | None,
     timeout_s: float,
+    repeat: int = 1,
+    runs_dir: Path | None = None,
 ) -> dict[str, Any]:
-    runs_dir = Path(tempfile.mkdtemp(prefix="hw2-bench-homework-"))
+    runs_dir = runs_dir or Path(tempfile.mkdtemp(prefix="hw2-bench-homework-"))
     per_study: dict[str, list[str]] = {}
     sets = [a for o in overrides for a in ("--set", o)]
     extra = ["--data-dir", data_dir] if data_dir else []
@@ -61,7 +66,16 @@ def run_set(
     for study in studies:
         before = {d.name for d in contract.list_run_dirs(runs_dir)}
         proc = cli(
-            runs_dir, *extra, "sweep", str(study), "--repeat", "1", "--yes", "--detach", *sets, env=env
+            runs_dir,
+            *extra,
+            "sweep",
+            str(study),
+            "--repeat",
+            str(repeat),
+            "--yes",
+            "--detach",
+            *sets,
+            env=env,
         )
         if proc.returncode != 0:
             raise SystemExit(
@@ -112,6 +126,10 @@ def run_set(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeat", type=int, default=1, help="seeds per variant (hw2-tui sweep --repeat)")
+    p.add_argument(
+        "--runs-dir", type=Path, default=None, help="runs folder to fill (default: a fresh temporary one)"
+    )
     p.add_argument("--epochs", type=int, default=0, help="cap: train.epochs for every run (0: the studies')")
     p.add_argument("--subset", type=int, default=0, help="cap: data.subset (training examples; 0: all)")
     p.add_argument("--test-subset", type=int, default=0, help="cap: data.test_subset (0: all)")
@@ -137,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
 
     n_gpus = gpu.gpu_count()
     packings = [int(k) for k in args.slots_per_gpu.split(",")] if n_gpus else [0]
-    print(f"studies: {', '.join(s.stem for s in studies)} (repeat 1)")
+    print(f"studies: {', '.join(s.stem for s in studies)} (repeat {args.repeat})")
     print(f"capped: {' '.join(overrides) or 'nothing (the studies as shipped)'}")
     print(f"machine: {n_gpus} GPU(s), {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}")
     for k in packings:
@@ -150,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         if k:
             env["HW2_SLOTS_PER_GPU"] = str(k)
         label = f"{k} runs per GPU" if k else f"CPU, {args.cpu_slots} run(s) at once"
-        res = run_set(studies, overrides, env, args.data_dir, args.timeout_s)
+        runs_dir = args.runs_dir / (f"{k}-per-gpu" if len(packings) > 1 else "") if args.runs_dir else None
+        res = run_set(studies, overrides, env, args.data_dir, args.timeout_s, args.repeat, runs_dir)
         res.update(packing=label, capped=overrides, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
         print(f"\n== {label}: {res['runs']} runs, queued in {res['queue_s']}s")
         print("(runs: those a study added; a twin of an earlier study's run is not queued twice)")
