@@ -1,9 +1,10 @@
-"""Accuracy on the real CIFAR-10 (CPU): the tutorial's recipe and our default base recipe.
+"""Accuracy on the real CIFAR-10 (CPU): the tutorial's recipe and our base recipe, each held to a
+band measured over five seeds (see each test), never to one CPU's number.
 
 Marked slow; they run in CI (2 cores). Each is one real ``python -m trainers.cnn`` subprocess on a
-shipped config, so they test exactly what a user launches. Measured on the 2-core dev box with a
-warm decode cache: tutorial 93 s (test acc 0.533), base 58 s (0.548); up to ~2x that when the box
-is busy. A cold cache adds one ~40 s CIFAR-10 decode.
+shipped config, so they test exactly what a user launches. On the 2-core Intel Xeon box with a warm
+decode cache and another run beside each: tutorial 55-91 s, base cut to 3 epochs ~60 s; up to ~2x
+that when the box is busier. A cold cache adds one CIFAR-10 decode (7-40 s).
 """
 
 from __future__ import annotations
@@ -59,16 +60,30 @@ def _run(config: Path, overrides: list[str], tmp_path: Path, data_dir: Path, cac
 def test_tutorial_recipe_reproduces_the_tutorials_accuracy(
     tmp_path: Path, shared_data_dir: Path, shared_cache_dir: Path
 ) -> None:
-    """configs/cnn/tutorial.yaml (batch 4, SGD 0.001/0.9, 2 epochs): the tutorial reports ~54 %."""
+    """configs/cnn/tutorial.yaml (batch 4, SGD 0.001/0.9, 2 epochs): the tutorial reports ~54 %.
+
+    The band comes from a measured seed spread, not from one CPU's number. Seeds 0-4 of this
+    recipe on an Intel Xeon (2 cores, 2026-12-07, ``hw2-tui run configs/cnn/tutorial.yaml --set
+    seed=S``): 0.5199, 0.5480, 0.5452, 0.5383, 0.5471 (mean 0.540, spread 0.028); seed 0 gave
+    0.533 on an AMD EPYC. Float results differ between CPUs by about as much as between seeds, so
+    the band holds every measured seed with two points of margin on each side: [0.50, 0.57]. A
+    recipe that stopped learning (10 % is chance) or one that trains far more (the base recipe
+    passes 0.57 within 3 epochs) still falls outside it."""
     result = _run(PROJECT_ROOT / "configs/cnn/tutorial.yaml", [], tmp_path, shared_data_dir, shared_cache_dir)
-    assert 0.52 <= result["test_acc"] <= 0.56, result
+    assert 0.50 <= result["test_acc"] <= 0.57, result
     assert result["params"] == 62_006 and result["epochs_run"] == 2 and result["n_test"] == 10_000
 
 
 def test_base_recipe_reaches_50_percent_in_3_epochs(
     tmp_path: Path, shared_data_dir: Path, shared_cache_dir: Path
 ) -> None:
-    """Our default recipe (configs/cnn/base.yaml, batch 64) is much faster and still >= 50 % in 3 epochs."""
+    """Our recipe (configs/cnn/base.yaml: batch 64, cosine lr from 0.05, flips) cut to 3 epochs (the
+    cosine then decays over those 3) is far past the tutorial's 54 % in 3 epochs.
+
+    Band from a measured seed spread: seeds 0-4 on an Intel Xeon (2 cores, 2026-12-07, ``hw2-tui
+    run configs/cnn/base.yaml --set train.epochs=3 --set seed=S``): 0.5663, 0.5623, 0.5939,
+    0.5860, 0.5800 (mean 0.578, spread 0.032). The band holds each with three points of margin:
+    [0.53, 0.63]."""
     result = _run(
         PROJECT_ROOT / "configs/cnn/base.yaml",
         ["train.epochs=3"],
@@ -76,5 +91,5 @@ def test_base_recipe_reaches_50_percent_in_3_epochs(
         shared_data_dir,
         shared_cache_dir,
     )
-    assert result["test_acc"] >= 0.50, result
+    assert 0.53 <= result["test_acc"] <= 0.63, result
     assert result["epochs_run"] == 3 and result["n_train"] == 45_000 and result["n_val"] == 5_000
