@@ -549,7 +549,12 @@ def test_framework_versions_name_the_backend_package() -> None:
 def test_baseline_reaches_97_percent_in_3_epochs(
     tmp_path: Path, shared_data_dir: Path, shared_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The shipped baseline on the real MNIST, run exactly as the app runs it (CPU, 3 epochs)."""
+    """The shipped baseline on the real MNIST, run exactly as the app runs it (CPU, 3 epochs).
+
+    Band from a measured seed spread: seeds 0-4 on an Intel Xeon (2 cores, 2026-12-07, ``hw2-tui
+    run configs/mlp/baseline.yaml --set train.epochs=3 --set seed=S``): 0.9758, 0.9737, 0.9735,
+    0.9764, 0.9748 (spread 0.003). The band [0.970, 0.985] holds each with more than the spread
+    to spare below (the homework's 97 % is its floor) and two points above."""
     from hw2.config import load_experiment
 
     cfg = load_experiment(PROJECT_ROOT / "configs" / "mlp" / "baseline.yaml", ["train.epochs=3"])
@@ -566,7 +571,7 @@ def test_baseline_reaches_97_percent_in_3_epochs(
         f"epoch seconds {[round(e['seconds'], 1) for e in epochs]}, total {result['total_seconds']:.1f}s"
     )
     assert result["n_train"] + result["n_val"] == 60_000 and result["n_test"] == 10_000
-    assert result["test_acc"] >= 0.97
+    assert 0.970 <= result["test_acc"] <= 0.985
     assert json.loads((run_dir / contract.META_FILE).read_text())["status"] == "done"
 
 
