@@ -73,8 +73,12 @@ def _first_epoch_seconds(kind: str, tmp: Path, i: int, data_dir: str | None) -> 
         while proc.poll() is None or metrics.exists():
             if metrics.exists():
                 for line in metrics.read_text(encoding="utf-8").splitlines():
-                    if '"type": "epoch"' in line:
-                        return json.loads(line)["time"] - t0
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:  # a line still being written
+                        continue
+                    if entry.get("type") == "epoch":
+                        return entry["time"] - t0
             if proc.poll() is not None:
                 break
             time.sleep(0.02)

@@ -52,6 +52,7 @@ from hw2.schedule import describe as describe_schedule
 from hw2.schedule import phases
 from trainers.cnn_models import build_model, count_params, ignored_model_options
 from trainers.common import RunContext, main
+from trainers.torch_shortcuts import eager_step, skip_lazy_dynamo_import
 
 PROGRESS_INTERVAL_S = 0.25  # same spacing as RunContext.progress's rate limit
 PROGRESS_LINES_PER_EPOCH = 20  # when train.progress_every is 0
@@ -241,68 +242,6 @@ def auto_threads(device: torch.device) -> int:
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
     return max(1, cores // contract.cpu_slots())
-
-
-def skip_lazy_dynamo_import() -> int:
-    """Let torch.optim's eager-only methods run without importing ``torch._dynamo``.
-
-    ``Optimizer.add_param_group`` and ``zero_grad`` are wrapped by ``torch._disable_dynamo``,
-    which imports the whole compiler stack on their first call, only to mark them as not to be
-    compiled: 2-3 s of a CPU run's start-up here (measured with py-spy), more than the data load.
-    The wrapper looks for a ready "disabled" function on the wrapped one first; giving it the
-    plain function skips the import. Only for runs that compile nothing (``perf.compile`` off) and
-    only while dynamo is not loaded; returns how many methods it set (0 on a torch without them).
-    """
-    import sys
-
-    if "torch._dynamo" in sys.modules:
-        return 0
-    done = 0
-    for name in ("add_param_group", "zero_grad", "state_dict", "load_state_dict"):
-        wrapper = getattr(torch.optim.Optimizer, name, None)
-        fn = getattr(wrapper, "__wrapped__", None)
-        code = getattr(wrapper, "__code__", None)
-        if fn is None or code is None or not code.co_qualname.startswith("_disable_dynamo."):
-            continue
-        if getattr(fn, "__dynamo_disable", None) is None:
-            fn.__dynamo_disable = fn  # type: ignore[attr-defined]
-        done += 1
-    return done
-
-
-def eager_step(optimizer: torch.optim.Optimizer) -> Callable[[], Any]:
-    """``optimizer.step`` without the per-call ``import torch._dynamo`` of torch.optim's wrapper.
-
-    ``Optimizer.step`` is wrapped twice: a profiler/hooks wrapper, then ``_use_grad``, which
-    imports ``torch._dynamo`` on every call (its first call costs 2-3 s of CPU start-up here) to
-    place compiler graph breaks around a ``no_grad`` step. For a run that compiles nothing this
-    calls the optimizer's own step under ``no_grad`` directly. It falls back to the normal
-    ``optimizer.step`` whenever that would change behaviour: hooks registered, a differentiable
-    optimizer, or a torch whose wrappers look different.
-    """
-    from torch.optim import optimizer as optim_mod
-
-    outer = type(optimizer).step
-    inner = getattr(outer, "__wrapped__", None)
-    raw = getattr(inner, "__wrapped__", None)
-    code = getattr(inner, "__code__", None)
-    if (
-        raw is None
-        or code is None
-        or code.co_qualname != "_use_grad_for_differentiable.<locals>._use_grad"
-        or optimizer.defaults.get("differentiable")
-        or optimizer._optimizer_step_pre_hooks
-        or optimizer._optimizer_step_post_hooks
-        or getattr(optim_mod, "_global_optimizer_pre_hooks", None)
-        or getattr(optim_mod, "_global_optimizer_post_hooks", None)
-    ):
-        return optimizer.step
-
-    def step() -> Any:
-        with torch.no_grad():
-            return raw(optimizer)
-
-    return step
 
 
 def make_optimizer(

@@ -23,7 +23,7 @@ import yaml
 
 from hw2 import contract
 from hw2.schema import ExperimentConfig
-from tests.conftest import PROJECT_ROOT, modules_after
+from tests.conftest import PROJECT_ROOT
 from tests.data.fixtures import write_cifar_imagefolder
 from tests.trainers.conftest import trainer_argv
 from trainers import cnn
@@ -375,28 +375,6 @@ def test_make_optimizer(name: str, wd: float, cls: str, momentum: float | None) 
         assert opt.defaults["weight_decay"] == wd
 
 
-@pytest.mark.parametrize(("name", "wd"), [("sgd", 0.0), ("momentum", 0.0), ("adam", 0.0), ("adam", 0.01)])
-def test_eager_step_is_the_same_step(name: str, wd: float) -> None:
-    cfg = ExperimentConfig.model_validate(_cfg_dict(optimizer={"name": name, "lr": 0.05, "weight_decay": wd}))
-    torch.manual_seed(0)
-    a, b = torch.nn.Linear(6, 3), torch.nn.Linear(6, 3)
-    b.load_state_dict(a.state_dict())
-    opt_a, opt_b = (
-        cnn.make_optimizer(a.parameters(), cfg.optimizer),
-        cnn.make_optimizer(b.parameters(), cfg.optimizer),
-    )
-    step_a = cnn.eager_step(opt_a)
-    assert step_a != opt_a.step  # this torch has the wrappers eager_step expects
-    x, y = torch.randn(16, 6), torch.randint(0, 3, (16,))
-    for _ in range(4):
-        for model, opt, step in ((a, opt_a, step_a), (b, opt_b, opt_b.step)):
-            opt.zero_grad(set_to_none=True)
-            torch.nn.functional.cross_entropy(model(x), y).backward()
-            step()
-    assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
-    assert not torch.equal(a.weight, torch.nn.Linear(6, 3).weight)
-
-
 def test_auto_threads_share_the_cores_between_cpu_slots(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
     monkeypatch.delenv("HW2_CPU_SLOTS", raising=False)
@@ -409,34 +387,6 @@ def test_auto_threads_share_the_cores_between_cpu_slots(monkeypatch: pytest.Monk
         monkeypatch.setenv("HW2_CPU_SLOTS", bad)
         assert cnn.auto_threads(torch.device("cpu")) == 8, bad
     assert cnn.auto_threads(torch.device("cuda")) == 1  # the GPU does the math; packed runs share the host
-
-
-def test_eager_step_keeps_hooks() -> None:
-    opt = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
-    opt.register_step_post_hook(lambda *a: None)
-    assert cnn.eager_step(opt) == opt.step  # a hook must run: the normal step is used
-
-
-def test_a_run_that_compiles_nothing_never_imports_the_compiler() -> None:
-    """torch.optim imports torch._dynamo (2-3 s of CPU start-up) unless the trainer avoids it."""
-    code = (
-        "import torch\n"
-        "from trainers import cnn\n"
-        "from hw2.schema import ExperimentConfig\n"
-        f"cfg = ExperimentConfig.model_validate({_cfg_dict(optimizer={'name': 'momentum', 'lr': 0.1})!r})\n"
-        "cnn.skip_lazy_dynamo_import()\n"
-        "m = torch.nn.Linear(4, 2)\n"
-        "opt = cnn.make_optimizer(m.parameters(), cfg.optimizer)\n"
-        "step = cnn.eager_step(opt)\n"
-        "for _ in range(2):\n"
-        "    opt.zero_grad()\n"
-        "    m(torch.randn(3, 4)).sum().backward()\n"
-        "    step()\n"
-        "opt.state_dict()\n"
-    )
-    loaded = modules_after(code)
-    assert "torch.optim" in loaded  # the probe works
-    assert "torch._dynamo" not in loaded
 
 
 def test_progress_lines_are_rate_limited(tmp_path: Path, cifar_dir: Path) -> None:
