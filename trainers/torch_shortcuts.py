@@ -11,7 +11,7 @@ Measured on 2026-12-07 (Intel Xeon, 2 cores, load 3.6; ``python bench/bench_star
 raw in ``bench/results/cpu-bench_startup-20261207.log``): launch to first epoch 1.59 s with the
 shortcuts, 2.52 s without (median of 5 alternating runs each; spread within a kind 0.10 s): a
 gain of 0.93 s, well above noise, so they stay. ``VERIFIED_TORCH`` lists the torch versions on
-which ``tests/trainers/test_torch_shortcuts.py`` requires them to engage; on others the tests only
+which ``tests/trainers/test_cnn_torch_shortcuts.py`` requires them to engage; on others the tests only
 require the fallback to give torch's own results.
 
 Nothing else in the project touches torch's private state.

@@ -23,8 +23,13 @@ from hw2.schema import ExperimentConfig
 from tests.data.fixtures import write_cifar_imagefolder
 from tests.trainers.test_cnn import N_PER_CLASS, N_TEST_PER_CLASS, _train_in_process
 from trainers import cnn
+from trainers.torch_shortcuts import eager_step, skip_lazy_dynamo_import
 
 pytestmark = pytest.mark.usefixtures("isolated_trainer_env")
+
+# As the trainer does: torch.optim's zero_grad would otherwise import torch._dynamo (and triton),
+# which crashes a process that has loaded TensorFlow, as the MLP tests before this file do.
+skip_lazy_dynamo_import()
 
 
 def expected_lr(cfg: ExperimentConfig, k: int) -> float:
@@ -88,6 +93,7 @@ def test_the_definition_itself() -> None:
     assert [expected_lr(c, k) for k in (1, 2, 3)] == pytest.approx([0.01, 0.105, 0.2])
 
 
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
 @pytest.mark.parametrize("tensor_lr", [False, True], ids=["float-lr", "tensor-lr"])
 def test_torch_schedulers_follow_the_definition(name: str, tensor_lr: bool) -> None:
@@ -98,11 +104,14 @@ def test_torch_schedulers_follow_the_definition(name: str, tensor_lr: bool) -> N
     lr_object = opt.param_groups[0]["lr"]
     scheduler = cnn.make_scheduler(opt, cfg)
     assert scheduler is not None
+    # the trainer's step (eager_step): torch's own optimizer.step would import torch._dynamo and
+    # triton, which crash this process once the MLP tests have loaded TensorFlow into it
+    step = eager_step(opt)
     got = []
     for _ in range(epochs):
         got.append(cnn.current_lr(opt))
         p.grad = torch.ones(2)
-        opt.step()
+        step()
         scheduler.step()
     want = [expected_lr(cfg, k) for k in range(1, epochs + 1)]
     assert got == pytest.approx(want, rel=1e-6, abs=1e-9)

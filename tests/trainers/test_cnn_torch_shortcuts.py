@@ -3,6 +3,10 @@
 On a torch in ``VERIFIED_TORCH`` the shortcuts must engage (or the start-up gain measured in
 bench/RESULTS.md silently disappears); on any torch they must give torch's own results, and a
 run that compiles nothing must never import the compiler where they engage.
+
+The file name sorts before test_mlp.py on purpose: comparing with torch's own ``optimizer.step``
+imports ``torch._dynamo`` (and triton), which crashes a process that has loaded TensorFlow (the
+MLP tests load it into the pytest process).
 """
 
 from __future__ import annotations
