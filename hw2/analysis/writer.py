@@ -12,6 +12,7 @@ placeholder and never overwritten. Every figure comes from the runs' summaries
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Iterable, Sequence
@@ -82,6 +83,46 @@ def study_info(study_file: Path) -> tuple[StudyInfo, list[str]]:
         plans.setdefault(p.variant or p.name, flat)
     info = StudyInfo(title=title, description=str(description or ""), file=str(study_file), planned=plans)
     return info, order
+
+
+_NOT_COMPARED = frozenset({"name", "description", "seed", "data.data_dir"})
+"""Config keys that never make two runs different computations (as :func:`hw2.queue.identity`)."""
+
+
+def twin_runs(info: StudyInfo, own: Sequence[RunSummary], others: Sequence[RunSummary]) -> list[RunSummary]:
+    """Done runs of *other* studies that compute one of this study's variants, relabelled as it.
+
+    A sweep never queues a run whose twin (same identity) is done, queued or running: the base net
+    of 2.2.2 is also the ``relu`` arm of 2.2.3, so 2.2.3's folder has no ``relu`` run of its own
+    and its report must find that run by its config. A run counts when its flattened config equals
+    the variant's planned one (name, description, seed and data folder aside), with the settings
+    this study's own runs were all launched with applied first (``--set perf.threads=1`` at the
+    sweep applies to the twins the sweep found too).
+    """
+    if not info.planned:
+        return []
+    launched: dict[str, Any] | None = None  # settings every own run changed from its plan, one value each
+    for r in own:
+        plan = info.planned.get(r.variant or r.name)
+        if plan is None:
+            continue
+        diff = {
+            k: r.hparams[k]
+            for k in set(plan) & set(r.hparams)
+            if k not in _NOT_COMPARED and plan[k] != r.hparams[k]
+        }
+        launched = diff if launched is None else {k: v for k, v in launched.items() if diff.get(k) == v}
+    found = []
+    for r in others:
+        if r.status != "done" or not r.hparams:
+            continue
+        for variant, plan in info.planned.items():
+            want = {**plan, **(launched or {})}
+            keys = (set(want) | set(r.hparams)) - _NOT_COMPARED
+            if all(want.get(k) == r.hparams.get(k) for k in keys):
+                found.append(dataclasses.replace(r, study=info.title, variant=variant))
+                break
+    return found
 
 
 def study_slug(study_file: Path) -> str:
@@ -274,7 +315,9 @@ def write_study_report(
     info, order = study_info(study_file)
     out_dir = out_dir or DEFAULT_REPORTS_DIR / study_slug(study_file)
     out_dir.mkdir(parents=True, exist_ok=True)
-    runs = [s for s in list_runs(runs_dir) if s.study == info.title and (include_smoke or not s.smoke)]
+    every = [s for s in list_runs(runs_dir) if include_smoke or not s.smoke]
+    runs = [s for s in every if s.study == info.title]
+    runs += twin_runs(info, runs, [s for s in every if s.study != info.title])
     # the study's own variant order (its first variant is the reference), then seeds; variants the
     # file no longer has (it was edited since) come last
     rank = {v: i for i, v in enumerate(order)}

@@ -134,3 +134,37 @@ def test_conclusion_md_is_a_placeholder_once_and_then_the_students(tmp_path: Pat
     assert con.written and con.text == "Adam *wins*."
     assert "## Conclusion\n\nAdam *wins*.\n" in markdown(build(info, [], conclusion=con))
     assert "\\subsection*{Conclusion}\nAdam \\emph{wins}.\n" in latex(build(info, [], conclusion=con))
+
+
+def test_a_variant_run_by_another_study_is_found_by_its_config(tmp_path: Path) -> None:
+    """A sweep never runs a twin twice (2.2.2's base net is 2.2.3's relu arm): the second study's
+    report finds that run by its config, with the settings both sweeps were launched with applied;
+    a run of another config is not taken."""
+    import shutil
+
+    from hw2.runs.store import list_runs
+
+    runs = tmp_path / "runs"
+    first = write_study(tmp_path / "s", "1.1 First", {"adam": OPTIMIZERS["adam"]}, epochs=3, stem="first")
+    second = write_study(
+        tmp_path / "s",
+        "1.2 Second",
+        {"sgd": OPTIMIZERS["sgd"], "adam": OPTIMIZERS["adam"]},
+        epochs=3,
+        stem="second",
+    )
+    fabricate_study(runs, first, overrides=["perf.threads=1"], repeat=2)
+    own = fabricate_study(runs, second, overrides=["perf.threads=1"], repeat=2)
+    for d in own:  # what the sweep of the second study would not have queued: the adam twins
+        if "adam" in d.name:
+            shutil.rmtree(d)
+    # a run of another config under the first study: lr 0.003 is no twin of the adam arm
+    fabricate_study(runs, first, overrides=["perf.threads=1", "optimizer.lr=0.003"], repeat=1)
+    assert sorted((s.study, s.variant) for s in list_runs(runs)).count(("1.2 Second", "adam")) == 0
+
+    rep = write_study_report(runs, second, tmp_path / "out").report
+    groups = {g.variant: g for g in rep.groups}
+    assert set(groups) == {"sgd", "adam"}
+    assert len(groups["adam"].runs) == 2 and {r.seed for r in groups["adam"].runs} == {0, 1}
+    assert all(r.hparams["optimizer.lr"] == 0.001 for r in groups["adam"].runs)
+    assert not rep.partial
