@@ -34,6 +34,23 @@ def pdflatex_or_skip() -> str:
     return exe
 
 
+def compile_tex(exe: str, folder: Path, name: str, passes: int = 1) -> str:
+    """Run ``pdflatex`` on ``folder/name`` ``passes`` times (twice resolves references); each pass
+    must succeed. Returns the log's text."""
+    import subprocess
+
+    for _ in range(passes):
+        proc = subprocess.run(
+            [exe, "-interaction=nonstopmode", "-halt-on-error", name],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:]
+    return (folder / name).with_suffix(".log").read_text(encoding="utf-8", errors="replace")
+
+
 def write_study(
     folder: Path,
     title: str,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from hw2.analysis.latex import escape, markdown_to_latex, path_text, strip_comments
-from tests.analysis.support import pdflatex_or_skip
+from tests.analysis.support import compile_tex, pdflatex_or_skip
 
 
 @pytest.mark.parametrize(
@@ -97,11 +96,4 @@ def test_the_converted_markdown_compiles(tmp_path: Path) -> None:
         + "\n\\end{document}\n",
         encoding="utf-8",
     )
-    proc = subprocess.run(
-        [exe, "-interaction=nonstopmode", "-halt-on-error", "t.tex"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    compile_tex(exe, tmp_path, "t.tex")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from hw2.analysis.figures import save_figure, study_figure
 from hw2.analysis.report import StudyInfo, build, latex, markdown
 from hw2.analysis.stats import group_runs
 from hw2.runs.summary import EpochPoint, EpochStats, summarize
-from tests.analysis.support import pdflatex_or_skip
+from tests.analysis.support import compile_tex, pdflatex_or_skip
 
 TITLE = "2.1.4 Optimizers: SGD vs momentum vs Adam (MLP, MNIST)"
 
@@ -121,16 +120,7 @@ def test_latex_fragment_compiles_with_pdflatex(tmp_path: Path) -> None:
         "\\end{document}\n",
         encoding="utf-8",
     )
-    for _ in range(2):  # twice, so the references resolve
-        proc = subprocess.run(
-            [exe, "-interaction=nonstopmode", "-halt-on-error", "main.tex"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert proc.returncode == 0, proc.stdout[-3000:]
-    log = (tmp_path / "main.log").read_text(encoding="utf-8", errors="replace")
+    log = compile_tex(exe, tmp_path, "main.tex", passes=2)  # twice, so the references resolve
     assert "There were undefined references" not in log and "Overfull" not in log, log[-2000:]
     assert (tmp_path / "main.pdf").stat().st_size > 10_000
 

@@ -7,6 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.data.fixtures import write_cifar_imagefolder
+
+N_PER_CLASS = 8  # 80 train images
+N_TEST_PER_CLASS = 3  # 30 test images
+
 
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -36,3 +41,14 @@ def trainer_argv(module: str, config: Path, run_dir: Path, data_dir: Path) -> li
         "--data-dir",
         str(data_dir),
     ]
+
+
+@pytest.fixture(scope="module")
+def cifar_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder holding ``cifar10/cifar10-jpeg.tar.gz`` laid out like the real one
+    (80 train, 30 test images in a real image-folder tar.gz)."""
+    root = tmp_path_factory.mktemp("data")
+    write_cifar_imagefolder(
+        root / "cifar10", as_tar=True, ext="jpg", n_per_class=N_PER_CLASS, n_test_per_class=N_TEST_PER_CLASS
+    )
+    return root

@@ -18,10 +18,7 @@ import pytest
 import torch
 
 from hw2 import contract, gpu
-from tests.data.fixtures import write_cifar_imagefolder
 from tests.trainers.test_cnn import (
-    N_PER_CLASS,
-    N_TEST_PER_CLASS,
     _train_in_process,
     _write_config,
     sigterm_after,
@@ -29,16 +26,6 @@ from tests.trainers.test_cnn import (
 from trainers import cnn
 
 pytestmark = pytest.mark.usefixtures("isolated_trainer_env")
-
-
-@pytest.fixture(scope="module")
-def cifar_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The fixture data of test_cnn.py (80 train, 30 test images in a real image-folder tar.gz)."""
-    root = tmp_path_factory.mktemp("data")
-    write_cifar_imagefolder(
-        root / "cifar10", as_tar=True, ext="jpg", n_per_class=N_PER_CLASS, n_test_per_class=N_TEST_PER_CLASS
-    )
-    return root
 
 
 # Three configs over the 60 training images of the fixture (80, 25 % held out): every batch size

@@ -24,25 +24,10 @@ import yaml
 from hw2 import contract
 from hw2.schema import ExperimentConfig
 from tests.conftest import PROJECT_ROOT
-from tests.data.fixtures import write_cifar_imagefolder
 from tests.trainers.conftest import trainer_argv
 from trainers import cnn
 from trainers.cnn_models import MODELS, build_model, count_params
 from trainers.common import RunContext
-
-N_PER_CLASS = 8  # 80 train images
-N_TEST_PER_CLASS = 3  # 30 test images
-
-
-@pytest.fixture(scope="module")
-def cifar_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data folder holding ``cifar10/cifar10-jpeg.tar.gz`` laid out like the real one."""
-    root = tmp_path_factory.mktemp("data")
-    write_cifar_imagefolder(
-        root / "cifar10", as_tar=True, ext="jpg", n_per_class=N_PER_CLASS, n_test_per_class=N_TEST_PER_CLASS
-    )
-    return root
-
 
 pytestmark = pytest.mark.usefixtures("isolated_trainer_env")
 

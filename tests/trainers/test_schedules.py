@@ -20,8 +20,7 @@ import pytest
 import torch
 
 from hw2.schema import ExperimentConfig
-from tests.data.fixtures import write_cifar_imagefolder
-from tests.trainers.test_cnn import N_PER_CLASS, N_TEST_PER_CLASS, _train_in_process
+from tests.trainers.test_cnn import _train_in_process
 from trainers import cnn
 from trainers.torch_shortcuts import eager_step, skip_lazy_dynamo_import
 
@@ -158,15 +157,6 @@ def test_keras_constant_schedule_adds_no_callback(keras_tf: Any) -> None:
 
 
 # --------------------------------------------------------------------------------- end to end
-
-
-@pytest.fixture(scope="module")
-def cifar_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("data")
-    write_cifar_imagefolder(
-        root / "cifar10", as_tar=True, ext="jpg", n_per_class=N_PER_CLASS, n_test_per_class=N_TEST_PER_CLASS
-    )
-    return root
 
 
 def _epochs(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
