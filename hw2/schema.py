@@ -130,7 +130,6 @@ class AugmentConfig(_Strict):
     )
 
 
-SCHEDULES = ("constant", "step", "cosine", "onecycle")
 _SCHEDULE_KEYS: dict[str, tuple[str, ...]] = {
     "constant": (),
     "step": ("milestones", "gamma"),

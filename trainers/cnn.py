@@ -48,8 +48,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from hw2 import contract
-from hw2.schedule import describe as describe_schedule
-from hw2.schedule import phases
+from hw2.schedule import phases, schedule_text
 from trainers.cnn_models import build_model, count_params, ignored_model_options
 from trainers.common import RunContext, main
 from trainers.torch_shortcuts import eager_step, skip_lazy_dynamo_import
@@ -301,8 +300,6 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: Any) -> torch.optim.lr
     ``SequentialLR``. A tensor lr is updated in place, so a captured step follows it.
     """
     from torch.optim import lr_scheduler as sched
-
-    from hw2.schedule import phases
 
     ph = phases(cfg)
     if ph.constant:
@@ -713,7 +710,7 @@ def train(ctx: RunContext) -> dict[str, Any]:
     )
     scheduler = make_scheduler(optimizer, cfg)
     if scheduler is not None:
-        log.info("lr schedule: %s", describe_schedule(cfg.optimizer.schedule, cfg.optimizer.lr, cfg.train.epochs))
+        log.info("lr schedule: %s", schedule_text(cfg))
     optimizer_step = optimizer.step if perf.compile else eager_step(optimizer)
     if capture:
         stepper: TrainStep = CapturedStep(

@@ -36,8 +36,7 @@ from typing import Any
 import numpy as np
 
 from hw2 import contract
-from hw2.schedule import describe as describe_schedule
-from hw2.schedule import phases
+from hw2.schedule import phases, schedule_text
 from hw2.schema import ExperimentConfig
 from trainers.common import RunContext, main
 
@@ -518,9 +517,7 @@ def fit_and_evaluate(ctx: RunContext) -> tuple[Any, dict[str, Any]]:
     )
 
     if not phases(cfg).constant:
-        ctx.log.info(
-            "lr schedule: %s", describe_schedule(cfg.optimizer.schedule, cfg.optimizer.lr, cfg.train.epochs)
-        )
+        ctx.log.info("lr schedule: %s", schedule_text(cfg))
 
     model.fit(
         data.x_train,
