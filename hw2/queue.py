@@ -113,7 +113,7 @@ def _hash(data: Any) -> str:
 
 # Config keys (dotted) left out of a run's identity: free text, and where the data lives on this
 # machine (the same files anywhere give the same run).
-_NOT_IDENTITY: Final = frozenset({"name", "description", "data.data_dir"})
+NOT_IDENTITY: Final = frozenset({"name", "description", "data.data_dir"})
 
 
 def identity(cfg: ExperimentConfig | dict[str, Any], *, smoke: bool = False) -> str:
@@ -125,7 +125,7 @@ def identity(cfg: ExperimentConfig | dict[str, Any], *, smoke: bool = False) -> 
     and a real run are never twins, whatever their configs.
     """
     data = _dumped(cfg)
-    kept = {k: v for k, v in _flat(data).items() if k not in _NOT_IDENTITY}
+    kept = {k: v for k, v in _flat(data).items() if k not in NOT_IDENTITY}
     if smoke:
         kept["<smoke>"] = True
     return _hash(kept)

@@ -224,6 +224,17 @@ def _epochs_run(groups: Sequence[VariantGroup]) -> str | None:
     )
 
 
+def plan_diff(plan: Mapping[str, Any], hparams: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Flattened config keys where a run differs from its variant's plan: key → (planned, run).
+    The seed is the run's own; keys only one side has (a setting added to the schema after the
+    run) are not differences."""
+    return {
+        k: (plan[k], hparams[k])
+        for k in sorted(set(plan) & set(hparams))
+        if k != "seed" and plan[k] != hparams[k]
+    }
+
+
 def _overrides(info: StudyInfo, runs: Sequence[RunSummary]) -> str | None:
     """Every config key where the runs differ from the study file's plan for their variant
     (``--set train.epochs=2`` at launch), with the values run and the file's. Keys only one side
@@ -238,14 +249,10 @@ def _overrides(info: StudyInfo, runs: Sequence[RunSummary]) -> str | None:
         if plan is None:
             continue
         counted += 1
-        for key in sorted(set(plan) & set(r.hparams)):
-            if key == "seed":
-                continue
-            want, got = plan.get(key), r.hparams.get(key)
-            if want != got:
-                ran.setdefault(key, {})
-                ran[key][_fmt(got)] = ran[key].get(_fmt(got), 0) + 1
-                planned_values.setdefault(key, {})[_fmt(want)] = None
+        for key, (want, got) in plan_diff(plan, r.hparams).items():
+            ran.setdefault(key, {})
+            ran[key][_fmt(got)] = ran[key].get(_fmt(got), 0) + 1
+            planned_values.setdefault(key, {})[_fmt(want)] = None
     if not ran:
         return None
     parts = []

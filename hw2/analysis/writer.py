@@ -22,7 +22,16 @@ from typing import Any
 
 from hw2 import contract
 from hw2.analysis.latex import strip_comments
-from hw2.analysis.report import Conclusion, StudyInfo, StudyReport, build, latex, markdown, shown_path
+from hw2.analysis.report import (
+    Conclusion,
+    StudyInfo,
+    StudyReport,
+    build,
+    latex,
+    markdown,
+    plan_diff,
+    shown_path,
+)
 from hw2.analysis.stats import group_runs
 from hw2.runs.summary import EpochPoint, RunSummary, flatten_config
 
@@ -85,10 +94,6 @@ def study_info(study_file: Path) -> tuple[StudyInfo, list[str]]:
     return info, order
 
 
-_NOT_COMPARED = frozenset({"name", "description", "seed", "data.data_dir"})
-"""Config keys that never make two runs different computations (as :func:`hw2.queue.identity`)."""
-
-
 def twin_runs(info: StudyInfo, own: Sequence[RunSummary], others: Sequence[RunSummary]) -> list[RunSummary]:
     """Done runs of *other* studies that compute one of this study's variants, relabelled as it.
 
@@ -101,16 +106,15 @@ def twin_runs(info: StudyInfo, own: Sequence[RunSummary], others: Sequence[RunSu
     """
     if not info.planned:
         return []
+    from hw2.queue import NOT_IDENTITY
+
+    ignored = NOT_IDENTITY | {"seed"}  # what never makes two runs different computations
     launched: dict[str, Any] | None = None  # settings every own run changed from its plan, one value each
     for r in own:
         plan = info.planned.get(r.variant or r.name)
         if plan is None:
             continue
-        diff = {
-            k: r.hparams[k]
-            for k in set(plan) & set(r.hparams)
-            if k not in _NOT_COMPARED and plan[k] != r.hparams[k]
-        }
+        diff = {k: got for k, (_want, got) in plan_diff(plan, r.hparams).items() if k not in ignored}
         launched = diff if launched is None else {k: v for k, v in launched.items() if diff.get(k) == v}
     found = []
     for r in others:
@@ -118,7 +122,7 @@ def twin_runs(info: StudyInfo, own: Sequence[RunSummary], others: Sequence[RunSu
             continue
         for variant, plan in info.planned.items():
             want = {**plan, **(launched or {})}
-            keys = (set(want) | set(r.hparams)) - _NOT_COMPARED
+            keys = (set(want) | set(r.hparams)) - ignored
             if all(want.get(k) == r.hparams.get(k) for k in keys):
                 found.append(dataclasses.replace(r, study=info.title, variant=variant))
                 break
