@@ -81,22 +81,45 @@ def _writable_runs_dir(runs_dir: Path | str) -> Path:
     return runs_dir
 
 
+_ADDED_LATER: Final = ("optimizer.schedule",)
+"""Config sections added to the schema after runs were recorded: at their defaults they are left
+out of a run's identity and hash, so a run recorded without them stays the twin of the same config
+written today. A section added to the schema later goes here, and nowhere else."""
+
+
 def _dumped(cfg: ExperimentConfig | dict[str, Any]) -> dict[str, Any]:
-    """The config as a dict, less the sections that sit at their defaults and were added to the
-    schema after runs existed (``optimizer.schedule``): a run recorded before such a section keeps
-    its identity and hash, and stays the twin of the same config written today."""
+    """The config as a dict, less the :data:`_ADDED_LATER` sections that sit at their defaults."""
     data = dict(cfg) if isinstance(cfg, dict) else cfg.model_dump(mode="json")
-    optimizer = data.get("optimizer")
-    if isinstance(optimizer, dict) and optimizer.get("schedule") == _default_schedule():
-        data["optimizer"] = {k: v for k, v in optimizer.items() if k != "schedule"}
+    for dotted, default in _later_defaults().items():
+        *parents, key = dotted.split(".")
+        holder: Any = data
+        for part in parents:
+            holder = holder.get(part) if isinstance(holder, dict) else None
+        if isinstance(holder, dict) and holder.get(key) == default:
+            # copy the path down to the section, so the caller's dict is left as it was
+            data = _without(data, [*parents, key])
     return data
 
 
-@functools.cache
-def _default_schedule() -> dict[str, Any]:
-    from hw2.schema import ScheduleConfig
+def _without(data: dict[str, Any], path: list[str]) -> dict[str, Any]:
+    head, *rest = path
+    if not rest:
+        return {k: v for k, v in data.items() if k != head}
+    return {**data, head: _without(data[head], rest)}
 
-    return ScheduleConfig().model_dump(mode="json")
+
+@functools.cache
+def _later_defaults() -> dict[str, Any]:
+    """Each :data:`_ADDED_LATER` section's default, as the schema dumps it."""
+    from hw2.schema import ExperimentConfig
+
+    out = {}
+    for dotted in _ADDED_LATER:
+        value: Any = ExperimentConfig.model_construct().model_dump(mode="json")
+        for part in dotted.split("."):
+            value = value[part]
+        out[dotted] = value
+    return out
 
 
 def config_hash(cfg: ExperimentConfig | dict[str, Any]) -> str:

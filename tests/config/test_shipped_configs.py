@@ -168,3 +168,20 @@ def test_tuning_grid_contains_the_tuned_recipe() -> None:
     )
     assert cfg.augment.enabled and (cfg.optimizer.name, cfg.optimizer.lr) == ("adam", 0.001)
     assert cfg.optimizer.schedule.name == "cosine" and cfg.train.epochs <= 30 and cfg.train.batch_size == 128
+
+
+def test_a_section_added_later_at_its_default_keeps_old_identities() -> None:
+    """A run recorded before optimizer.schedule existed stays the twin of the same config today;
+    a schedule that is not the default makes another run."""
+    from hw2.queue import config_hash, identity
+    from hw2.schema import ScheduleConfig
+
+    cfg = load_experiment(CONFIGS / "cnn/tutorial.yaml")
+    today = cfg.model_dump(mode="json")
+    old = {**today, "optimizer": {k: v for k, v in today["optimizer"].items() if k != "schedule"}}
+    assert identity(old) == identity(cfg) and config_hash(old) == config_hash(cfg)
+    assert "schedule" in today["optimizer"]  # the caller's dict is left as it was
+    cosine = cfg.model_copy(
+        update={"optimizer": cfg.optimizer.model_copy(update={"schedule": ScheduleConfig(name="cosine")})}
+    )
+    assert identity(cosine) != identity(cfg)
