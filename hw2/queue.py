@@ -81,7 +81,7 @@ def _writable_runs_dir(runs_dir: Path | str) -> Path:
     return runs_dir
 
 
-_ADDED_LATER: Final = ("optimizer.schedule",)
+_ADDED_LATER: Final = ("optimizer.schedule", "model.block_dropout")
 """Config sections added to the schema after runs were recorded: at their defaults they are left
 out of a run's identity and hash, so a run recorded without them stays the twin of the same config
 written today. A section added to the schema later goes here, and nowhere else."""
@@ -115,10 +115,14 @@ def _later_defaults() -> dict[str, Any]:
 
     out = {}
     for dotted in _ADDED_LATER:
-        value: Any = ExperimentConfig.model_construct().model_dump(mode="json")
-        for part in dotted.split("."):
-            value = value[part]
-        out[dotted] = value
+        # walk the schema's classes, not an instance: some parents (model) have no default
+        owner: Any = ExperimentConfig
+        *parents, key = dotted.split(".")
+        for part in parents:
+            owner = owner.model_fields[part].annotation
+        field = owner.model_fields[key]
+        default = field.get_default(call_default_factory=True)
+        out[dotted] = default.model_dump(mode="json") if hasattr(default, "model_dump") else default
     return out
 
 
@@ -196,12 +200,13 @@ def memory_key(cfg: ExperimentConfig | dict[str, Any]) -> str:
 
     Two runs of one study that differ only in seed, learning rate, epochs or regularisation share
     it; a different batch size, model, optimizer kind or precision does not (:data:`_NOT_MEMORY`).
-    ``model.dropout`` counts only as on/off: a dropout layer keeps a mask whatever its rate.
+    ``model.dropout`` and ``model.block_dropout`` count only as on/off: a dropout layer keeps a
+    mask whatever its rate.
     """
-    data = dict(cfg) if isinstance(cfg, dict) else cfg.model_dump(mode="json")
-    kept = {k: v for k, v in _flat(data).items() if not any(_within(k, x) for x in _NOT_MEMORY)}
-    if "model.dropout" in kept:
-        kept["model.dropout"] = bool(kept["model.dropout"])
+    kept = {k: v for k, v in _flat(_dumped(cfg)).items() if not any(_within(k, x) for x in _NOT_MEMORY)}
+    for key in ("model.dropout", "model.block_dropout"):
+        if kept.get(key) is not None:
+            kept[key] = bool(kept[key])
     return _hash(kept)
 
 

@@ -98,7 +98,20 @@ class ModelConfig(_Strict):
     activation: Literal["relu", "tanh", "sigmoid", "linear"] = Field(
         "relu", description="MLP hidden-layer activation."
     )
-    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout rate after each hidden layer.")
+    dropout: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Dropout rate after each hidden layer (MLP); in the regularized CNN, before the "
+        "classifier's last layer and, unless block_dropout is set, after every conv block.",
+    )
+    block_dropout: float | None = Field(
+        None,
+        ge=0.0,
+        lt=1.0,
+        description="Regularized CNN only: dropout after every conv block; unset: the same as "
+        "dropout. 0 keeps dropout in the classifier alone (the convolutions have BatchNorm).",
+    )
     l1: float = Field(0.0, ge=0.0, description="L1 kernel regulariser (MLP Dense layers).")
     l2: float = Field(0.0, ge=0.0, description="L2 kernel regulariser (MLP Dense layers).")
     batch_norm: bool = Field(False, description="BatchNorm after convolutions (CNN regularized model).")

@@ -14,10 +14,10 @@
   32/64/128 channels, then fc 2048->256->10 (``cfg.model.channels`` sets other block widths, one
   block per entry).
 * ``regularized`` -> :class:`RegularizedNet`: the deeper net with BatchNorm after every convolution
-  (``cfg.model.batch_norm``) and Dropout (``cfg.model.dropout``) after every block and before the
-  classifier.
+  (``cfg.model.batch_norm``) and Dropout before the classifier's last layer (``cfg.model.dropout``)
+  and after every block (``cfg.model.block_dropout``, by default the same rate).
 
-Only ``regularized`` reads ``batch_norm``/``dropout``, only ``deeper``/``regularized`` ``channels``; :func:`ignored_model_options` names what a
+Only ``regularized`` reads ``batch_norm``/``dropout``/``block_dropout``, only ``deeper``/``regularized`` ``channels``; :func:`ignored_model_options` names what a
 config sets that its model ignores, so the trainer can say so in the log rather than silently.
 """
 
@@ -107,13 +107,17 @@ class DeeperNet(nn.Module):
     WIDTHS = (32, 64, 128)
 
     def __init__(
-        self, batch_norm: bool = False, dropout: float = 0.0, widths: tuple[int, ...] | None = None
+        self,
+        batch_norm: bool = False,
+        dropout: float = 0.0,
+        widths: tuple[int, ...] | None = None,
+        block_dropout: float | None = None,
     ) -> None:
         super().__init__()
         blocks = []
         cin = 3
         for w in widths or self.WIDTHS:
-            blocks.append(_conv_block(cin, w, batch_norm, dropout))
+            blocks.append(_conv_block(cin, w, batch_norm, dropout if block_dropout is None else block_dropout))
             cin = w
         self.features = nn.Sequential(*blocks)
         side = max(32 >> len(blocks), 1)  # past five blocks: sized for 1x1, the forward pass fails first
@@ -141,7 +145,9 @@ MODELS: dict[str, Callable[[Any], nn.Module]] = {
     "no_relu": lambda m: NoReLUNet(),
     "pool_conv": lambda m: PoolConvNet(),
     "deeper": lambda m: DeeperNet(widths=_widths(m)),
-    "regularized": lambda m: RegularizedNet(batch_norm=m.batch_norm, dropout=m.dropout, widths=_widths(m)),
+    "regularized": lambda m: RegularizedNet(
+        batch_norm=m.batch_norm, dropout=m.dropout, widths=_widths(m), block_dropout=m.block_dropout
+    ),
 }
 
 
@@ -167,6 +173,8 @@ def ignored_model_options(cfg: Any) -> list[str]:
         ignored.append("model.batch_norm")
     if m.dropout:
         ignored.append("model.dropout")
+    if getattr(m, "block_dropout", None) is not None:
+        ignored.append("model.block_dropout")
     return ignored
 
 

@@ -21,8 +21,12 @@ from trainers.cnn_models import (
 )
 
 
-def _cfg(name: str, batch_norm: bool = False, dropout: float = 0.0) -> SimpleNamespace:
-    return SimpleNamespace(model=SimpleNamespace(name=name, batch_norm=batch_norm, dropout=dropout))
+def _cfg(
+    name: str, batch_norm: bool = False, dropout: float = 0.0, block_dropout: float | None = None
+) -> SimpleNamespace:
+    return SimpleNamespace(
+        model=SimpleNamespace(name=name, batch_norm=batch_norm, dropout=dropout, block_dropout=block_dropout)
+    )
 
 
 def _shapes(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, ...]]:
@@ -123,6 +127,15 @@ def test_regularized_net_follows_config(batch_norm: bool, dropout: float) -> Non
         assert not torch.equal(net(x), net(x))
 
 
+@pytest.mark.parametrize(("block_dropout", "in_blocks"), [(0.0, []), (0.1, [0.1, 0.1, 0.1]), (None, [0.3] * 3)])
+def test_block_dropout_sets_the_blocks_alone(block_dropout: float | None, in_blocks: list[float]) -> None:
+    """block_dropout sets the rate after each conv block (0: none there); the classifier keeps
+    model.dropout; unset, the blocks follow model.dropout."""
+    net = build_model(_cfg("regularized", True, 0.3, block_dropout))
+    assert [m.p for m in net.features.modules() if isinstance(m, nn.Dropout)] == in_blocks
+    assert [m.p for m in net.classifier.modules() if isinstance(m, nn.Dropout)] == [0.3]
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_build_model_every_name_gives_logits(name: str) -> None:
     torch.manual_seed(0)
@@ -143,5 +156,6 @@ def test_ignored_model_options_named() -> None:
         "model.batch_norm",
         "model.dropout",
     ]
-    assert ignored_model_options(_cfg("regularized", batch_norm=True, dropout=0.2)) == []
+    assert ignored_model_options(_cfg("regularized", batch_norm=True, dropout=0.2, block_dropout=0.0)) == []
+    assert ignored_model_options(_cfg("deeper", block_dropout=0.0)) == ["model.block_dropout"]
     assert ignored_model_options(_cfg("deeper")) == []
