@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Log, Static
 from hw2.schedule import schedule_text
 from tui.commands import bindings
 from tui.model import Changes, RunState, differing_keys
+from tui.plots import MetricPlots
 from tui.screens import ConfirmScreen, HelpScreen, LaunchChoice, LaunchScreen
 from tui.widgets import (
     BASE_COLUMNS,
@@ -29,7 +30,6 @@ from tui.widgets import (
     TIME_COLUMNS,
     ConfigTree,
     GpuBar,
-    MetricPlots,
     NodeData,
     RunsTable,
     gpu_text,

@@ -26,7 +26,7 @@ from textual.widgets import DataTable, Footer, Header, Label, Static
 
 from tui.commands import bindings
 from tui.compat import CachedDataTable
-from tui.widgets import RUN_COLORS, _cached_plot_class
+from tui.plots import RUN_COLORS, cached_plot_class
 
 if TYPE_CHECKING:
     from hw2.analysis.stats import VariantGroup
@@ -170,7 +170,7 @@ class StudyScreen(Screen[None]):
         yield self.table
         yield Static("space marks two variants: their verdict shows here", id="study-verdict")
         with Horizontal(id="study-plots"):
-            cls = _cached_plot_class()
+            cls = cached_plot_class()
             self.loss_plot, self.acc_plot = cls(id="study-loss"), cls(id="study-acc")
             yield self.loss_plot
             yield self.acc_plot
