@@ -20,9 +20,10 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Log, Static
 
 from hw2.schedule import schedule_text
 from tui.commands import bindings
+from tui.launch import LaunchChoice, LaunchScreen
 from tui.model import Changes, RunState, differing_keys
 from tui.plots import MetricPlots
-from tui.screens import ConfirmScreen, HelpScreen, LaunchChoice, LaunchScreen
+from tui.screens import ConfirmScreen, HelpScreen
 from tui.widgets import (
     BASE_COLUMNS,
     KEY_HPARAMS,

@@ -224,5 +224,3 @@ class MetricPlots(Horizontal):
         at = r.best_at()
         if at is not None and xs:
             plt.vertical_line(at, color=val_color or color)
-
-

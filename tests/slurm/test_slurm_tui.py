@@ -27,7 +27,8 @@ from tests.conftest import PROJECT_ROOT
 from tests.runtime.conftest import wait_for as wait_until
 from tests.tui.conftest import open_launch_dialog, put_tree_cursor, tree_nodes, wait_for, write_configs
 from tui.app import HW2App, make_app
-from tui.screens import ConfirmScreen, LaunchScreen
+from tui.launch import LaunchScreen
+from tui.screens import ConfirmScreen
 
 pytestmark = pytest.mark.slurm
 

@@ -127,7 +127,9 @@ def test_regularized_net_follows_config(batch_norm: bool, dropout: float) -> Non
         assert not torch.equal(net(x), net(x))
 
 
-@pytest.mark.parametrize(("block_dropout", "in_blocks"), [(0.0, []), (0.1, [0.1, 0.1, 0.1]), (None, [0.3] * 3)])
+@pytest.mark.parametrize(
+    ("block_dropout", "in_blocks"), [(0.0, []), (0.1, [0.1, 0.1, 0.1]), (None, [0.3] * 3)]
+)
 def test_block_dropout_sets_the_blocks_alone(block_dropout: float | None, in_blocks: list[float]) -> None:
     """block_dropout sets the rate after each conv block (0: none there); the classifier keeps
     model.dropout; unset, the blocks follow model.dropout."""

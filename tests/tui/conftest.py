@@ -286,8 +286,8 @@ def run_pilot(app: Any, body: Callable[[Any], Awaitable[None]], size: tuple[int,
 
 async def open_launch_dialog(pilot: Any, app: Any, timeout: float = 30.0) -> Any:
     """Put the configs tree's cursor on the first study, press ``s`` and wait for the launch
-    dialog and its plan; returns the dialog (a :class:`tui.screens.LaunchScreen`)."""
-    from tui.screens import LaunchScreen
+    dialog and its plan; returns the dialog (a :class:`tui.launch.LaunchScreen`)."""
+    from tui.launch import LaunchScreen
 
     await wait_for(pilot, app.configs_loaded.is_set, 20, "configs")
     node = next((n for n in tree_nodes(app) if n.data is not None and n.data.kind == "study"), None)

@@ -19,7 +19,8 @@ from tests.tui.conftest import (
     write_fixed_runs,
 )
 from tui.app import HW2App, make_app
-from tui.screens import ConfirmScreen, HelpScreen, LaunchScreen
+from tui.launch import LaunchScreen
+from tui.screens import ConfirmScreen, HelpScreen
 from tui.widgets import KEY_HPARAMS, NodeData
 
 
