@@ -434,7 +434,7 @@ class HW2App(App[None]):
         fails it), then the runs without a done/queued/running twin (all with ``force``), run by
         the local scheduler or submitted to Slurm. Returns the queued run ids."""
         from hw2.queue import enqueue_sweep, ensure_scheduler, smoke_test
-        from tui.main_screen import planned_runs
+        from tui.launch import planned_runs
 
         notify = self.call_from_thread
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -11,6 +12,10 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet
+
+if TYPE_CHECKING:
+    from tui.main_screen import MainScreen
+    from tui.widgets import NodeData
 
 
 @dataclass(frozen=True)
@@ -158,3 +163,45 @@ class LaunchScreen(ModalScreen["LaunchChoice | None"]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def planned_runs(entry: Any, repeat: int | None) -> list[Any]:
+    """A config entry's planned runs: as written, or expanded again with ``repeat`` seeds per variant."""
+    if repeat is None:
+        return list(entry.runs)
+    from hw2.config import expand_study
+
+    return list(expand_study(entry.path, repeat=repeat))
+
+
+def open_launch_dialog(screen: MainScreen, data: NodeData) -> None:
+    """The launch dialog for the highlighted study/experiment: plan, repeat, smoke, force, executor."""
+    if data.kind == "invalid":
+        screen.notify(f"cannot launch: {data.entry.error}", severity="error", timeout=8)
+        return
+    entry = data.entry
+    if not entry.runs:
+        screen.notify("nothing to launch", severity="warning")
+        return
+    title = entry.study_title or entry.name
+    what = f"study '{title}' ({len(entry.runs)} runs as written)" if entry.kind == "study" else f"'{title}'"
+    runs_dir = screen.hw2.runs_dir
+    from hw2.config import ConfigError
+    from hw2.slurm.settings import resolve
+
+    try:  # a few small YAML files: the study, its base, hw2-slurm.yaml
+        executor = resolve(entry.path)[0]
+    except ConfigError as exc:
+        screen.notify(f"cannot launch: {exc}", severity="error", timeout=10)
+        return
+
+    def plan(repeat: int | None, force: bool) -> str:  # in the dialog's thread
+        from hw2.queue import plan_sweep
+
+        return plan_sweep(runs_dir, planned_runs(entry, repeat), force=force).summary()
+
+    def answer(choice: LaunchChoice | None) -> None:
+        if choice is not None:
+            screen.hw2.launch_sweep(entry, choice)
+
+    screen.app.push_screen(LaunchScreen(f"Launch {what}", plan, executor=executor), answer)

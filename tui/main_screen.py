@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Log, Static
 
 from hw2.schedule import schedule_text
 from tui.commands import bindings
-from tui.launch import LaunchChoice, LaunchScreen
+from tui.launch import open_launch_dialog
 from tui.model import Changes, RunState, differing_keys
 from tui.plots import MetricPlots
 from tui.screens import ConfirmScreen, HelpScreen
@@ -38,15 +38,6 @@ from tui.widgets import (
 
 if TYPE_CHECKING:
     from tui.app import HW2App
-
-
-def planned_runs(entry: Any, repeat: int | None) -> list[Any]:
-    """A config entry's planned runs: as written, or expanded again with ``repeat`` seeds per variant."""
-    if repeat is None:
-        return list(entry.runs)
-    from hw2.config import expand_study
-
-    return list(expand_study(entry.path, repeat=repeat))
 
 
 TICK_S = 1.0
@@ -478,38 +469,8 @@ class MainScreen(Screen[None]):
         self.open_launch_dialog(data)
 
     def open_launch_dialog(self, data: NodeData) -> None:
-        """The launch dialog for the highlighted study/experiment: plan, repeat, smoke, force, executor."""
-        if data.kind == "invalid":
-            self.notify(f"cannot launch: {data.entry.error}", severity="error", timeout=8)
-            return
-        entry = data.entry
-        if not entry.runs:
-            self.notify("nothing to launch", severity="warning")
-            return
-        title = entry.study_title or entry.name
-        what = (
-            f"study '{title}' ({len(entry.runs)} runs as written)" if entry.kind == "study" else f"'{title}'"
-        )
-        runs_dir = self.hw2.runs_dir
-        from hw2.config import ConfigError
-        from hw2.slurm.settings import resolve
-
-        try:  # a few small YAML files: the study, its base, hw2-slurm.yaml
-            executor = resolve(entry.path)[0]
-        except ConfigError as exc:
-            self.notify(f"cannot launch: {exc}", severity="error", timeout=10)
-            return
-
-        def plan(repeat: int | None, force: bool) -> str:  # in the dialog's thread
-            from hw2.queue import plan_sweep
-
-            return plan_sweep(runs_dir, planned_runs(entry, repeat), force=force).summary()
-
-        def answer(choice: LaunchChoice | None) -> None:
-            if choice is not None:
-                self.hw2.launch_sweep(entry, choice)
-
-        self.app.push_screen(LaunchScreen(f"Launch {what}", plan, executor=executor), answer)
+        """The launch dialog for the highlighted study/experiment (:func:`tui.launch.open_launch_dialog`)."""
+        open_launch_dialog(self, data)
 
     def action_kill(self) -> None:
         st = self.runs.get(self.table.highlighted_id() or "")
