@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet
+from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
 
 if TYPE_CHECKING:
+    from hw2.launch_plan import LaunchPlan
     from tui.main_screen import MainScreen
     from tui.widgets import NodeData
 
@@ -32,35 +34,80 @@ class LaunchChoice:
 MAX_REPEAT = 100
 
 
+class _TextToggle:
+    """Mixin for Textual's toggles (before Checkbox or RadioButton in the bases): the state is in
+    the text, ``ON``/``OFF`` (``[x]``/``[ ]``), in place of ``▐X▌``, which reads the same on and off
+    in plain text, or without colour."""
+
+    ON = "[x]"
+    OFF = "[ ]"
+    value: bool
+
+    @property
+    def _button(self) -> Content:
+        style = self.get_visual_style("toggle--button")  # type: ignore[attr-defined]
+        return Content.styled(self.ON if self.value else self.OFF, style)
+
+
+class TextCheckbox(_TextToggle, Checkbox):
+    """A checkbox that reads ``[x] label`` or ``[ ] label``; space (or a click) ticks it."""
+
+
+class TextRadioButton(_TextToggle, RadioButton):
+    """A radio button that reads ``(•) label`` or ``( ) label``."""
+
+    ON = "(•)"
+    OFF = "( )"
+
+
+KEYS_HINT = "enter: next field · space: tick · ctrl+s/ctrl+enter: launch · esc: cancel"
+CLOSE_HINT = "enter: next field · space: tick · esc: close"
+
+
 class LaunchScreen(ModalScreen["LaunchChoice | None"]):
-    """Launch a study (or experiment): the plan ("4 of 6 already done or queued: queue 2"), repeat,
-    smoke test first, force, executor. ``plan(repeat, force)`` returns the plan's one-line summary;
-    it reads the runs folder, so it runs in a thread and the summary follows every change.
-    ``enter`` (or the Launch button) launches, ``esc`` cancels."""
+    """Launch a study (or experiment): the plan, then repeat, executor, smoke test first and force.
+
+    The plan (:class:`hw2.launch_plan.LaunchPlan`: twins, how many runs of how many epochs where,
+    the time estimate, why earlier runs are not twins) comes from ``plan(repeat, force, executor)``;
+    it reads the runs folder, so it runs in a thread and follows every change of an option.
+
+    It cannot misfire: focus starts in the repeat box, enter there only moves to the next field,
+    and launching takes the Launch button, ``ctrl+s`` or ``ctrl+enter`` (many terminals send
+    ``ctrl+enter`` as a plain enter, hence ``ctrl+s``). With nothing to queue (or no plan yet) there
+    is nothing to launch: the dialog offers Close only. ``esc`` cancels."""
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "launch", "Launch", show=False),
+        Binding("ctrl+s,ctrl+enter", "launch", "Launch", show=False),
     ]
     DEFAULT_CSS = """
     LaunchScreen { align: center middle; }
-    LaunchScreen > Vertical {
-        width: 72; max-width: 100%; height: auto; border: thick $warning; background: $surface; padding: 1 2;
+    LaunchScreen > #launch-box {
+        width: 96; max-width: 98%; height: auto; max-height: 100%;
+        border: thick $warning; background: $surface; padding: 0 1;
     }
-    LaunchScreen #launch-title { width: 100%; text-style: bold; }
-    LaunchScreen #launch-plan { width: 100%; margin-bottom: 1; color: $accent; }
-    LaunchScreen .launch-row { height: auto; }
-    LaunchScreen .launch-row Label { width: 16; padding: 1 0; }
-    LaunchScreen #launch-repeat { width: 16; }
-    LaunchScreen RadioSet { height: auto; width: auto; layout: horizontal; }
-    LaunchScreen Grid { grid-size: 2; grid-gutter: 1 2; height: 3; margin-top: 1; }
-    LaunchScreen Button { width: 100%; }
+    LaunchScreen #launch-title { width: 100%; text-style: bold; margin-bottom: 1; }
+    LaunchScreen #launch-plan { width: 100%; height: auto; margin-bottom: 1; }
+    LaunchScreen .launch-row { height: auto; width: 100%; }
+    LaunchScreen .launch-row > Label { width: 16; }
+    LaunchScreen #launch-repeat { width: 12; }
+    LaunchScreen #launch-repeat-note { width: 1fr; color: $text-muted; padding-left: 2; }
+    LaunchScreen RadioSet { height: auto; width: auto; layout: horizontal; background: transparent; }
+    LaunchScreen RadioSet > RadioButton { width: auto; margin-right: 3; }
+    LaunchScreen ToggleButton:focus { border: none; }
+    LaunchScreen ToggleButton > .toggle--button { color: $text; background: transparent; }
+    LaunchScreen ToggleButton.-on > .toggle--button { color: $text-success; text-style: bold; }
+    LaunchScreen RadioSet > RadioButton > .toggle--button { color: $text; background: transparent; }
+    LaunchScreen RadioSet > RadioButton.-on > .toggle--button { color: $text-success; text-style: bold; }
+    LaunchScreen #launch-buttons { height: auto; width: 100%; margin-top: 1; }
+    LaunchScreen #launch-buttons > Button { width: auto; min-width: 16; margin-right: 2; }
+    LaunchScreen #launch-keys { width: 100%; color: $text-muted; }
     """
 
     def __init__(
         self,
         title: str,
-        plan: Callable[[int | None, bool], str],
+        plan: Callable[[int | None, bool, str], LaunchPlan],
         repeat: int | None = None,
         executor: str = "local",
     ) -> None:
@@ -69,33 +116,44 @@ class LaunchScreen(ModalScreen["LaunchChoice | None"]):
         self._plan = plan
         self.repeat_default = repeat
         self.executor_default = executor  # the files' executor.kind (hw2.slurm.settings.resolve)
+        self.plan: LaunchPlan | None = None
+        """The latest plan (None while planning, or when it could not be made)."""
         self.plan_text = ""
+        """The plan as shown, one sentence a line ("" while planning)."""
+        self._asked = 0  # which plan is wanted: an older thread's answer (options changed since) is dropped
 
     def compose(self) -> ComposeResult:
-        with Vertical():
+        with VerticalScroll(id="launch-box", can_focus=False):
             yield Label(self.title_text, id="launch-title")
-            yield Label("planning…", id="launch-plan")
+            yield Static("planning…", id="launch-plan")
             with Horizontal(classes="launch-row"):
                 yield Label("repeat (seeds)")
                 yield Input(
                     str(self.repeat_default or ""),
                     placeholder="as in file",
                     type="integer",
+                    compact=True,
                     id="launch-repeat",
                 )
+                yield Label("runs per variant, seeds counted up", id="launch-repeat-note")
             with Horizontal(classes="launch-row"):
                 yield Label("executor")
-                with RadioSet(id="launch-executor"):
-                    yield RadioButton("local", value=True, id="exec-local")
-                    yield RadioButton("slurm", id="exec-slurm")
-            yield Checkbox("smoke test first (queue nothing if any config fails)", id="launch-smoke")
-            yield Checkbox("force: queue runs that already have a done/queued twin", id="launch-force")
-            with Grid():
-                yield Button("Launch (enter)", variant="warning", id="launch-yes")
-                yield Button("Cancel (esc)", variant="primary", id="launch-no")
+                with RadioSet(id="launch-executor", compact=True):
+                    yield TextRadioButton("local", value=True, id="exec-local")
+                    yield TextRadioButton("slurm", id="exec-slurm")
+            yield TextCheckbox(
+                "smoke test first (queue nothing if a config fails)", compact=True, id="launch-smoke"
+            )
+            yield TextCheckbox(
+                "force: queue runs that have a done/queued twin too", compact=True, id="launch-force"
+            )
+            with Horizontal(id="launch-buttons"):
+                yield Button("Launch (ctrl+s)", variant="warning", compact=True, id="launch-yes")
+                yield Button("Cancel (esc)", variant="primary", compact=True, id="launch-no")
+            yield Label(KEYS_HINT, id="launch-keys")
 
     def on_mount(self) -> None:
-        self.query_one("#launch-yes", Button).focus()
+        self.query_one("#launch-repeat", Input).focus()
         if self.executor_default == "slurm":
             # pressed after mount, so the RadioSet's highlight follows it (at mount it highlights
             # its first button whichever is pressed)
@@ -114,43 +172,66 @@ class LaunchScreen(ModalScreen["LaunchChoice | None"]):
         except ValueError:
             return None
 
+    def executor(self) -> str:
+        return "slurm" if self.query_one("#exec-slurm", RadioButton).value else "local"
+
     def choice(self) -> LaunchChoice:
-        slurm = self.query_one("#exec-slurm", RadioButton).value
         return LaunchChoice(
             repeat=self.repeat(),
             smoke=self.query_one("#launch-smoke", Checkbox).value,
             force=self.query_one("#launch-force", Checkbox).value,
-            executor="slurm" if slurm else "local",
+            executor=self.executor(),
         )
 
     # ------------------------------------------------------------------ the plan, in a thread
 
     def _replan(self) -> None:
-        self.query_one("#launch-plan", Label).update("planning…")
-        self.plan_text = ""
-        self._compute_plan(self.repeat(), self.query_one("#launch-force", Checkbox).value)
+        self.plan, self.plan_text = None, ""
+        self.query_one("#launch-plan", Static).update("planning…")
+        self._show_buttons()
+        self._asked += 1
+        force = self.query_one("#launch-force", Checkbox).value
+        self._compute_plan(self._asked, self.repeat(), force, self.executor())
 
     @work(thread=True, exclusive=True, group="launch-plan")
-    def _compute_plan(self, repeat: int | None, force: bool) -> None:
+    def _compute_plan(self, asked: int, repeat: int | None, force: bool, executor: str) -> None:
+        plan: LaunchPlan | None = None
         try:
-            text = self._plan(repeat, force) + "?"
+            plan = self._plan(repeat, force, executor)
+            text = "\n".join(plan.lines())
         except Exception as exc:  # a config error, an unreadable runs folder: say it, launch nothing
             text = f"cannot plan: {exc}"
-        self.app.call_from_thread(self._show_plan, text)
+        self.app.call_from_thread(self._show_plan, asked, plan, text)
 
-    def _show_plan(self, text: str) -> None:
-        if self.is_attached:
-            self.plan_text = text
-            self.query_one("#launch-plan", Label).update(text)
+    def _show_plan(self, asked: int, plan: LaunchPlan | None, text: str) -> None:
+        if self.is_attached and asked == self._asked:
+            self.plan, self.plan_text = plan, text
+            self.query_one("#launch-plan", Static).update(text)
+            self._show_buttons()
+
+    def _launchable(self) -> bool:
+        return self.plan is not None and self.plan.count > 0
+
+    def _show_buttons(self) -> None:
+        """Launch only while there is something to queue; otherwise the dialog offers Close."""
+        planning = not self.plan_text
+        launch = self.query_one("#launch-yes", Button)
+        launch.display = planning or self._launchable()
+        launch.disabled = planning
+        closing = not (planning or self._launchable())
+        self.query_one("#launch-no", Button).label = "Close (esc)" if closing else "Cancel (esc)"
+        self.query_one("#launch-keys", Label).update(CLOSE_HINT if closing else KEYS_HINT)
 
     @on(Input.Changed, "#launch-repeat")
     @on(Checkbox.Changed, "#launch-force")
+    @on(RadioSet.Changed, "#launch-executor")
     def _options_changed(self) -> None:
         self._replan()
 
     @on(Input.Submitted, "#launch-repeat")
     def _submitted(self) -> None:
-        self.action_launch()
+        """Enter in the repeat box moves on: a reflexive enter must not launch."""
+        self.focus_next()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "launch-yes":
@@ -159,7 +240,12 @@ class LaunchScreen(ModalScreen["LaunchChoice | None"]):
             self.action_cancel()
 
     def action_launch(self) -> None:
-        self.dismiss(self.choice())
+        if not self.plan_text:
+            self.notify("still planning: launch once the plan shows", severity="warning", timeout=3)
+        elif not self._launchable():
+            self.notify("nothing to queue", severity="warning", timeout=3)
+        else:
+            self.dismiss(self.choice())
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -175,7 +261,9 @@ def planned_runs(entry: Any, repeat: int | None) -> list[Any]:
 
 
 def open_launch_dialog(screen: MainScreen, data: NodeData) -> None:
-    """The launch dialog for the highlighted study/experiment: plan, repeat, smoke, force, executor."""
+    """The launch dialog for the highlighted study/experiment: plan, repeat, smoke, force, executor.
+    The plan is :func:`hw2.launch_plan.make_plan` on the executor chosen in the dialog (the local
+    scheduler's slots and device, or the Slurm settings the files resolve to)."""
     if data.kind == "invalid":
         screen.notify(f"cannot launch: {data.entry.error}", severity="error", timeout=8)
         return
@@ -190,15 +278,22 @@ def open_launch_dialog(screen: MainScreen, data: NodeData) -> None:
     from hw2.slurm.settings import resolve
 
     try:  # a few small YAML files: the study, its base, hw2-slurm.yaml
-        executor = resolve(entry.path)[0]
+        executor, settings = resolve(entry.path)
     except ConfigError as exc:
         screen.notify(f"cannot launch: {exc}", severity="error", timeout=10)
         return
 
-    def plan(repeat: int | None, force: bool) -> str:  # in the dialog's thread
-        from hw2.queue import plan_sweep
+    def plan(repeat: int | None, force: bool, kind: str) -> LaunchPlan:  # in the dialog's thread
+        from hw2.launch_plan import local_executor, make_plan, slurm_executor
 
-        return plan_sweep(runs_dir, planned_runs(entry, repeat), force=force).summary()
+        where = (
+            slurm_executor(settings.gpus, settings.array_parallelism)
+            if kind == "slurm"
+            else local_executor(runs_dir)
+        )
+        return make_plan(
+            runs_dir, planned_runs(entry, repeat), force=force, executor=where, study=entry.study_title
+        )
 
     def answer(choice: LaunchChoice | None) -> None:
         if choice is not None:

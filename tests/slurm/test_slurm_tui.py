@@ -49,9 +49,10 @@ async def _launch_on_slurm(pilot: Any, app: HW2App) -> None:
     """Open the launch dialog on the study, choose executor slurm, launch."""
     screen = await open_launch_dialog(pilot, app)
     screen.query_one("#exec-slurm").value = True
-    await pilot.pause(0.1)
+    # the plan follows the executor (it says "Submit … to Slurm"); launching waits for it
+    await wait_for(pilot, lambda: "to Slurm" in screen.plan_text, 20, "the Slurm plan")
     assert screen.choice().executor == "slurm"
-    await pilot.press("enter")
+    await pilot.press("ctrl+s")
     await wait_for(pilot, lambda: not isinstance(app.screen, LaunchScreen), 10, "the dialog closed")
 
 

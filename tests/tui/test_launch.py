@@ -1,5 +1,6 @@
-"""The launch dialog: the plan with twins ("N of M already done or queued: queue K"), repeat, force,
-smoke test first (a failing config queues nothing), through the real queue and scheduler."""
+"""The launch dialog: the plan with twins ("2 of the 4 planned runs are done or queued already"),
+repeat, force, smoke test first (a failing config queues nothing), through the real queue and
+scheduler. Launching takes ctrl+s (or the Launch button): enter in a field does not launch."""
 
 from __future__ import annotations
 
@@ -21,32 +22,41 @@ def _finished(app: HW2App, n: int) -> bool:
 
 
 @pytest.mark.usefixtures("fake_env", "cleanup_runs")
-def test_dialog_plans_twins_and_queues_exactly_the_missing_runs(runs_dir: Path, configs_dir: Path) -> None:
+def test_dialog_plans_twins_and_queues_exactly_the_missing_runs(
+    runs_dir: Path, configs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # the scheduler's CPU slots ($HW2_CPU_SLOTS=2), GPU or not
     app = _app(runs_dir, configs_dir)
 
     async def body(pilot: Any) -> None:
         screen = await open_launch_dialog(pilot, app)
-        assert screen.plan_text == "none of 4 done or queued yet: queue 4?"
-        await pilot.press("enter")
+        assert screen.plan_text.splitlines()[0] == "None of the 4 planned runs is done or queued yet."
+        assert screen.plan.count == 4
+        await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: _finished(app, 4), 120, "the first sweep")
 
         # again with repeat 2: the 4 seed-1 runs are done twins, the 4 new seeds are queued
         screen = await open_launch_dialog(pilot, app)
-        assert screen.plan_text == "4 of 4 already done or queued: queue none?"
+        assert screen.plan_text == "All 4 planned runs are done or queued already (twins): nothing to queue."
         screen.query_one("#launch-repeat").value = "2"
-        await wait_for(pilot, lambda: screen.plan_text.startswith("4 of 8"), 20, "the plan with repeat 2")
-        assert screen.plan_text == "4 of 8 already done or queued: queue 4?"
+        await wait_for(pilot, lambda: "of the 8" in screen.plan_text, 20, "the plan with repeat 2")
+        assert (
+            screen.plan_text.splitlines()[0] == "4 of the 8 planned runs are done or queued already (twins)."
+        )
+        assert "Queue 4 runs × 3 epochs" in screen.plan_text
         assert screen.choice().repeat == 2
-        await pilot.press("enter")
+        await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: _finished(app, 8), 120, "the second sweep")
         assert sorted(s.summary.seed for s in app.runs.values()) == [1, 1, 1, 1, 2, 2, 2, 2]
 
         # force queues all of them again; cancel leaves everything as it was
         screen = await open_launch_dialog(pilot, app)
         screen.query_one("#launch-force").value = True
-        await wait_for(
-            pilot, lambda: "queue 4" in screen.plan_text and "none of" in screen.plan_text, 20, "force"
-        )
+        await wait_for(pilot, lambda: screen.plan_text.startswith("force:"), 20, "force")
+        assert screen.plan_text.splitlines()[:2] == [
+            "force: all 4 planned runs are queued, 4 of them again (they have a twin).",
+            "Queue 4 runs × 3 epochs on local CPU, up to 2 at once.",
+        ]
         await pilot.press("escape")
         await pilot.pause(0.3)
         assert len(app.runs) == 8
@@ -64,7 +74,7 @@ def test_smoke_failure_queues_nothing(runs_dir: Path, tmp_path: Path) -> None:
         screen = await open_launch_dialog(pilot, app)
         screen.query_one("#launch-smoke").value = True
         assert screen.choice().smoke
-        await pilot.press("enter")
+        await pilot.press("ctrl+s")
         await wait_for(
             pilot,
             lambda: any("nothing queued" in str(n.message) for n in app._notifications),
@@ -93,7 +103,7 @@ def test_report_and_requeue_failed_keys_on_a_failed_study(runs_dir: Path, tmp_pa
 
     async def body(pilot: Any) -> None:
         await open_launch_dialog(pilot, app)
-        await pilot.press("enter")
+        await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: _finished(app, 4), 120, "the sweep")
         assert {s.status for s in app.runs.values()} == {"failed"}
         # P on the study in the configs tree: a report that says what is missing
