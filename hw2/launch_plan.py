@@ -198,8 +198,10 @@ def estimate(planned: Sequence[Any], summaries: Iterable[RunSummary], executor: 
 
 
 def per_epoch_text(seconds: float) -> str:
-    """``4.7 s`` under a minute, ``2.5 min`` above."""
-    return f"{seconds:.1f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
+    """``4.7 s``, ``30 s``, ``2.5 min``: two figures or so, as a measured pace deserves."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
 
 
 def pace_text(lo: float, hi: float) -> str:
@@ -259,7 +261,8 @@ def _plural(n: int, one: str, many: str | None = None) -> str:
 class _Others:
     """A study's earlier runs sorted by why they are not twins of a planned run."""
 
-    settings: dict[str, tuple[list[Any], list[Any]]] = field(default_factory=dict)
+    settings: dict[str, list[Any]] = field(default_factory=dict)
+    """Each differing config key → the values the runs had."""
     differ: int = 0
     seeds: list[int] = field(default_factory=list)
     unfinished: int = 0
@@ -269,42 +272,29 @@ class _Others:
 def not_twins(planned: Sequence[Any], summaries: Iterable[RunSummary], study: str | None) -> list[str]:
     """Why the study's earlier runs do not count as twins of ``planned``, one sentence per reason,
     e.g. ``6 runs of 2.1.4 with other settings (2 epochs, planned 20) are not twins.``
-    Only runs of ``study`` (its title) are looked at; an empty list when there is nothing to say."""
+    Only runs of ``study`` (its title) are looked at; an empty list when there is nothing to say.
+
+    A run is compared with the planned run of its variant, or (a run without one) the planned run
+    it differs least from; the settings that differ are :func:`hw2.analysis.report.plan_diff`'s,
+    less what is no part of a run's identity (:data:`hw2.queue.NOT_IDENTITY`; the seed apart)."""
     if not study or not planned:
         return []
-    from hw2.analysis.report import plan_diff
-    from hw2.queue import BLOCKING_STATUSES, NOT_IDENTITY, identity
+    from hw2.queue import BLOCKING_STATUSES, identity
 
     wanted = {identity(p.cfg) for p in planned}
-    plans = {p.variant: flatten_config(p.cfg.model_dump(mode="json")) for p in reversed(planned)}
-    first = flatten_config(planned[0].cfg.model_dump(mode="json"))
+    flats = [flatten_config(p.cfg.model_dump(mode="json")) for p in planned]
+    by_variant = {p.variant: flat for p, flat in reversed(list(zip(planned, flats, strict=True)))}
     out = _Others()
     for s in summaries:
         if s.study != study:
             continue
         if s.smoke:
             out.smoke += 1
-            continue
-        if s.status not in BLOCKING_STATUSES:
+        elif s.status not in BLOCKING_STATUSES:
             out.unfinished += 1
-            continue
-        if _identity_of(s) in wanted:
-            continue
-        diff = {
-            k: v
-            for k, v in plan_diff(plans.get(s.variant, first), s.hparams).items()
-            if k not in NOT_IDENTITY
-        }
-        if not diff:
-            if s.seed is not None:
-                out.seeds.append(s.seed)
-            continue
-        out.differ += 1
-        for key, (want, got) in diff.items():
-            wants, gots = out.settings.setdefault(key, ([], []))
-            wants.append(want)
-            gots.append(got)
-    return _sentences(out, short_study(study))
+        elif _identity_of(s) not in wanted:
+            _sort_other(out, s, [by_variant[s.variant]] if s.variant in by_variant else flats)
+    return _sentences(out, short_study(study), flats)
 
 
 def _identity_of(s: RunSummary) -> str | None:
@@ -316,11 +306,28 @@ def _identity_of(s: RunSummary) -> str | None:
     return run_identity(Path(s.path), meta) if meta is not None else None
 
 
-def _sentences(o: _Others, name: str) -> list[str]:
+def _sort_other(out: _Others, s: RunSummary, plans: Sequence[Mapping[str, Any]]) -> None:
+    """File a run that is no twin: under the settings it differs in from its nearest plan, or,
+    differing in none (the seed apart), under other seeds."""
+    from hw2.analysis.report import plan_diff
+    from hw2.queue import NOT_IDENTITY
+
+    diffs = [{k: v for k, v in plan_diff(plan, s.hparams).items() if k not in NOT_IDENTITY} for plan in plans]
+    diff = min(diffs, key=len)
+    if not diff:
+        if s.seed is not None:
+            out.seeds.append(s.seed)
+        return
+    out.differ += 1
+    for key, (_want, got) in diff.items():
+        out.settings.setdefault(key, []).append(got)
+
+
+def _sentences(o: _Others, name: str, plans: Sequence[Mapping[str, Any]]) -> list[str]:
     out = []
     if o.differ:
         keys = list(o.settings)
-        parts = [_setting(k, o.settings[k][1], o.settings[k][0]) for k in keys[:3]]
+        parts = [_setting(k, o.settings[k], [p.get(k) for p in plans]) for k in keys[:3]]
         if len(keys) > 3:
             parts.append(f"{len(keys) - 3} more")
         verb = "is not a twin" if o.differ == 1 else "are not twins"
@@ -332,11 +339,10 @@ def _sentences(o: _Others, name: str) -> list[str]:
             f"{_plural(len(o.seeds), 'run')} of {name} with other seeds ({seeds}) {verb} not in this plan."
         )
     if o.unfinished:
-        out.append(
-            f"{_plural(o.unfinished, 'failed or killed run')} of {name} never count (F requeues them)."
-        )
+        verb = "does" if o.unfinished == 1 else "do"
+        out.append(f"{_plural(o.unfinished, 'failed or killed run')} of {name} {verb} not count.")
     if o.smoke:
-        out.append(f"{_plural(o.smoke, 'smoke run')} never count.")
+        out.append(f"{_plural(o.smoke, 'smoke run')} never count{'s' if o.smoke == 1 else ''}.")
     return out
 
 

@@ -260,6 +260,14 @@ def planned_runs(entry: Any, repeat: int | None) -> list[Any]:
     return list(expand_study(entry.path, repeat=repeat))
 
 
+def dialog_title(entry: Any) -> str:
+    """``Launch study '2.1.4 Optimizers…' (3 runs as written)``, or ``Launch 'mlp-baseline'``."""
+    title = entry.study_title or entry.name
+    if entry.kind == "study":
+        return f"Launch study '{title}' ({len(entry.runs)} runs as written)"
+    return f"Launch '{title}'"
+
+
 def open_launch_dialog(screen: MainScreen, data: NodeData) -> None:
     """The launch dialog for the highlighted study/experiment: plan, repeat, smoke, force, executor.
     The plan is :func:`hw2.launch_plan.make_plan` on the executor chosen in the dialog (the local
@@ -271,8 +279,6 @@ def open_launch_dialog(screen: MainScreen, data: NodeData) -> None:
     if not entry.runs:
         screen.notify("nothing to launch", severity="warning")
         return
-    title = entry.study_title or entry.name
-    what = f"study '{title}' ({len(entry.runs)} runs as written)" if entry.kind == "study" else f"'{title}'"
     runs_dir = screen.hw2.runs_dir
     from hw2.config import ConfigError
     from hw2.slurm.settings import resolve
@@ -299,4 +305,4 @@ def open_launch_dialog(screen: MainScreen, data: NodeData) -> None:
         if choice is not None:
             screen.hw2.launch_sweep(entry, choice)
 
-    screen.app.push_screen(LaunchScreen(f"Launch {what}", plan, executor=executor), answer)
+    screen.app.push_screen(LaunchScreen(dialog_title(entry), plan, executor=executor), answer)

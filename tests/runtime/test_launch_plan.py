@@ -145,7 +145,8 @@ def test_duration_and_pace_texts() -> None:
     assert duration_text(3 * 3600 + 20 * 60) == "about 3 h 20 min"
     assert pace_text(4.71, 4.74) == "4.7 s"
     assert pace_text(2.5, 4.7) == "2.5–4.7 s"
-    assert pace_text(30, 90) == "30.0 s–1.5 min"
+    assert pace_text(30, 90) == "30 s–1.5 min"
+    assert pace_text(12.4, 31) == "12–31 s"
 
 
 def test_executors_say_where_and_how_many_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
