@@ -264,7 +264,8 @@ def dialog_title(entry: Any) -> str:
     """``Launch study '2.1.4 Optimizers…' (3 runs as written)``, or ``Launch 'mlp-baseline'``."""
     title = entry.study_title or entry.name
     if entry.kind == "study":
-        return f"Launch study '{title}' ({len(entry.runs)} runs as written)"
+        n = len(entry.runs)
+        return f"Launch study '{title}' ({n} run{'' if n == 1 else 's'} as written)"
     return f"Launch '{title}'"
 
 
