@@ -326,7 +326,7 @@ def _sort_other(out: _Others, s: RunSummary, plans: Sequence[Mapping[str, Any]])
 def _sentences(o: _Others, name: str, plans: Sequence[Mapping[str, Any]]) -> list[str]:
     out = []
     if o.differ:
-        keys = list(o.settings)
+        keys = sorted(o.settings, key=lambda k: (k != "train.epochs", k))  # the epochs first, then by name
         parts = [_setting(k, o.settings[k], [p.get(k) for p in plans]) for k in keys[:3]]
         if len(keys) > 3:
             parts.append(f"{len(keys) - 3} more")
