@@ -134,7 +134,7 @@ def apply_axes(plt: Any, xs: Sequence[float], ys: Sequence[float], width: int, h
     canvas_w, canvas_h = max(4, width - 8), max(2, height - 5)
     if not xs or not ys:  # nothing drawn yet (a queued run): an empty first epoch
         xs, ys = [1.0], [0.0, 1.0]
-    xt, (x0, x1) = epoch_ticks(min(xs), max(xs), canvas_w // 6)
+    xt, (x0, x1) = epoch_ticks(min(xs), max(xs), canvas_w // 8)
     plt.xlim(x0, x1)
     plt.xticks(xt, [str(t) for t in xt])
     yt, labels, (y0, y1) = y_ticks(min(ys), max(ys), min(6, canvas_h // 2 + 2))
@@ -163,6 +163,8 @@ def _part(key: str, value: Any) -> str:
     """One key's piece of a name: the value alone for a ``….name`` (``adam``), else ``lr 0.001``."""
     if key.endswith(".name") or key == "trainer":
         return value_text(value)
+    if key == "seed":
+        return f"s{value_text(value)}"
     return f"{short_key(key)} {value_text(value)}"
 
 
@@ -186,7 +188,7 @@ def short_names(
         if gains[best] <= _distinct(hparams, chosen):
             break
         chosen.append(remaining.pop(best))
-    ordered = [k for k in keys if k in chosen]
+    ordered = sorted((k for k in keys if k in chosen), key=lambda k: k == "seed")  # "adam · s1"
     names = [" · ".join(_part(k, h.get(k)) for k in ordered) for h in hparams]
     if n > 1 and chosen and len(set(names)) == n and all(len(x) <= NAME_LIMIT for x in names):
         return names
@@ -251,22 +253,50 @@ def style_text(*, band: bool = False, best: bool = True, smooth: bool = False) -
     return out
 
 
-def overlay_key(
-    entries: Sequence[KeyEntry], note: str = "", *, band: bool = False, smooth: bool = False
-) -> Text:
-    """The key of an overlay: ``■ name │best`` per run in its colour, then the line styles."""
-    out = Text(no_wrap=False)
-    for e in entries:
-        out.append("■ ", style=swatch_color(e.color))
-        out.append(e.name, style="bold")
-        if e.best_at is not None:
-            out.append(f" {BEST_GLYPH}{e.best_at:g}")
-        out.append("   ")
-    out.append("\n")
-    out.append_text(style_text(band=band, best=any(e.best_at is not None for e in entries), smooth=smooth))
-    if note:
-        out.append("  · " + note, style="italic")
+def pack(pieces: Sequence[Text], width: int, gap: str = "  ") -> Text:
+    """``pieces`` on as few lines of ``width`` cells as they fit, never broken inside a piece
+    (a name cut in two reads as two names)."""
+    out = Text(no_wrap=True, overflow="ellipsis")
+    used = 0
+    for piece in pieces:
+        need = len(piece.plain)
+        if used and used + len(gap) + need > width:
+            out.append("\n")
+            used = 0
+        elif used:
+            out.append(gap)
+            used += len(gap)
+        out.append_text(piece)
+        used += need
     return out
+
+
+def overlay_key(
+    entries: Sequence[KeyEntry],
+    note: str = "",
+    *,
+    band: bool = False,
+    smooth: bool = False,
+    width: int = 80,
+    tail: str = "",
+) -> Text:
+    """The key of an overlay: ``■ name │best`` per run in its colour, then the line styles (said
+    once), packed into as few lines of ``width`` as they fit."""
+    pieces = []
+    for e in entries:
+        piece = Text()
+        piece.append("■ ", style=swatch_color(e.color))
+        piece.append(e.name, style="bold")
+        if e.best_at is not None:
+            piece.append(f" {BEST_GLYPH}{e.best_at:g}")
+        pieces.append(piece)
+    styles = style_text(band=band, best=any(e.best_at is not None for e in entries), smooth=smooth)
+    if tail:
+        styles.append(tail)
+    pieces.append(styles)
+    if note:
+        pieces.append(Text(note, style="italic"))
+    return pack(pieces, width)
 
 
 def single_key(run: RunState, smooth: bool = False) -> Text:
@@ -538,6 +568,6 @@ class MetricPlots(Vertical):
                 KeyEntry(name, RUN_COLORS[i % len(RUN_COLORS)], r.best_at())
                 for i, (r, name) in enumerate(zip(shown, self.names, strict=True))
             ]
-            text = overlay_key(entries, note, smooth=smooth)
+            text = overlay_key(entries, note, smooth=smooth, width=max(20, self.size.width - 2))
         self.key_text = text.plain
         self.query_one("#plots-key", Static).update(text)

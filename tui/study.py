@@ -241,15 +241,21 @@ def _line_marker(label: str) -> str:
     return TRAIN_MARKER if part == "train" else VAL_MARKER
 
 
-def variant_names(groups: Sequence[VariantGroup]) -> list[str]:
-    """The key's name of each variant: the fewest differing hyperparameters that tell them apart
-    (``lr 0.001 · do 0.2``), else the variant's own name."""
+def variant_names(groups: Sequence[VariantGroup], grid: bool) -> list[str]:
+    """The key's name of each variant: its own name (``augmentation``), or in a grid study, whose
+    variant names are made of every factor (``lr-0.001-dropout-0.2``), the fewest factors that
+    tell the plotted cells apart (``lr 0.001 · do 0.2``). Only keys that hold one value across a
+    variant's seeds name it."""
     from hw2.analysis.pivot import factors
 
-    firsts = [g.runs[0] for g in groups if g.runs]
-    if len(firsts) != len(groups):
-        return [g.variant for g in groups]
-    return short_names([r.hparams for r in firsts], factors(firsts), [g.variant for g in groups])
+    own = [g.variant for g in groups]
+    if not grid or any(not g.runs for g in groups):
+        return own
+    firsts = [g.runs[0] for g in groups]
+    steady = [
+        k for k in factors(firsts) if all(len({repr(r.hparams.get(k)) for r in g.runs}) == 1 for g in groups)
+    ]
+    return short_names([r.hparams for r in firsts], steady, own)
 
 
 def empty_hint(study: str, study_file: str | None) -> str:
@@ -259,7 +265,7 @@ def empty_hint(study: str, study_file: str | None) -> str:
     command = StudyInfo(study, file=study_file).sweep_command()
     return (
         f"No runs of this study yet.\n\n"
-        f"Launch it here: esc, highlight the study in the configs tree (left), press s.\n"
+        f"Launch it here: esc, then s on this study in the configs tree (c shows the tree).\n"
         f"Or in a shell: {command}\n\n"
         f"Its variants, verdicts and curves appear here as the runs finish."
     )
@@ -459,10 +465,15 @@ class StudyScreen(Screen[None]):
         note = ""
         if len(groups) < total:
             note = f"showing the best {len(groups)} of {total} variants by val acc; marked ones always"
-        names = variant_names(groups)
+        names = variant_names(groups, self.figures.grid)
         entries = [KeyEntry(n, RUN_COLORS[i % len(RUN_COLORS)]) for i, n in enumerate(names)]
-        key = overlay_key(entries, note, band=band and any(not line[0] for line in self.plot_data["acc"]))
-        key.append("  · mean over seeds")
+        key = overlay_key(
+            entries,
+            note,
+            band=band and any(not line[0] for line in self.plot_data["acc"]),
+            width=max(20, self.size.width - 2),
+            tail="  · curves: mean over seeds",
+        )
         self.key_text = key.plain
         self.query_one("#study-key", Static).update(key)
 

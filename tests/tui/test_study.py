@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hw2.analysis.stats import compare, group_runs
 from hw2.contract import read_meta, write_meta, write_result
 from tests.tui.conftest import make_fixed_run, run_pilot, wait_for
@@ -271,3 +273,215 @@ def test_E_opens_the_studys_conclusion_in_the_editor(
         assert conclusion.read_text() == text
 
     run_pilot(app, body)
+
+
+# ---------------------------------------------------------------------- issue 17: 80x24 and 160x48
+
+
+def screen_lines(app: HW2App) -> list[str]:
+    """The terminal's text as a user sees it, one string a row."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
+def region_lines(app: HW2App, widget: Any) -> list[str]:
+    """The screen's rows inside ``widget``, cut to its columns."""
+    r = widget.region
+    return [line[r.x : r.x + r.width] for line in screen_lines(app)[r.y : r.y + r.height]]
+
+
+def _three_variants(runs_dir: Path) -> None:
+    """Study "Seeds": three variants (two of them with long names) of two seeds each."""
+    i = 0
+    for variant, lr, shift in (
+        ("baseline", 0.01, 0.0),
+        ("early-stopping", 0.02, 0.01),
+        ("augmentation", 0.03, 0.03),
+    ):
+        for seed in (1, 2):
+            i += 1
+            _study_run(runs_dir, i, variant, seed, lr=lr + 0.001 * seed, shift=shift + 0.003 * seed)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_study_table_drops_columns_rather_than_cut_a_number(
+    runs_dir: Path, configs_dir: Path, size: tuple[int, int]
+) -> None:
+    _three_variants(runs_dir)
+    app = _app(runs_dir, configs_dir)
+
+    async def body(pilot: Any) -> None:
+        screen = await _open_study(pilot, app)
+        await wait_for(pilot, lambda: bool(screen.plot_data["acc"]), 20, "the curves")
+        await pilot.pause(0.2)
+        keys = [k for k, _ in STUDY_COLUMNS]
+        lines = region_lines(app, screen.table)
+        head, body_lines = lines[0], lines[1:]
+        figures = screen.figures
+        assert figures is not None
+        for row in figures.rows:
+            line = next(x for x in body_lines if x.strip().startswith(row[0]))
+            short = figures.short_rows[figures.rows.index(row)]
+            for key in screen.columns:
+                i = keys.index(key)
+                assert row[i] in line or short[i] in line, (key, row[i], line)
+        if size == (80, 24):
+            assert "train loss" not in head and "s/epoch" not in head  # dropped whole
+            assert {"variant", "best_val_acc", "test_acc", "verdict"} <= set(screen.columns)
+            note = " ".join(region_lines(app, screen.query_one("#study-note")))
+            assert "hidden at this width: train loss" in note and "s/epoch" in note
+            assert all(len(x.rstrip()) <= 80 for x in lines)
+        else:
+            assert screen.columns == keys  # everything fits at 160 columns
+            assert "test acc vs first (Welch)" in head and "best ep" in head and "s/epoch" in head
+        # the plots keep room to be read, and the key names every variant
+        assert screen.loss_plot.size.height >= 10
+        key = " ".join(region_lines(app, screen.query_one("#study-key")))
+        for name in ("baseline", "early-stopping", "augmentation"):
+            assert f"■ {name}" in key, key
+        assert "train" in key and "val ± std" in key
+
+    run_pilot(app, body, size=size)
+
+
+def test_a_study_with_no_runs_says_how_to_launch_it(
+    runs_dir: Path, configs_dir: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.chdir(configs_dir.parent)  # the command names the study file as typed from here
+    app = _app(runs_dir, configs_dir)
+
+    async def body(pilot: Any) -> None:
+        app.push_screen(StudyScreen("Fake sweep", str(configs_dir / "fake-sweep.yaml")))
+        await wait_for(pilot, lambda: isinstance(app.screen, StudyScreen), 5, "the study view")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.figures is not None, 10, "its figures")
+        await pilot.pause(0.2)
+        text = "\n".join(screen_lines(app))
+        assert "No runs of this study yet." in text
+        assert "s on this study in the configs tree" in text
+        assert "Or in a shell: hw2-tui sweep configs/fake-sweep.yaml" in text
+        assert "0 variant" not in text and "no runs yet" in text
+        assert not screen.table.display and not screen.query_one("#study-plots").display
+
+    run_pilot(app, body, size=(80, 24))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_factorial_view_of_factors_that_change_together_shows_the_variants(
+    runs_dir: Path, configs_dir: Path, size: tuple[int, int]
+) -> None:
+    """2.1.4's shape: each variant sets the model and the learning rate together (a diagonal)."""
+    i = 0
+    for variant, model, lr in (("sgd", "mlp", 0.1), ("momentum", "cnn", 0.01), ("adam", "big", 0.001)):
+        for seed in (1, 2):
+            i += 1
+            _study_run(runs_dir, i, variant, seed, lr=lr, model=model, shift=0.002 * i)
+    app = _app(runs_dir, configs_dir)
+
+    async def body(pilot: Any) -> None:
+        await _open_study(pilot, app)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, PivotScreen), 5, "the factorial view")
+        pv = app.screen
+        assert isinstance(pv, PivotScreen)
+        await pilot.pause(0.3)
+        assert pv.diagonal
+        text = "\n".join(screen_lines(app))
+        assert "factors change together (model.name, optimizer.lr)" in text
+        assert "Not a grid" in text and "variants' table" in text
+        lines = region_lines(app, pv.table)
+        assert lines[0].split()[:3] == ["variant", "model.name", "optimizer.lr"]
+        groups = {g.variant: g for g in group_runs(app.runs[r].summary for r in app.runs)}
+        from hw2.analysis.stats import mean_std_text
+
+        for variant, model, lr in (
+            ("sgd", "mlp", "0.1"),
+            ("momentum", "cnn", "0.01"),
+            ("adam", "big", "0.001"),
+        ):
+            want = mean_std_text(groups[variant].stats["best_val_acc"], 100.0, 2)
+            assert any(x.split()[:3] == [variant, model, lr] and want in x for x in lines), (variant, lines)
+        assert "mean" not in [x.split()[0] for x in lines if x.strip()]  # no marginal means row
+        await pilot.press("e")  # nothing to export: one line says so
+        await wait_for(
+            pilot,
+            lambda: any("no factorial table to export" in str(n.message) for n in app._notifications),
+            5,
+            "the export warning",
+        )
+        await pilot.press("escape")
+        assert isinstance(app.screen, StudyScreen)
+
+    run_pilot(app, body, size=size)
+
+
+def _grid(runs_dir: Path) -> None:
+    i = 0
+    for model in ("mlp", "cnn"):
+        for lr in (0.01, 0.1, 0.5):
+            for seed in (1, 2):
+                i += 1
+                shift = (0.01 if model == "cnn" else 0.0) + 0.02 * lr + 0.002 * seed + 0.0013 * (i % 5)
+                _study_run(runs_dir, i, f"{model}-{lr}", seed, lr=lr, model=model, shift=shift)
+
+
+def test_grid_verdicts_compare_the_chosen_cell_with_its_runners_up(runs_dir: Path, configs_dir: Path) -> None:
+    _grid(runs_dir)
+    app = _app(runs_dir, configs_dir)
+
+    async def body(pilot: Any) -> None:
+        screen = await _open_study(pilot, app)
+        figures = screen.figures
+        assert figures is not None and figures.grid
+        groups = group_runs(
+            app.runs[r].summary for r in sorted(app.runs, key=lambda r: app.runs[r].summary.created or 0)
+        )
+        ranked = sorted(groups, key=lambda g: -(g.stats["best_val_acc"].mean or 0.0))
+        chosen, runners = ranked[0], ranked[1:4]
+        cells = {row[0]: row[-1] for row in figures.rows}
+        assert cells[chosen.variant] == "chosen (reference)"
+        for g in runners:
+            v = compare(chosen, g)
+            assert cells[g.variant].endswith(": " + v.word) and f"{v.diff * 100:+.2f} pt" in cells[g.variant]
+        for g in ranked[4:]:
+            assert cells[g.variant] == "–"  # not compared, as report.md does not
+        head = region_lines(app, screen.table)[0]
+        assert "test acc vs chosen (Welch)" in head
+        # the factorial view of a real grid keeps working: it opens on the grid's two factors
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, PivotScreen), 5, "the factorial view")
+        pv = app.screen
+        assert isinstance(pv, PivotScreen) and not pv.diagonal
+        assert {pv.row_key, pv.col_key} == {"model.name", "optimizer.lr"}
+        await pilot.press("escape", "escape")
+        assert app.screen is app.main
+
+    run_pilot(app, body, size=(160, 48))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_factorial_view_of_a_grid_fits_without_cutting_a_number(
+    runs_dir: Path, configs_dir: Path, size: tuple[int, int]
+) -> None:
+    _grid(runs_dir)
+    app = _app(runs_dir, configs_dir)
+
+    async def body(pilot: Any) -> None:
+        await _open_study(pilot, app)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, PivotScreen), 5, "the factorial view")
+        pv = app.screen
+        assert isinstance(pv, PivotScreen)
+        await pilot.pause(0.3)
+        for metric in ("best_val_acc", "test_acc", "val_loss"):
+            await wait_for(pilot, lambda metric=metric: pv.metric == metric, 5, metric)
+            await pilot.pause(0.2)
+            lines = region_lines(app, pv.table)
+            for row in pv.rows[1:]:
+                line = next(x for x in lines if x.split() and x.split()[0] == row[0])
+                assert all(cell in line for cell in row), (row, line)
+            assert all(len(x.rstrip()) <= size[0] for x in lines)
+            await pilot.press("m")
+        if size == (160, 48):
+            assert pv.hidden == []
+
+    run_pilot(app, body, size=size)
