@@ -113,28 +113,37 @@ def y_ticks(lo: float, hi: float, max_ticks: int) -> tuple[list[float], list[str
     return ticks, [f"{t:.{digits}f}" for t in ticks], (first * step, last * step)
 
 
-def epoch_ticks(lo: float, hi: float, max_ticks: int) -> tuple[list[int], tuple[float, float]]:
+def epoch_ticks(
+    lo: float, hi: float, max_ticks: int, canvas_width: int | None = None
+) -> tuple[list[int], tuple[float, float]]:
     """Whole-epoch ticks from the first to the last epoch (both always shown), 1-2-5 steps in
-    between, none crowding either end; and the axis limits."""
+    between, none crowding either end: closer than a label and a space on a canvas of
+    ``canvas_width`` cells (without a width, half a step); and the axis limits."""
     first, last = math.floor(lo), math.ceil(hi)
     if last <= first:
         return [first], (first - 1.0, first + 1.0)
     max_ticks = max(2, max_ticks)
     step = max(1, round(nice_step(last - first, max_ticks)))
+    gap = step / 2
+    if canvas_width:
+        gap = (len(str(last)) + 1) * (last - first) / canvas_width  # in epochs
     inner = [
         k * step
         for k in range(first // step + 1, last // step + 1)
-        if k * step - first > step / 2 and last - k * step > step / 2
+        if k * step - first >= gap and last - k * step >= gap and k * step != last
     ]
     return [first, *inner, last], (float(first), float(last))
 
 
 def apply_axes(plt: Any, xs: Sequence[float], ys: Sequence[float], width: int, height: int) -> None:
-    """Set the epoch and value axes of ``plt`` for the points drawn: limits, ticks and labels."""
+    """Set the epoch and value axes of ``plt`` for the points drawn: limits, ticks and labels.
+    As many epoch ticks as their labels leave room for (at most 10), a y tick every other row
+    (at most 6)."""
     canvas_w, canvas_h = max(4, width - 8), max(2, height - 5)
     if not xs or not ys:  # nothing drawn yet (a queued run): an empty first epoch
         xs, ys = [1.0], [0.0, 1.0]
-    xt, (x0, x1) = epoch_ticks(min(xs), max(xs), canvas_w // 8)
+    label = len(str(math.ceil(max(xs)))) + 3
+    xt, (x0, x1) = epoch_ticks(min(xs), max(xs), min(10, canvas_w // label), canvas_w)
     plt.xlim(x0, x1)
     plt.xticks(xt, [str(t) for t in xt])
     yt, labels, (y0, y1) = y_ticks(min(ys), max(ys), min(6, canvas_h // 2 + 2))

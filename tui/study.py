@@ -688,13 +688,15 @@ class PivotScreen(Screen[None]):
         else:
             self.show(pv)
 
-    def _title(self, what: str) -> str:
-        """``<study>: <what>``, the study shortened when the line would wrap."""
+    def _title(self, *whats: str) -> str:
+        """``<study>: <what>``, the study and then ``what`` shortened (the next of ``whats``) when
+        the line would wrap."""
         width = max(20, self.size.width - 2)
-        for head in (self.study, short_title(self.study)):
-            if len(f"{head}: {what}") <= width:
-                return f"{head}: {what}"
-        return f"{short_title(self.study)}: {what}"
+        for what in whats:
+            for head in (self.study, short_title(self.study)):
+                if len(f"{head}: {what}") <= width:
+                    return f"{head}: {what}"
+        return f"{short_title(self.study)}: {whats[-1]}"
 
     def show(self, pv: Any) -> None:
         from hw2.analysis.pivot import table
@@ -705,7 +707,10 @@ class PivotScreen(Screen[None]):
         partial = " · partial: some runs not done" if pv.partial else ""
         name = METRIC_NAMES.get(pv.metric, pv.metric)
         self.query_one("#pivot-title", Label).update(
-            self._title(f"{name} by {pv.row_key} (rows) × {pv.col_key} (columns){partial}")
+            self._title(
+                f"{name} by {pv.row_key} (rows) × {pv.col_key} (columns){partial}",
+                f"{name} by {pv.row_key} × {pv.col_key}{partial}",
+            )
         )
         self._fill(self.rows)
         best = "–" if pv.best is None else f"{pv.row_key}={pv.best[0]}, {pv.col_key}={pv.best[1]}"
