@@ -78,8 +78,10 @@ FIT_STEPS: tuple[tuple[str, str], ...] = (
 """How the study table gives way to a narrow terminal, in order: drop the least needed columns,
 use the short form of a cell (``2/3`` for ``2 of 3 done``, ``+0.07 pt n.s.``), never cut one."""
 SHORT_WORDS = {"better": "better", "worse": "worse", "no clear difference": "n.s."}
-BAND_MAX = 3
-"""The val ± std lines are drawn only with at most this many variants (more are a thicket)."""
+BAND_MAX = {False: 2, True: 3}
+"""The val ± std lines are drawn only with at most this many variants (more are a thicket): in
+plots under :data:`BAND_TALL` rows, and taller."""
+BAND_TALL = 20
 PIVOT_METRICS = ("best_val_acc", "test_acc", "val_loss", "train_loss", "seconds_per_epoch")
 CELL_PADDING = 2  # a DataTable column's padding (one space each side)
 SCROLLBAR = 2  # room kept for the table's vertical scrollbar
@@ -455,7 +457,7 @@ class StudyScreen(Screen[None]):
         if self.figures is None or self.loss_plot is None:
             return
         groups = self.shown_groups()
-        band = len(groups) <= BAND_MAX
+        band = len(groups) <= BAND_MAX[self.loss_plot.size.height >= BAND_TALL]
         self.shown = [g.variant for g in groups]
         for plot, metric in ((self.loss_plot, "loss"), (self.acc_plot, "acc")):
             lines = band_lines(groups, self.series, metric, band)
