@@ -169,9 +169,15 @@ def value_text(value: Any) -> str:
 
 
 def _part(key: str, value: Any) -> str:
-    """One key's piece of a name: the value alone for a ``….name`` (``adam``), else ``lr 0.001``."""
+    """One key's piece of a name: the value alone for a ``….name`` (``adam``), the section for a
+    switch (``augmentation`` / ``no augmentation`` for ``augmentation.enabled``), else
+    ``lr 0.001``."""
     if key.endswith(".name") or key == "trainer":
         return value_text(value)
+    if isinstance(value, bool):
+        parts = key.split(".")
+        what = parts[-2] if parts[-1] == "enabled" and len(parts) > 1 else parts[-1]
+        return what if value else f"no {what}"
     if key == "seed":
         return f"s{value_text(value)}"
     return f"{short_key(key)} {value_text(value)}"

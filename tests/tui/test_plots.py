@@ -147,6 +147,8 @@ def test_short_names_are_the_fewest_values_that_tell_runs_apart() -> None:
         "sgd · s0",
         "sgd · s1",
     ]
+    switches = [{"augmentation.enabled": True, "seed": 0}, {"augmentation.enabled": False, "seed": 0}]
+    assert short_names(switches, ["augmentation.enabled"], ["a", "b"]) == ["augmentation", "no augmentation"]
     # identical configs (a re-run): nothing tells them apart but their names
     assert short_names([{"seed": 0}, {"seed": 0}], [], ["run", "run"]) == ["run", "run (2)"]
 
