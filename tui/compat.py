@@ -170,6 +170,17 @@ class CachedDataTable(DataTable):
         self._cell_versions[k] = self._cell_versions.get(k, 0) + 1
         self._row_versions[k[0]] = self._row_versions.get(k[0], 0) + 1
 
+    def set_column_label(self, column_key: str, label: Text) -> None:
+        """Change a column's header (the sort mark). DataTable has no public way: its header
+        cells are cached on its update counter, which a label change does not bump, so the
+        caches are dropped here (a header changes only when the sort does)."""
+        column = self.columns.get(column_key)  # type: ignore[call-overload]
+        if column is None or column.label == label:
+            return
+        column.label = label
+        self._clear_caches()
+        self.refresh()
+
     @property
     def _structure_generation(self) -> int:
         """DataTable's update counter without the bumps made by cell updates: it changes only on

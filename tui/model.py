@@ -325,6 +325,72 @@ def differing_keys(runs: Sequence[RunState]) -> list[str]:
     return [k for k in keys if len({repr(f.get(k, missing)) for f in flats}) > 1]
 
 
+HPARAM_LABELS: dict[str, str] = {
+    "model.name": "model",
+    "optimizer.name": "optimizer",
+    "optimizer.lr": "lr",
+    "optimizer.weight_decay": "wd",
+    "optimizer.schedule.name": "schedule",
+    "train.batch_size": "batch",
+    "train.epochs": "epochs",
+    "train.early_stopping.enabled": "early stop",
+    "augment.enabled": "augment",
+    "augment.crop_padding": "crop pad",
+}
+"""Short names of common hyperparameters: the runs table's headers, and keys the filter knows
+(``batch=64``); others go by their last part (``dropout``)."""
+
+
+def run_matches(st: RunState, words: Sequence[str]) -> bool:
+    """Does the run match every (lower-case) filter word? A word matches a part of the run's
+    name, study, status, trainer, id, device or model, or one of its hyperparameters: by value
+    (``adam``; a number by value, so ``1e-3`` finds 0.001 and ``0.1`` does not find 0.15) or as
+    ``key=value``, the key by its last parts or its short name (``lr=0.001``,
+    ``optimizer.lr=0.001``, ``dropout=0.2``, ``batch=64``)."""
+    s = st.summary
+    hay = " ".join(
+        str(x)
+        for x in (
+            s.name,
+            s.study or "",
+            s.status,
+            s.trainer,
+            st.run_id,
+            s.device or "",
+            s.hparams.get("model.name", ""),
+        )
+    ).lower()
+    return all(w in hay or hparam_matches(s.hparams, w) for w in words)
+
+
+def hparam_matches(hparams: Mapping[str, Any], word: str) -> bool:
+    """One filter word against the hyperparameters (see :func:`run_matches`)."""
+    key, sep, value = word.partition("=")
+    if not sep:
+        key, value = "", word
+    want = _number(value)
+    for k, v in hparams.items():
+        if v is None:
+            continue
+        if key and not (k.lower() == key or k.lower().endswith("." + key) or HPARAM_LABELS.get(k) == key):
+            continue
+        if want is not None and isinstance(v, int | float) and not isinstance(v, bool):
+            if float(v) == want:
+                return True
+            continue
+        text = fmt_value(v).lower()
+        if text == value or (not key and want is None and value in text):
+            return True
+    return False
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 def downsample(xs: Sequence[float], ys: Sequence[float], n: int) -> tuple[list[float], list[float]]:
     """At most ``n`` evenly spaced points, always keeping the first and the last."""
     m = len(xs)

@@ -286,3 +286,64 @@ def test_study_titles_are_shortened_for_the_table(title: str, short: str) -> Non
 
     assert short_study(title) == short
     assert len(short_study(title)) <= 20
+
+
+def test_filter_words_match_the_run_and_its_hyperparameters() -> None:
+    from tui.model import run_matches
+
+    m = RunsModel()
+    configs = {
+        "run-a": {
+            "optimizer": {"name": "adam", "lr": 0.001},
+            "model": {"dropout": 0.2},
+            "train": {"batch_size": 64},
+        },
+        "run-b": {
+            "optimizer": {"name": "sgd", "lr": 0.0015},
+            "model": {"dropout": 0.5},
+            "train": {"batch_size": 128},
+        },
+    }
+    m.apply([FakeRun(rid, config={"name": rid, **cfg}).update() for rid, cfg in configs.items()])
+
+    def found(text: str) -> set[str]:
+        return {rid for rid, st in m.runs.items() if run_matches(st, text.lower().split())}
+
+    assert found("adam") == {"run-a"}  # the optimizer's name
+    assert found("0.001") == {"run-a"}  # a number by value: not 0.0015
+    assert found("1e-3") == found("lr=0.001") == found("optimizer.lr=0.001") == {"run-a"}
+    assert found("dropout=0.5") == found("batch=128") == {"run-b"}  # the key's last part or short name
+    assert found("running dropout=0.2") == {"run-a"}  # every word: status and a hyperparameter
+    assert found("lr=0.2") == found("nothing") == found("adam dropout=0.5") == set()
+    assert found("") == {"run-a", "run-b"}
+
+
+@pytest.mark.parametrize(
+    ("title", "stem", "width", "label"),
+    [
+        ("2.1 Tuning by validation: learning rate x dropout (MLP, MNIST)", "2.1-tuning", 30, "2.1 Tuning"),
+        ("2.2.6 Regularised vs overfit CNN (CIFAR-10, bonus)", "2.2.6-regularised", 30, "2.2.6 Regularised"),
+        ("2.2.3 With vs without ReLU (CIFAR-10)", "2.2.3-relu", 30, "2.2.3 ReLU"),
+        ("2.2.2 Base CNN (CIFAR-10)", "2.2.2-base-cnn", 30, "2.2.2 Base CNN"),
+        ("2.2.4 Max-pooling vs strided convolution (CIFAR-10)", "2.2.4-pooling", 30, "2.2.4 Pooling"),
+        ("2.1.3 Regularisation (MLP, MNIST)", "2.1.3-regularisation", 12, "2.1.3 Regul…"),
+        ("Fake sweep: lr", "fake-sweep", 30, "Fake sweep"),
+        ("A sweep of many words", "many", 14, "A sweep of"),
+    ],
+)
+def test_study_labels_in_the_configs_tree(title: str, stem: str, width: int, label: str) -> None:
+    from tui.widgets import study_label
+
+    assert study_label(title, stem, width) == label
+    assert len(study_label(title, stem, width)) <= width
+
+
+def test_log_lines_wrap_under_an_indent_keeping_words_whole() -> None:
+    from tui.widgets import wrap_line
+
+    line = "04:52:32 INFO epoch 20/20  train_loss 0.6575  train_acc 0.7690  val_loss 0.9698  val_acc 0.6698  (5.8s)"
+    parts = wrap_line(line, 60)
+    assert len(parts) == 2 and all(len(p) <= 60 for p in parts)
+    assert parts[1].startswith("  ") and not parts[1].startswith("   ")
+    assert " ".join(p.strip() for p in parts).split() == line.split()  # no word cut
+    assert wrap_line("short", 60) == ["short"] and wrap_line(line, 0) == [line]

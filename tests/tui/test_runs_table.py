@@ -308,3 +308,98 @@ def test_only_tui_compat_touches_datatable_privates() -> None:
         p.name for p in Path(tui.__file__).parent.glob("*.py") if any(n in p.read_text() for n in privates)
     )
     assert users == ["compat.py"], users
+
+
+# --------------------------------------------------------------- columns by priority, to the width
+
+
+class _SizedTableApp(App[None]):
+    CSS = "RunsTable { width: 80; }"
+
+    def compose(self) -> ComposeResult:
+        yield RunsTable(id="t")
+
+
+def test_columns_fit_the_width_by_priority_and_refit_when_a_value_grows() -> None:
+    """The table shows the columns that fit, by priority, whole; a value that grows (a longer
+    name) drops a column rather than being cut; the diff view pins the name and scrolls."""
+
+    async def main() -> None:
+        app = _SizedTableApp()
+        async with app.run_test(size=(120, 30)) as pilot:
+            table = app.query_one(RunsTable)
+            table.set_columns(["optimizer.lr"], ["model.name"])
+            runs = [_run(i, status) for i, status in enumerate(["running", "done", "failed"])]
+            for st in runs:
+                table.upsert(st, NOW)
+            await pilot.pause()
+            await pilot.pause()
+
+            def fits() -> list[str]:
+                shown = [c.key for c in table.columns_def]
+                used = sum(c.get_render_width(table) for c in table.ordered_columns)
+                assert used <= table.size.width and table.max_scroll_x == 0, (shown, used)
+                return shown
+
+            shown = fits()
+            assert shown[:5] == ["name", "status", "epoch", "best", "test"] and "hp:optimizer.lr" in shown
+            assert "train_acc" not in shown  # the lowest priority did not fit
+            header = _frame(table)[0]
+            assert all(c.label in header for c in table.columns_def), header
+
+            runs[1].summary = replace(runs[1].summary, name="a-very-long-run-name-that-takes-room")
+            table.upsert(runs[1], NOW)
+            await pilot.pause()
+            await pilot.pause()
+            narrower = fits()
+            assert len(narrower) < len(shown) and narrower[:2] == ["name", "status"] and "test" in narrower
+            assert any("a-very-long-run-name-that-takes-room" in line for line in _frame(table))
+
+            runs[1].summary = replace(runs[1].summary, name="name-01")
+            table.upsert(runs[1], NOW)
+            assert table.set_columns(["optimizer.lr"], diff=True)  # the diff view: name, status, accuracies
+            assert [c.key for c in table.columns_def] == ["name", "status", "best", "test", "hp:optimizer.lr"]
+            # More differing hyperparameters than fit: a last column says so; → and ← page through them.
+            many = ["optimizer.lr", *(f"model.a_rather_long_key_{i}" for i in range(4))]
+            table.set_columns(many, diff=True)
+            await pilot.pause()
+            keys = lambda: [c.key for c in table.columns_def]  # noqa: E731
+            first = keys()
+            assert first[:5] == ["name", "status", "best", "test", "hp:optimizer.lr"] and first[-1] == "more"
+            fits()
+            after = table.hidden_hparams[1]
+            assert after > 0 and f"{after} →" in _frame(table)[0]
+            await pilot.press("right")
+            assert "hp:optimizer.lr" not in keys() and table.hidden_hparams[0] == 1
+            assert "← 1" in _frame(table)[0]
+            fits()
+            await pilot.press("left")
+            assert keys() == first
+
+    asyncio.run(main())
+
+
+def test_sort_keeps_runs_without_a_value_last_both_ways() -> None:
+    async def main() -> None:
+        app = _TableApp()
+        async with app.run_test(size=(200, 30)) as pilot:
+            table = app.query_one(RunsTable)
+            table.set_columns([])
+            runs = [_run(i) for i in range(4)]
+            runs[2].summary = replace(runs[2].summary, best_val_acc=None)
+            for st in runs:
+                table.upsert(st, NOW)
+            await pilot.pause()
+            table.sort_column = "best"  # an accuracy: best first
+            table.apply_sort()
+            assert table.ordered_ids() == ["run-03", "run-01", "run-00", "run-02"]
+            table.sort_reverse = True
+            table.apply_sort()
+            assert table.ordered_ids() == ["run-00", "run-01", "run-03", "run-02"]
+            table.sort_column, table.sort_reverse = "name", False  # names: a to z
+            table.apply_sort()
+            table.show_sort_marks()
+            assert table.ordered_ids() == ["run-00", "run-01", "run-02", "run-03"]
+            assert _frame(table)[0].startswith(" name ▲")
+
+    asyncio.run(main())
