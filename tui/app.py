@@ -29,7 +29,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from tui.commands import bindings, palette_commands
+from tui.commands import Command, bindings, palette_commands, palette_title
 from tui.main_screen import MainScreen
 from tui.model import RunsModel, RunState
 
@@ -598,11 +598,70 @@ class HW2App(App[None]):
 
     # -------------------------------------------------------------- command palette
 
+    def action_help(self) -> None:
+        """The help screen (keys and columns), from any view."""
+        from tui.screens import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        for cmd in palette_commands():
-            target = self if cmd.app else self.main
-            yield SystemCommand(cmd.title or "", cmd.help, _runner(target, cmd.action or ""))
+        """Every command of every view, its key in its title (``Kill run (k)``); Textual's own
+        Keys and Quit are left out (ours say more: ``Help: keys and columns (?)``, ``Quit (runs go on) (q)``)."""
+        for cmd in super().get_system_commands(screen):
+            if cmd.title not in ("Keys", "Quit"):
+                yield cmd
+        for cmd in palette_commands(_screen_kind(screen)):
+            yield SystemCommand(palette_title(cmd), cmd.help, _runner(self, cmd))
+
+    async def run_command(self, cmd: Command) -> None:
+        """Run a command where it lives: on the app; on a view open below (closing the views above
+        it); or on a view opened for it: the study view of the highlighted study (``v``), and
+        its factorial view for a factorial command."""
+        if cmd.app:
+            await self.run_action(cmd.action or "")
+            return
+        screen = await self._screen_for(cmd.screen)
+        if screen is not None:
+            await screen.run_action(cmd.action or "")
+
+    async def _screen_for(self, kind: str) -> Screen | None:
+        """The screen of ``kind`` on top, opening or closing views to get there (None: it cannot
+        be opened here, and the main screen has said why)."""
+        from tui.study import StudyScreen
+
+        kinds = [_screen_kind(s) for s in self.screen_stack]
+        if kind in kinds:
+            while _screen_kind(self.screen) != kind:
+                await self.pop_screen()
+            return self.screen
+        if "study" not in kinds:  # only the main screen (and maybe dialogs) below
+            while self.screen is not self.main:
+                await self.pop_screen()
+            mounted = self.main.open_study_view()
+            if mounted is None:
+                return None
+            await mounted
+        if kind == "pivot":
+            study = self.screen
+            if not isinstance(study, StudyScreen):
+                return None
+            await self._settle()
+            study.action_pivot()
+            await self._settle()
+            if _screen_kind(self.screen) != "pivot":
+                return None
+        return self.screen
+
+    async def _settle(self) -> None:
+        """Let a view just pushed mount (its actions need its widgets)."""
+        import asyncio
+
+        screen = self.screen
+        for _ in range(200):
+            if screen.is_mounted:
+                return
+            await asyncio.sleep(0.01)
 
 
 def _points(watcher: Any, run_id: str) -> list[Any]:
@@ -627,11 +686,22 @@ def _needs_scheduler(summary: Any) -> bool:
     )
 
 
-def _runner(target: Any, action: str) -> Callable[[], Any]:
-    def run() -> Any:
-        return target.run_action(action)
+def _runner(app: HW2App, cmd: Command) -> Callable[[], Any]:
+    async def run() -> None:
+        await app.run_command(cmd)
 
     return run
+
+
+def _screen_kind(screen: Screen) -> str:
+    """``main``, ``study`` or ``pivot`` for the app's views; ``dialog`` for the others."""
+    from tui.study import PivotScreen, StudyScreen
+
+    if isinstance(screen, MainScreen):
+        return "main"
+    if isinstance(screen, StudyScreen):
+        return "study"
+    return "pivot" if isinstance(screen, PivotScreen) else "dialog"
 
 
 # ---------------------------------------------------------------------- entry points

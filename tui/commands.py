@@ -1,7 +1,8 @@
 """Every command of the app, once: its key, action, footer label, palette title and help text.
 
-The main screen's and the app's ``BINDINGS``, the command palette, the help screen and the
-README's "Keys in the app" table are all generated from :data:`COMMANDS`
+The screens' and the app's ``BINDINGS``, the footers (:data:`FOOTER_ACTIONS` picks the main
+screen's by focused pane), the command palette, the help screen and the README's "Keys in the
+app" table are all generated from :data:`COMMANDS`
 (``tests/tui/test_commands.py`` fails when the README section or a binding drifts from it).
 A command without an action documents a key handled by a widget (``enter`` in the configs tree,
 the arrows in the table, ``ctrl+p``).
@@ -9,7 +10,6 @@ the arrows in the table, ``ctrl+p``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from textual.binding import Binding
@@ -63,7 +63,7 @@ COMMANDS: tuple[Command, ...] = (
         "launch the highlighted study: a dialog says what is already done or queued (only the rest is "
         "queued) and sets repeat, smoke test first, force and executor (local/Slurm)",
         "launch_study",
-        "Study",
+        "Launch",
         "Launch study",
     ),
     Command(
@@ -72,16 +72,17 @@ COMMANDS: tuple[Command, ...] = (
         CONFIGS,
         "reload configs after editing them (invalid files are listed in red)",
         "reload_configs",
-        None,
+        "Reload",
         "Reload configs",
     ),
     Command(
         "c",
         "c",
         CONFIGS,
-        "hide/show the configs pane (more room for the table)",
+        "hide/show the configs pane (more room for the table); under 110 columns it starts hidden, "
+        "and moving focus to it shows it",
         "toggle_configs",
-        None,
+        "Configs",
         "Toggle configs pane",
     ),
     Command("", "↑ ↓", TABLE, "highlight a run: its plots, log and config follow it"),
@@ -91,24 +92,27 @@ COMMANDS: tuple[Command, ...] = (
         TABLE,
         "mark/unmark a run: marked runs are overlaid on the plots",
         "mark",
-        None,
+        "Mark",
         "Mark run",
     ),
     Command(
         "o",
         "o",
         TABLE,
-        "cycle the sort column (clicking a header sorts too)",
+        "cycle the sort column, marked ▼ (largest first: accuracies, progress) or ▲ (smallest first: "
+        "losses, names, times), the cursor on the first run; runs without a value last; clicking a "
+        "header sorts by it, twice reverses",
         "cycle_sort",
-        None,
+        "Sort",
         "Cycle sort column",
     ),
-    Command("O", "O", TABLE, "reverse the sort order", "reverse_sort", None, "Reverse sort"),
+    Command("O", "O", TABLE, "reverse the sort order", "reverse_sort", "Reverse", "Reverse sort"),
     Command(
         "slash",
         "/",
         TABLE,
-        "filter rows by text (name, study, status, model); esc clears it",
+        "filter rows by text: every word must match the name, study, status, model or a "
+        "hyperparameter (adam, 0.001, lr=0.001, dropout=0.2); says 'no match'; esc clears it",
         "filter",
         "Filter",
         "Filter runs",
@@ -117,7 +121,8 @@ COMMANDS: tuple[Command, ...] = (
         "d",
         "d",
         TABLE,
-        "show only the hyperparameter columns that differ between the listed runs",
+        "diff view: only name, status, accuracies and the hyperparameters that differ between the "
+        "listed runs (← → show the others when they do not all fit); d again: all columns",
         "toggle_diff",
         "Diff",
         "Toggle diff columns",
@@ -141,17 +146,23 @@ COMMANDS: tuple[Command, ...] = (
         "Export",
         "Export CSV",
     ),
-    Command("1", "1", VIEWS, "Plots tab", "tab('tab-plots')", None, "Show plots"),
+    Command("1", "1", VIEWS, "Plots tab", "tab('tab-plots')", "Plots", "Show plots"),
     Command(
-        "2", "2", VIEWS, "Log tab (train.log of the highlighted run)", "tab('tab-log')", None, "Show log"
+        "2",
+        "2",
+        VIEWS,
+        "Log tab (train.log of the highlighted run; long lines wrap)",
+        "tab('tab-log')",
+        "Log",
+        "Show log",
     ),
     Command(
         "3",
         "3",
         VIEWS,
-        "Config tab (resolved config of the highlighted run)",
+        "Config tab (resolved config of the highlighted run, or the highlighted config file)",
         "tab('tab-config')",
-        None,
+        "Config",
         "Show config",
     ),
     Command(
@@ -170,7 +181,7 @@ COMMANDS: tuple[Command, ...] = (
         VIEWS,
         "study view of the highlighted study (configs tree) or of the highlighted run's study",
         "study_view",
-        "Study view",
+        "Study",
         "Study view",
     ),
     Command(
@@ -179,7 +190,7 @@ COMMANDS: tuple[Command, ...] = (
         VIEWS,
         "write the study's report (reports/<study>/report.md, .tex, figures, CSVs) in the background",
         "study_report",
-        None,
+        "Report",
         "Write study report",
     ),
     Command(
@@ -188,7 +199,7 @@ COMMANDS: tuple[Command, ...] = (
         VIEWS,
         "re-queue every failed or killed run of the study (those without a done/queued twin)",
         "requeue_failed",
-        None,
+        "Retry failed",
         "Re-queue failed runs of the study",
     ),
     Command(
@@ -198,6 +209,7 @@ COMMANDS: tuple[Command, ...] = (
         "mark/unmark a variant: two marked show their verdict (Welch on test accuracy)",
         "mark_variant",
         "Mark",
+        "Mark variant",
         screen="study",
     ),
     Command(
@@ -207,9 +219,12 @@ COMMANDS: tuple[Command, ...] = (
         "factorial view (studies with a grid over two or more keys)",
         "pivot",
         "Factorial",
+        "Factorial view",
         screen="study",
     ),
-    Command("P", "P", STUDY, "write the study's report", "report", "Report", screen="study"),
+    Command(
+        "P", "P", STUDY, "write the study's report", "report", "Report", "Write study report", screen="study"
+    ),
     Command(
         "F",
         "F",
@@ -217,6 +232,7 @@ COMMANDS: tuple[Command, ...] = (
         "re-queue the study's failed or killed runs",
         "requeue_failed",
         "Requeue failed",
+        "Re-queue failed runs of the study",
         screen="study",
     ),
     Command(
@@ -227,10 +243,20 @@ COMMANDS: tuple[Command, ...] = (
         "P puts it into the report",
         "edit_conclusion",
         "Conclusion",
+        "Edit the study's conclusion",
         screen="study",
     ),
     Command("escape", "esc", STUDY, "back to the runs", "close", "Back", screen="study"),
-    Command("x", "x", PIVOT, "swap rows and columns", "swap_axes", "Swap", screen="pivot"),
+    Command(
+        "x",
+        "x",
+        PIVOT,
+        "swap rows and columns",
+        "swap_axes",
+        "Swap",
+        "Factorial: swap rows and columns",
+        screen="pivot",
+    ),
     Command(
         "m",
         "m",
@@ -238,6 +264,7 @@ COMMANDS: tuple[Command, ...] = (
         "cycle the metric (best val acc, test acc, val loss, train loss, s/epoch)",
         "cycle_metric",
         "Metric",
+        "Factorial: next metric",
         screen="pivot",
     ),
     Command(
@@ -247,6 +274,7 @@ COMMANDS: tuple[Command, ...] = (
         "next pair of factors (studies varying more than two keys)",
         "cycle_factors",
         "Factors",
+        "Factorial: next pair of factors",
         screen="pivot",
     ),
     Command(
@@ -256,17 +284,28 @@ COMMANDS: tuple[Command, ...] = (
         "export the table as CSV and LaTeX into the export dir (paths shown)",
         "export_pivot",
         "Export",
+        "Factorial: export CSV and LaTeX",
         screen="pivot",
     ),
     Command("escape", "esc", PIVOT, "back to the study view", "close", "Back", screen="pivot"),
-    Command("", "ctrl+p", APP, "command palette: every action is there too"),
-    Command("question_mark", "?", APP, "this help", "help", "Help", "Help: keys"),
+    Command("", "ctrl+p", APP, "command palette: every command of every view, with its key"),
+    Command(
+        "question_mark",
+        "?",
+        APP,
+        "this help: every key and what each column holds (esc, q or ? closes it)",
+        "help",
+        "Help",
+        "Help: keys and columns",
+        app=True,
+    ),
     Command(
         "q",
         "q",
         APP,
         "quit; runs keep going in the background, reopening re-attaches",
         "quit",
+        "Quit (runs go on)",
         "Quit (runs go on)",
         app=True,
     ),
@@ -275,44 +314,77 @@ COMMANDS: tuple[Command, ...] = (
 
 SECTIONS = (CONFIGS, TABLE, VIEWS, STUDY, PIVOT, APP)
 
-
-FOOTER_ORDER = (
-    "help",
-    "launch_study",
-    "study_view",
-    "kill",
-    "requeue",
-    "export",
-    "filter",
-    "toggle_diff",
-    "toggle_smooth",
-)
-"""The footer's order (left to right) of the main screen's keys; the app's (quit) come after them."""
+FOOTER_ACTIONS: dict[str, tuple[str, ...]] = {
+    "table": (
+        "help",
+        "quit",
+        "filter",
+        "toggle_diff",
+        "study_view",
+        "toggle_configs",
+        "kill",
+        "requeue",
+        "export",
+        "cycle_sort",
+        "mark",
+    ),
+    "tree": (
+        "help",
+        "quit",
+        "launch_study",
+        "study_view",
+        "toggle_configs",
+        "reload_configs",
+        "requeue_failed",
+        "study_report",
+    ),
+    "views": (
+        "help",
+        "quit",
+        "toggle_smooth",
+        "tab('tab-plots')",
+        "tab('tab-log')",
+        "tab('tab-config')",
+        "study_view",
+        "toggle_configs",
+        "filter",
+    ),
+}
+"""The main screen's footer by focused pane (runs table, configs tree, the tabs), most wanted
+first: :class:`tui.widgets.FittedFooter` shows as many as fit. The study and factorial views show
+their own keys in the command table's order."""
 
 
 def bindings(*, app: bool, screen: str = "main") -> list[Binding]:
-    """The bindings of the app (``app=True``) or of a screen, footer keys first, in footer order."""
-    cmds = [c for c in COMMANDS if c.action and c.app is app and (app or c.screen == screen)]
-    rank = {a: i for i, a in enumerate(FOOTER_ORDER)}
-    cmds.sort(key=lambda c: (c.footer is None, rank.get(c.action or "", len(rank))))
-    return [c.binding() for c in cmds]
+    """The bindings of the app (``app=True``) or of a screen, in the command table's order."""
+    return [c.binding() for c in COMMANDS if c.action and c.app is app and (app or c.screen == screen)]
 
 
-def palette_commands() -> Iterable[Command]:
-    """The main screen's and the app's commands (the other screens' keys are in their footers)."""
-    return (c for c in COMMANDS if c.title and c.action and (c.app or c.screen == "main"))
+def palette_title(cmd: Command) -> str:
+    """A command's palette title with its key: ``Kill run (k)``."""
+    return f"{cmd.title} ({cmd.shown_key})"
 
 
-def help_markup() -> str:
-    """The help screen's text (Textual markup)."""
-    out = ["[b]hw2-tui[/b] — run and watch the homework-2 experiments"]
-    for section in SECTIONS:
-        out += ["", f"[b]{section}[/b]"]
-        for c in COMMANDS:
-            if c.section == section:
-                out.append(f"  [b]{_escape(c.shown_key):<8}[/b] {_escape(c.help)}")
-    out += ["", "[b]runs keep going[/b] after you quit: the scheduler runs them in the background."]
-    return "\n".join(out)
+def palette_commands(screen: str = "main") -> list[Command]:
+    """Every command the palette lists from ``screen`` (main, study or pivot): each command of
+    every view once, the screen's own first where two views share a title (P writes the report
+    from the main screen and from the study view)."""
+    titled = [c for c in COMMANDS if c.title and c.action]
+    titled.sort(key=lambda c: not (c.app or c.screen == screen))
+    seen: set[str] = set()
+    out = []
+    for c in titled:
+        if c.title not in seen:
+            seen.add(c.title or "")
+            out.append(c)
+    return out
+
+
+def help_sections() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The help screen's keys: (section, [(key, what it does)]) in the command table's order."""
+    return [
+        (section, [(c.shown_key, c.help) for c in COMMANDS if c.section == section]) for section in SECTIONS
+    ]
 
 
 def readme_table() -> str:
@@ -323,7 +395,3 @@ def readme_table() -> str:
         text = c.help.replace("<", "&lt;").replace(">", "&gt;")
         rows.append(f"| {key} | {c.section} | {text} |")
     return "\n".join(rows)
-
-
-def _escape(text: str) -> str:
-    return text.replace("[", r"\[")

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-from tui.commands import help_markup
+from tui.commands import help_sections
+from tui.widgets import column_glossary
 
 
 class HelpScreen(ModalScreen[None]):
-    """Lists every key (from :data:`tui.commands.COMMANDS`); any of esc, q or ? closes it."""
+    """Every key (from :data:`tui.commands.COMMANDS`) and what each runs-table column holds; any
+    of esc, q or ? closes it. Long lines wrap under their own text, not under the keys."""
 
     BINDINGS = [
         Binding("escape", "close", "Close"),
@@ -22,17 +27,61 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
-        width: 96; max-width: 100%; height: auto; max-height: 90%;
+        width: 100; max-width: 100%; height: auto; max-height: 90%;
         border: thick $primary; background: $surface; padding: 0 1;
     }
     """
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
-            yield Static(help_markup(), id="help-text")
+            yield Static(help_renderable(), id="help-text")
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def help_renderable() -> Group:
+    """The help's text: a title, then per section a two-column grid (key, what it does) whose
+    second column wraps under itself; then the runs table's columns."""
+    parts: list[RenderableType] = [
+        Text.assemble(("hw2-tui", "bold"), " — run and watch the homework-2 experiments  "),
+        Text("esc, q or ? closes this help; ctrl+p finds every command by name", style="dim"),
+    ]
+    for section, rows in help_sections():
+        parts += [Text(""), _grid(section, rows)]
+    parts += [
+        Text(""),
+        _grid("Columns of the runs table (as many as fit the width, by priority)", column_glossary()),
+    ]
+    parts += [
+        Text(""),
+        Text.assemble(
+            ("runs keep going", "bold"), " after you quit: the scheduler runs them in the background."
+        ),
+    ]
+    return Group(*parts)
+
+
+def help_text() -> str:
+    """The help as plain text (what the tests and the README compare)."""
+    lines: list[str] = []
+    for section, rows in [*help_sections(), ("Columns", column_glossary())]:
+        lines.append(section)
+        lines += [f"  {key}  {text}" for key, text in rows]
+    return "\n".join(lines)
+
+
+def _grid(title: str, rows: list[tuple[str, str]]) -> Table:
+    width = max((len(k) for k, _ in rows), default=4)
+    grid = Table.grid(padding=(0, 2, 0, 0))
+    grid.title = title
+    grid.title_justify = "left"
+    grid.title_style = "bold"
+    grid.add_column(min_width=width + 2, no_wrap=True, style="bold", justify="left")
+    grid.add_column(ratio=1, overflow="fold")
+    for key, text in rows:
+        grid.add_row(Text("  " + key), Text(text))
+    return grid
 
 
 class ConfirmScreen(ModalScreen[bool]):
