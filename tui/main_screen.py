@@ -16,24 +16,27 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, Log, Static, TabbedContent, TabPane, Tree
+from textual.widgets import DataTable, Header, Input, Label, Static, TabbedContent, TabPane, Tree
 
 from hw2.schedule import schedule_text
-from tui.commands import bindings
+from tui.commands import FOOTER_ACTIONS, bindings
 from tui.launch import open_launch_dialog
-from tui.model import Changes, RunState, differing_keys
+from tui.model import Changes, RunState, differing_keys, run_matches
 from tui.plots import MetricPlots
-from tui.screens import ConfirmScreen, HelpScreen
+from tui.screens import ConfirmScreen
 from tui.widgets import (
-    BASE_COLUMNS,
     KEY_HPARAMS,
     PROGRESS_COLUMNS,
     TIME_COLUMNS,
     ConfigTree,
+    FittedFooter,
     GpuBar,
     NodeData,
     RunsTable,
+    WrapLog,
     gpu_text,
+    hparam_order,
+    study_label,
 )
 
 if TYPE_CHECKING:
@@ -42,17 +45,25 @@ if TYPE_CHECKING:
 
 TICK_S = 1.0
 LOG_MAX_LINES = 5000
+STUDY_WIDTH = 18
+"""The study column's names at most (``2.2.6 Regularised``)."""
+NARROW = 110
+"""Below this many columns the configs pane starts hidden (``c``, or focusing it, shows it)."""
 
 
 class MainScreen(Screen[None]):
     """Run, watch and compare the runs."""
 
     BINDINGS: ClassVar[list[BindingType]] = bindings(app=False)  # type: ignore[assignment]
+    AUTO_FOCUS = "#runs"
 
     def __init__(self) -> None:
         super().__init__()
         self.filter_text = ""
+        self._filter_words: list[str] = []
         self.diff_mode = False
+        self.configs_choice: bool | None = None
+        """The user's choice of the configs pane (``c``); None: shown from NARROW columns up."""
         self.smooth = False
         self._highlighted: str | None = None
         # Rows with new metric lines, shown on the next tick: True = the row in full (an epoch
@@ -62,9 +73,12 @@ class MainScreen(Screen[None]):
         self.table = RunsTable(id="runs")
         self.config_tree = ConfigTree("configs", id="configs")
         self.plots = MetricPlots(id="plots")
-        self.log_view = Log(max_lines=LOG_MAX_LINES, id="log", highlight=False)
+        self.log_view = WrapLog(max_lines=LOG_MAX_LINES, id="log", highlight=False)
         self.config_view = Static("highlight a run to see its resolved config", id="config-view")
-        self.filter_box = Input(placeholder="filter runs (esc clears)", id="filter")
+        self.filter_box = Input(
+            placeholder="filter: name, status, study, hyperparameter (adam, lr=0.001); esc clears",
+            id="filter",
+        )
         self.tabs = TabbedContent(id="tabs", initial="tab-plots")
         self.gpu_bar = GpuBar(gpu_text(None, {}), id="gpu")
 
@@ -95,13 +109,45 @@ class MainScreen(Screen[None]):
                         yield self.log_view
                     with TabPane("Config", id="tab-config"), VerticalScroll(id="config-scroll"):
                         yield self.config_view
-        yield Footer()
+        yield FittedFooter()
 
     def on_mount(self) -> None:
-        self.table.set_columns(KEY_HPARAMS)
+        self._refresh_columns()
         self.config_tree.show_root = False
         self.query_one("#configs-title", Label).update(f"Configs: {self.hw2.configs_dir.name}/")
+        self._show_configs_pane()
         self.table.focus()
+
+    def on_resize(self) -> None:
+        self._show_configs_pane()
+
+    def configs_shown(self) -> bool:
+        return bool(self.query_one("#left").display)
+
+    def _show_configs_pane(self) -> None:
+        """The configs pane as the user chose (``c``), else shown from NARROW columns up: at 80
+        columns the runs table takes the whole width."""
+        shown = self.configs_choice if self.configs_choice is not None else self.app.size.width >= NARROW
+        left = self.query_one("#left")
+        if bool(left.display) != shown:
+            left.display = shown
+        if not shown and self.config_tree.has_focus:
+            self.table.focus()
+
+    def on_descendant_focus(self, event: Any) -> None:
+        """Focus reaching the hidden configs tree (tab, or a test's focus()) shows it."""
+        if event.widget is self.config_tree and not self.configs_shown():
+            self.configs_choice = True
+            self._show_configs_pane()
+
+    def footer_actions(self) -> tuple[str, ...]:
+        """The footer's keys for the focused pane (:data:`tui.commands.FOOTER_ACTIONS`)."""
+        focused = self.focused
+        if focused is self.config_tree:
+            return FOOTER_ACTIONS["tree"]
+        if focused is None or focused is self.table or focused is self.filter_box:
+            return FOOTER_ACTIONS["table"]
+        return FOOTER_ACTIONS["views"]
 
     def start_ticking(self) -> None:
         self.set_interval(TICK_S, self._tick)
@@ -122,8 +168,9 @@ class MainScreen(Screen[None]):
                     resort |= self._show_row(st, now)
                 else:
                     self._dirty_rows[rid] = rid in changes.rows or self._dirty_rows.get(rid, False)
-            if changes.columns and self.diff_mode:
+            if changes.columns:
                 self._refresh_columns()
+            self.table.refit_if_due()
             if resort:
                 self.table.apply_sort()
             if self._highlighted is None and self.table.row_count:
@@ -131,16 +178,24 @@ class MainScreen(Screen[None]):
             self.redraw_plots()
             if self._highlighted in changes.shown:
                 self._show_config(self._highlighted)
+            if self.filter_text and changes.shown:
+                self._show_filter_note()
         if initial or changes.shown:
             self.update_gpu_bar()  # its run counts change only with a status (metric lines: never)
 
     def show_log(self, text: str, reset: bool) -> None:
         if reset:
-            self.log_view.clear()
-        self.log_view.write(text)
+            self.log_view.reset_text()
+        self.log_view.add_text(text)
 
     def show_configs(self, entries: list[Any]) -> None:
         self.config_tree.load(entries, self.hw2.configs_dir)
+        titles = {
+            e.study_title or e.name: Path(e.path).stem
+            for e in entries
+            if e.kind == "study" and e.error is None
+        }
+        self.table.set_study_names({t: study_label(t, stem, STUDY_WIDTH) for t, stem in titles.items()})
 
     def update_gpu_bar(self) -> None:
         from hw2.runs.summary import slurm_summary_line
@@ -169,27 +224,13 @@ class MainScreen(Screen[None]):
             for st in self.runs.values():
                 if st.status == "running" and st.run_id in self.table.rows and st.run_id not in dirty:
                     self.table.upsert(st, now, columns=TIME_COLUMNS)
+            self.table.refit_if_due()
             if resort:
                 self.table.apply_sort()
             self.redraw_plots()
 
     def _matches(self, st: RunState) -> bool:
-        if not self.filter_text:
-            return True
-        s = st.summary
-        hay = " ".join(
-            str(x)
-            for x in (
-                s.name,
-                s.study or "",
-                s.status,
-                s.trainer,
-                st.run_id,
-                s.device or "",
-                s.hparams.get("model.name", ""),
-            )
-        ).lower()
-        return all(word in hay for word in self.filter_text.lower().split())
+        return not self._filter_words or run_matches(st, self._filter_words)
 
     def _show_row(self, st: RunState, now: float) -> bool:
         """Add/update the run's row if it passes the filter, drop it otherwise."""
@@ -294,9 +335,6 @@ class MainScreen(Screen[None]):
 
     # ------------------------------------------------------------------ actions: view
 
-    def action_help(self) -> None:
-        self.app.push_screen(HelpScreen())
-
     def action_tab(self, tab: str) -> None:
         self.tabs.active = tab
 
@@ -324,8 +362,10 @@ class MainScreen(Screen[None]):
             event.stop()
 
     def set_filter(self, text: str) -> None:
-        """Show only runs whose name/study/status/trainer/model contain every word of ``text``."""
+        """Show only runs that match every word of ``text`` (:func:`tui.model.run_matches`: name,
+        study, status, model or a hyperparameter); the filter box says how many, or "no match"."""
         self.filter_text = text.strip()
+        self._filter_words = self.filter_text.lower().split()
         now = self.hw2.clock()
         table = self.table
         keep = [st for st in self.runs.values() if self._matches(st)]
@@ -340,30 +380,48 @@ class MainScreen(Screen[None]):
             for st in keep:  # rows already shown are current: only the missing ones are added
                 if st.run_id not in table.rows:
                     table.upsert(st, now)
-            if self.diff_mode:
-                self._refresh_columns()
+            self._refresh_columns()
             self.table.apply_sort()
             self._on_highlight(self.table.highlighted_id())
+        self._show_filter_note()
+
+    def _show_filter_note(self) -> None:
+        """Under the filter box: how many runs match, or that none does."""
+        if not self.filter_text:
+            note = ""
+        elif self.table.row_count == 0:
+            note = "no match (esc clears)"
+        else:
+            note = f"{self.table.row_count} of {sum(not st.deleted for st in self.runs.values())} runs"
+        self.filter_box.border_subtitle = note
 
     def listed_runs(self) -> list[RunState]:
         return [self.runs[rid] for rid in self.table.ordered_ids() if rid in self.runs]
 
+    def differing(self) -> list[str]:
+        """The hyperparameters that differ between the listed runs, in the table's order."""
+        return hparam_order(differing_keys(self.listed_runs()))
+
     def _refresh_columns(self) -> None:
-        keys = differing_keys(self.listed_runs()) if self.diff_mode else list(KEY_HPARAMS)
-        if self.table.set_columns(keys):
-            now = self.hw2.clock()
-            for st in self.listed_runs():
-                self.table.upsert(st, now)
+        """Offer the table its columns: the differing hyperparameters after the results (all of
+        them, and nothing else but name, status and accuracies, in the diff view)."""
+        keys = self.differing()
+        spare = [] if self.diff_mode else [k for k in KEY_HPARAMS if k not in keys]
+        self.table.set_columns(keys, spare, diff=self.diff_mode)
 
     def action_toggle_diff(self) -> None:
         self.diff_mode = not self.diff_mode
         with self.app.batch_update():
             self._refresh_columns()
+        n = len(self.differing())
         if self.diff_mode:
-            n = len(self.table.columns_def) - len(BASE_COLUMNS)
-            self.notify(f"diff: {n} hyperparameter(s) differ between the listed runs", timeout=3)
+            what = (
+                f"{n} hyperparameter(s) differ between the listed runs" if n else "no hyperparameter differs"
+            )
+            more = " (← → for those left out)" if any(self.table.hidden_hparams) else ""
+            self.notify(f"diff view: name, status, accuracies and {what}{more}; d: all columns", timeout=4)
         else:
-            self.notify("diff off: key hyperparameters shown", timeout=3)
+            self.notify("all columns (as many as fit); d: the diff view", timeout=3)
 
     def action_toggle_smooth(self) -> None:
         self.smooth = not self.smooth
@@ -379,39 +437,40 @@ class MainScreen(Screen[None]):
         self.redraw_plots()
 
     def action_cycle_sort(self) -> None:
-        keys = [c.key for c in self.table.columns_def]
+        """Sort by the next shown column, in its own direction (accuracies best first)."""
+        keys = [c.key for c in self.table.columns_def if c.key != "more"]
         cur = self.table.sort_column
-        self.table.sort_column = keys[(keys.index(cur) + 1) % len(keys)] if cur in keys else keys[0]
-        self.table.sort_reverse = False
-        self.table.apply_sort()
-        self.notify(f"sorted by {self._label(self.table.sort_column)}", timeout=2)
+        self._sort_by(keys[(keys.index(cur) + 1) % len(keys)] if cur in keys else keys[0], False)
 
     def action_reverse_sort(self) -> None:
-        if self.table.sort_column is None:
-            self.table.sort_column = "name"
-        self.table.sort_reverse = not self.table.sort_reverse
-        self.table.apply_sort()
-        order = "desc" if self.table.sort_reverse else "asc"
-        self.notify(f"sorted by {self._label(self.table.sort_column)} ({order})", timeout=2)
+        self._sort_by(self.table.sort_column or "name", not self.table.sort_reverse)
 
-    def _label(self, key: str | None) -> str:
-        return next((c.label for c in self.table.columns_def if c.key == key), str(key))
+    def _sort_by(self, key: str, reverse: bool) -> None:
+        """Sort, mark the header (▼ largest first, ▲ smallest first), put the cursor on the first
+        run and say so."""
+        table = self.table
+        if key not in {c.key for c in table.candidates}:
+            return  # the diff view's note of hyperparameters left out
+        table.sort_column, table.sort_reverse = key, reverse
+        table.apply_sort()
+        table.show_sort_marks()
+        if table.row_count:  # the first run is the one asked for (the best, the lowest loss)
+            table.move_cursor(row=0, animate=False)
+        col = table.sort_column_def()
+        order = "largest first" if table.sorted_descending() else "smallest first"
+        self.notify(f"sorted by {col.label if col else key}: {order}", timeout=2)
 
     @on(DataTable.HeaderSelected, "#runs")
     def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
         key = str(event.column_key.value)
-        if self.table.sort_column == key:
-            self.table.sort_reverse = not self.table.sort_reverse
-        else:
-            self.table.sort_column, self.table.sort_reverse = key, False
-        self.table.apply_sort()
+        self._sort_by(key, not self.table.sort_reverse if self.table.sort_column == key else False)
 
     def action_toggle_configs(self) -> None:
-        """Hide/show the configs pane (gives the table the full width on an 80-column terminal)."""
-        left = self.query_one("#left")
-        left.display = not left.display
-        if not left.display and self.config_tree.has_focus:
-            self.table.focus()
+        """Hide/show the configs pane (the table gets the whole width); shown, it takes the focus."""
+        self.configs_choice = not self.configs_shown()
+        self._show_configs_pane()
+        if self.configs_choice:
+            self.config_tree.focus()
 
     def action_reload_configs(self) -> None:
         self.hw2.load_configs()
@@ -461,12 +520,28 @@ class MainScreen(Screen[None]):
         self._set_config_text("\n".join(lines))
 
     def action_launch_study(self) -> None:
+        """Launch the configs tree's highlighted study (the tree focused), else the highlighted
+        run's study, else the tree's highlighted entry."""
         node = self.config_tree.cursor_node
         data: NodeData | None = node.data if node is not None else None
+        if not self.config_tree.has_focus:
+            data = self._run_study_node() or data
         if data is None:
-            self.notify("highlight a study in the configs tree first", severity="warning")
+            self.notify(
+                "highlight a study in the configs tree (c shows it) or a run of a study", severity="warning"
+            )
             return
         self.open_launch_dialog(data)
+
+    def _run_study_node(self) -> NodeData | None:
+        """The highlighted run's study, as the configs tree holds it (None: no such study file)."""
+        st = self.highlighted_run()
+        if st is None or not st.study:
+            return None
+        for e in self.hw2.config_entries:
+            if e.kind == "study" and e.error is None and (e.study_title or e.name) == st.study:
+                return NodeData("study", e)
+        return None
 
     def open_launch_dialog(self, data: NodeData) -> None:
         """The launch dialog for the highlighted study/experiment (:func:`tui.launch.open_launch_dialog`)."""
@@ -528,11 +603,17 @@ class MainScreen(Screen[None]):
         return found
 
     def action_study_view(self) -> None:
-        found = self._study_or_warn()
-        if found is not None:
-            from tui.study import StudyScreen
+        self.open_study_view()
 
-            self.app.push_screen(StudyScreen(found[0], found[1]))
+    def open_study_view(self) -> Any:
+        """Push the study view of the current study; returns what to await for it to mount
+        (None: no study here, and a notice said so)."""
+        found = self._study_or_warn()
+        if found is None:
+            return None
+        from tui.study import StudyScreen
+
+        return self.app.push_screen(StudyScreen(found[0], found[1]))
 
     def action_study_report(self) -> None:
         found = self._study_or_warn()
