@@ -340,7 +340,7 @@ class MainScreen(Screen[None]):
 
     def action_filter(self) -> None:
         self.filter_box.add_class("-shown")
-        self.filter_box.focus()
+        self.set_focus(self.filter_box)  # now: what is typed right after / goes into the box
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
