@@ -26,7 +26,7 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, Static
+from textual.widgets import DataTable, Header, Label, Static
 
 from tui.commands import bindings
 from tui.compat import CachedDataTable
@@ -44,6 +44,7 @@ from tui.plots import (
     short_title,
     value_text,
 )
+from tui.widgets import FittedFooter
 
 if TYPE_CHECKING:
     from hw2.analysis.stats import VariantGroup, Verdict
@@ -82,6 +83,19 @@ BAND_MAX = {False: 2, True: 3}
 """The val ± std lines are drawn only with at most this many variants (more are a thicket): in
 plots under :data:`BAND_TALL` rows, and taller."""
 BAND_TALL = 20
+STUDY_FOOTER = (
+    "help",
+    "quit",
+    "close",
+    "mark_variant",
+    "pivot",
+    "report",
+    "edit_conclusion",
+    "requeue_failed",
+)
+PIVOT_FOOTER = ("help", "quit", "close", "cycle_metric", "swap_axes", "cycle_factors", "export_pivot")
+"""The study and factorial views' footer keys, most wanted first (as many as fit the width are
+shown; help and the palette list them all)."""
 PIVOT_METRICS = ("best_val_acc", "test_acc", "val_loss", "train_loss", "seconds_per_epoch")
 CELL_PADDING = 2  # a DataTable column's padding (one space each side)
 SCROLLBAR = 2  # room kept for the table's vertical scrollbar
@@ -331,11 +345,15 @@ class StudyScreen(Screen[None]):
             self.loss_plot, self.acc_plot = cls(id="study-loss"), cls(id="study-acc")
             yield self.loss_plot
             yield self.acc_plot
-        yield Footer()
+        yield FittedFooter()
 
     def on_mount(self) -> None:
         self.table.focus()
         self.runs_changed()
+
+    def footer_actions(self) -> tuple[str, ...]:
+        """The footer's keys, most wanted first (:class:`tui.widgets.FittedFooter` fits them)."""
+        return STUDY_FOOTER
 
     def on_resize(self) -> None:
         if self.figures is not None:
@@ -430,14 +448,22 @@ class StudyScreen(Screen[None]):
         parts = []
         hidden = [heads[k] for k, _ in STUDY_COLUMNS if k not in shown and k not in skip]
         if hidden:
-            parts.append(f"hidden at this width: {', '.join(hidden)}")
+            parts.append(
+                f"hidden at this width: {', '.join(hidden)}"
+                if len(hidden) < 4
+                else f"hidden: {', '.join(hidden)}"
+            )
         i = [k for k, _ in STUDY_COLUMNS].index("verdict")
         if (
             "verdict" in shown
             and "verdict" in shortened
             and any(r[i].endswith(" n.s.") for r in figures.short_rows)
         ):
-            parts.append(f"n.s.: no clear difference (Welch, p ≥ {ALPHA:g})")
+            parts.append(
+                f"n.s. = no clear difference (p ≥ {ALPHA:g})"
+                if len(hidden) < 4
+                else "n.s. = no clear difference"
+            )
         elif figures.grid and "verdict" in shown:
             parts.append("verdicts: the chosen cell against its runners-up, as in report.md")
         return " · ".join(parts)
@@ -509,7 +535,9 @@ class StudyScreen(Screen[None]):
 
         a = self.group(self.marked[0]) if len(self.marked) == 2 else None
         b = self.group(self.marked[1]) if len(self.marked) == 2 else None
-        if a is None or b is None:
+        if self.figures is not None and len(self.figures.groups) < 2:
+            text = "one variant: nothing to compare it with"
+        elif a is None or b is None:
             text = f"marked: {self.marked[0]} (mark one more)" if self.marked else "space marks two variants"
             if self.figures is not None and self.figures.chosen:
                 chosen = self.figures.chosen
@@ -662,7 +690,7 @@ class PivotScreen(Screen[None]):
             yield Label("", id="pivot-title")
             yield self.table
             yield Static("", id="pivot-note")
-        yield Footer()
+        yield FittedFooter()
 
     def on_mount(self) -> None:
         from hw2.analysis.pivot import full_grid
@@ -675,6 +703,10 @@ class PivotScreen(Screen[None]):
     def on_resize(self) -> None:
         if self.pv is not None:
             self.rebuild()
+
+    def footer_actions(self) -> tuple[str, ...]:
+        """The footer's keys, most wanted first (:class:`tui.widgets.FittedFooter` fits them)."""
+        return PIVOT_FOOTER
 
     def runs_changed(self) -> None:
         self.rebuild()

@@ -330,6 +330,10 @@ def test_study_table_drops_columns_rather_than_cut_a_number(
             note = " ".join(region_lines(app, screen.query_one("#study-note")))
             assert "hidden at this width: train loss" in note and "s/epoch" in note
             assert all(len(x.rstrip()) <= 80 for x in lines)
+            footer = screen_lines(app)[-1]  # the keys that matter most, whole, within 80 columns
+            assert all(k in footer for k in ("? Help", "q Quit", "esc Back", "space Mark", "p Factorial")), (
+                footer
+            )
         else:
             assert screen.columns == keys  # everything fits at 160 columns
             assert "test acc vs first (Welch)" in head and "best ep" in head and "s/epoch" in head
