@@ -269,9 +269,9 @@ class RunsTable(CachedDataTable):
     Its candidate columns come by priority (:meth:`set_columns`): the results first, then the
     differing hyperparameters, then the rest. :meth:`refit` shows those that fit, whole (a
     column is dropped rather than a value cut), in display order; the diff view pages through
-    the differing hyperparameters with ← →. It keeps the last text of every candidate cell (shown or not) so an
-    update touches only cells that changed and the widths are known without drawing; its render
-    caches are :class:`tui.compat.CachedDataTable`'s.
+    the differing hyperparameters with ← →. It keeps the last text of every candidate cell
+    (shown or not) so an update touches only cells that changed and the widths are known
+    without drawing; its render caches are :class:`tui.compat.CachedDataTable`'s.
     """
 
     DEFAULT_CSS = """
@@ -405,9 +405,12 @@ class RunsTable(CachedDataTable):
         by_priority = sorted(base, key=lambda c: RESULT_KEYS.index(c.key))
         fitted = {c.key for c in fit_columns(by_priority, self.column_width, self.room())}
         base = [c for c in base if c.key in fitted]
+        room = self.room() - sum(map(self.column_width, base))
+        if sum(map(self.column_width, hps)) <= room:  # all of them: no paging
+            self.hp_offset, self.hidden_hparams = 0, (0, 0)
+            return base + hps
         self.hp_offset = max(0, min(self.hp_offset, len(hps) - 1))
-        widest_note = f"← {len(hps)} {len(hps)} →"
-        room = self.room() - sum(map(self.column_width, base)) - len(widest_note) - 2 * self.cell_padding
+        room -= len(f"← {len(hps)} {len(hps)} →") + 2 * self.cell_padding  # the note's column
         shown: list[Column] = []
         for col in hps[self.hp_offset :]:
             room -= self.column_width(col)
@@ -416,8 +419,6 @@ class RunsTable(CachedDataTable):
             shown.append(col)
         before, after = self.hp_offset, len(hps) - self.hp_offset - len(shown)
         self.hidden_hparams = (before, after)
-        if not (before or after):
-            return base + shown
         note = " ".join(x for x in (f"← {before}" if before else "", f"{after} →" if after else "") if x)
         return [
             *base,
