@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.tui.conftest import FIXED_NOW, wait_for
-from tests.tui.test_study import _study_run
+from tests.tui.test_study import _grid, _study_run
 from tui.app import make_app
 from tui.study import PivotScreen, StudyScreen
 
@@ -46,17 +46,6 @@ def _variants(runs_dir: Path) -> None:
         for seed in (1, 2):
             i += 1
             _study_run(runs_dir, i, variant, seed, lr=lr, shift=shift + 0.004 * seed)
-
-
-def _grid(runs_dir: Path) -> None:
-    """A 2 x 3 grid (model x learning rate), two seeds per cell."""
-    i = 0
-    for model in ("mlp", "cnn"):
-        for lr in (0.01, 0.1, 0.5):
-            for seed in (1, 2):
-                i += 1
-                shift = (0.01 if model == "cnn" else 0.0) + 0.02 * lr + 0.002 * seed + 0.0013 * (i % 5)
-                _study_run(runs_dir, i, f"{model}-{lr}", seed, lr=lr, model=model, shift=shift)
 
 
 def _diagonal(runs_dir: Path) -> None:
