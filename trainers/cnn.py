@@ -26,6 +26,10 @@ The "best" epoch is the one with the highest validation accuracy; its weights ar
 and restored before the final test evaluation. Early stopping, when enabled, watches
 ``train.early_stopping.monitor`` with ``patience`` and ``min_delta``. With ``data.val_split: 0``
 there is no validation set: validation metrics are computed on the test set and the log says so.
+
+At the end of every epoch the run folder gets ``checkpoint.pt`` (and ``best.pt`` when the epoch is
+the best so far), written atomically (:func:`save_checkpoint`, :mod:`trainers.checkpoint`); with
+``ctx.resume`` training continues after the checkpoint's epoch exactly as it would have gone on.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,6 +54,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from hw2 import contract
 from hw2.schedule import phases, schedule_text
+from trainers import checkpoint as ckpt
 from trainers.cnn_models import build_model, count_params, ignored_model_options
 from trainers.common import RunContext, main
 from trainers.torch_shortcuts import eager_step, skip_lazy_dynamo_import
@@ -316,7 +322,10 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: Any) -> torch.optim.lr
     if ph.warmup:
         parts.append(
             sched.LinearLR(
-                optimizer, start_factor=scale * ph.warmup_start_factor, end_factor=scale, total_iters=ph.warmup
+                optimizer,
+                start_factor=scale * ph.warmup_start_factor,
+                end_factor=scale,
+                total_iters=ph.warmup,
             )
         )
         starts.append(ph.warmup)
@@ -590,6 +599,131 @@ class EarlyStopper:
             self.bad_epochs += 1
         return self.bad_epochs >= self.patience
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.bad_epochs = float(state["best"]), int(state["bad_epochs"])
+
+
+# ---------------------------------------------------------------------------------- checkpoints
+
+CHECKPOINT_FORMAT = 1
+"""Bumped when the checkpoint's keys change; a checkpoint of another format is refused."""
+
+
+@dataclass
+class Trainables:
+    """Everything a checkpoint saves and restores besides the loop's own counters."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    order_gen: torch.Generator
+    """The data order's generator (:class:`BatchIndexSampler`'s)."""
+    aug_gen: torch.Generator
+    """The augmentation's generator (:func:`augment_batch`'s)."""
+    stopper: EarlyStopper | None
+
+
+@dataclass
+class LoopState:
+    """The epoch loop's counters: the last finished epoch and the best epoch so far."""
+
+    epoch: int = 0
+    best_acc: float = -1.0
+    best_epoch: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    stopped_early: bool = False
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def save_checkpoint(run_dir: Path, parts: Trainables, loop: LoopState, *, improved: bool) -> None:
+    """Write ``checkpoint.pt`` (and ``best.pt`` when this epoch is the best so far), atomically.
+
+    ``checkpoint.pt`` holds, as state dicts of tensors and plain containers (it loads with
+    ``torch.load(weights_only=True)``): the model, the optimizer, the lr scheduler, the RNG states
+    (Python, NumPy, torch's CPU and CUDA generators, the data order's and the augmentation's
+    generators), the early stopper, the best epoch with its weights, and the epoch just finished.
+    It is self-contained (the best weights are in it too), so one atomic replace moves the run
+    from one epoch to the next. ``best.pt`` is the best weights alone, for whoever wants them.
+    """
+    best = loop.best_state
+    if improved and best is not None:
+        ckpt.torch_save(run_dir / ckpt.TORCH_BEST, {"epoch": loop.best_epoch, "model": best})
+    state: dict[str, Any] = {
+        "format": CHECKPOINT_FORMAT,
+        "trainer": "cnn",
+        "epoch": loop.epoch,
+        "model": _cpu_state(parts.model),
+        "optimizer": parts.optimizer.state_dict(),
+        "scheduler": parts.scheduler.state_dict() if parts.scheduler is not None else None,
+        "stopper": parts.stopper.state_dict() if parts.stopper is not None else None,
+        "best": {"epoch": loop.best_epoch, "val_acc": loop.best_acc, "model": best},
+        "stopped_early": loop.stopped_early,
+        "rng": {
+            "python": ckpt.python_rng_state(),
+            "numpy": ckpt.numpy_rng_state(),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+            "order": parts.order_gen.get_state(),
+            "augment": parts.aug_gen.get_state(),
+        },
+    }
+    ckpt.torch_save(run_dir / ckpt.TORCH_CHECKPOINT, state)
+
+
+def load_checkpoint(run_dir: Path, parts: Trainables) -> LoopState | None:
+    """Restore ``run_dir``'s ``checkpoint.pt`` into freshly built ``parts``; None when there is none.
+
+    Only the final file is read (never a temp file a killed writer left). After this, training
+    epoch ``loop.epoch + 1`` gives what it gives in a run that was never interrupted.
+    """
+    state = ckpt.torch_load(run_dir / ckpt.TORCH_CHECKPOINT)
+    if state is None:
+        return None
+    where = run_dir / ckpt.TORCH_CHECKPOINT
+    if state.get("format") != CHECKPOINT_FORMAT or state.get("trainer") != "cnn":
+        raise ValueError(
+            f"{where}: not a cnn checkpoint of format {CHECKPOINT_FORMAT} "
+            f"(trainer {state.get('trainer')!r}, format {state.get('format')!r}); fix: delete it to start over"
+        )
+    parts.model.load_state_dict(state["model"])
+    # A tensor lr (a captured step reads it) must stay the same object on its device: copy into it.
+    lrs = [g["lr"] for g in parts.optimizer.param_groups]
+    parts.optimizer.load_state_dict(state["optimizer"])
+    for group, lr in zip(parts.optimizer.param_groups, lrs, strict=True):
+        if isinstance(lr, torch.Tensor):
+            lr.fill_(float(group["lr"]))
+            group["lr"] = lr
+    if (state["scheduler"] is None) != (parts.scheduler is None):
+        raise ValueError(f"{where}: the lr schedule differs from the config's; fix: delete it to start over")
+    if parts.scheduler is not None:
+        parts.scheduler.load_state_dict(state["scheduler"])
+    if (state["stopper"] is None) != (parts.stopper is None):
+        raise ValueError(f"{where}: early stopping differs from the config's; fix: delete it to start over")
+    if parts.stopper is not None:
+        parts.stopper.load_state_dict(state["stopper"])
+    rng = state["rng"]
+    ckpt.set_python_rng_state(rng["python"])
+    ckpt.set_numpy_rng_state(rng["numpy"])
+    torch.set_rng_state(rng["torch"])
+    if rng["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    parts.order_gen.set_state(rng["order"])
+    parts.aug_gen.set_state(rng["augment"])
+    best = state["best"]
+    return LoopState(
+        epoch=int(state["epoch"]),
+        best_acc=float(best["val_acc"]),
+        best_epoch=int(best["epoch"]),
+        best_state=best["model"],
+        stopped_early=bool(state["stopped_early"]),
+    )
+
 
 def framework_versions() -> dict[str, str]:
     versions = {"torch": torch.__version__, "numpy": np.__version__}
@@ -737,13 +871,30 @@ def train(ctx: RunContext) -> dict[str, Any]:
         if cfg.train.early_stopping.enabled
         else None
     )
-    best_acc, best_epoch, best_state = -1.0, 0, None
-    epochs_run, stopped_early = 0, False
     last_progress = 0.0
     aug = cfg.augment
     mem_format = torch.channels_last if perf.channels_last else torch.contiguous_format
+    parts = Trainables(model, optimizer, scheduler, loader.sampler.generator, aug_gen, stopper)
+    loop = LoopState()
+    if ctx.resume:
+        ckpt.remove_stale_temps(ctx.run_dir)
+        restored = load_checkpoint(ctx.run_dir, parts)
+        if restored is None:
+            log.info("resume: no %s in the run folder, training from epoch 1", ckpt.TORCH_CHECKPOINT)
+        else:
+            loop = restored
+            log.info(
+                "resume: from %s after epoch %d (best epoch %d, val_acc %.4f)",
+                ckpt.TORCH_CHECKPOINT,
+                loop.epoch,
+                loop.best_epoch,
+                loop.best_acc,
+            )
+    checkpoint_seconds = 0.0
 
-    for epoch in range(1, epochs + 1):
+    for epoch in range(loop.epoch + 1, epochs + 1):
+        if loop.stopped_early:
+            break
         t_epoch = time.time()
         model.train()
         stepper.reset()
@@ -764,10 +915,11 @@ def train(ctx: RunContext) -> dict[str, Any]:
         train_loss, train_acc = stepper.read()
         ctx.progress(epoch, batches, batches, train_loss, train_acc, force=True)
         val_loss, val_acc = evaluate(step_model, x_val, y_val, device, eval_batch, autocast)
-        epochs_run = epoch
-        if val_acc > best_acc:
-            best_acc, best_epoch = val_acc, epoch
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        loop.epoch = epoch
+        improved = val_acc > loop.best_acc
+        if improved:
+            loop.best_acc, loop.best_epoch = val_acc, epoch
+            loop.best_state = _cpu_state(model)
         ctx.epoch(
             epoch=epoch,
             train_loss=train_loss,
@@ -788,18 +940,21 @@ def train(ctx: RunContext) -> dict[str, Any]:
                 raise RuntimeError("perf.capture: the captured step does not read the scheduled lr")
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
             log.warning("loss is not finite (train %s, val %s): stopping early", train_loss, val_loss)
-            stopped_early = True
-            break
-        if stopper is not None and stopper.step(val_loss, val_acc):
+            loop.stopped_early = True
+        elif stopper is not None and stopper.step(val_loss, val_acc):
             log.info(
                 "early stopping after epoch %d: %s did not improve for %d epochs",
                 epoch,
                 stopper.monitor,
                 stopper.patience,
             )
-            stopped_early = True
-            break
+            loop.stopped_early = True
+        t_ckpt = time.perf_counter()
+        save_checkpoint(ctx.run_dir, parts, loop, improved=improved)
+        checkpoint_seconds += time.perf_counter() - t_ckpt
 
+    best_acc, best_epoch, best_state = loop.best_acc, loop.best_epoch, loop.best_state
+    epochs_run, stopped_early = loop.epoch, loop.stopped_early
     if best_state is not None:
         model.load_state_dict(best_state)
     test_loss, test_acc = evaluate(step_model, x_test, y_test, device, eval_batch, autocast)
@@ -823,6 +978,7 @@ def train(ctx: RunContext) -> dict[str, Any]:
         "n_val": len(y_val),
         "n_test": len(y_test),
         "data_seconds": round(data_seconds, 3),
+        "checkpoint_seconds": round(checkpoint_seconds, 4),
     }
 
 

@@ -81,6 +81,8 @@ class RunContext:
     metrics: MetricsWriter
     log: logging.Logger
     data_dir: str | None = None
+    resume: bool = False
+    """Continue from the run folder's last checkpoint (``trainers.checkpoint``) when it has one."""
     started: float = field(default_factory=time.time)
     _last_progress: float = 0.0
 
