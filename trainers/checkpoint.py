@@ -16,8 +16,11 @@ This module imports no training framework; the torch helpers import torch when c
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import random
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -74,6 +77,47 @@ def remove_stale_temps(run_dir: Path) -> list[Path]:
     return removed
 
 
+class BackgroundWriter:
+    """Writes files atomically on one background thread, so training does not wait for the disk.
+
+    The trainer serialises a checkpoint to bytes (a snapshot: training may change its tensors
+    right after) and hands the bytes here; the files are written one after the other with
+    :func:`atomic_write` while the next epoch trains. A new batch first waits for the previous
+    one, so at most one is in flight and files never overtake each other. :meth:`wait` joins it
+    and re-raises its error (a full disk) on the trainer's thread. A process killed while a write
+    is in flight keeps the previous files whole (only temp files are being written).
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.write_seconds = 0.0
+        """Seconds the background thread spent writing (fsync included), over all batches."""
+
+    def submit(self, files: list[tuple[Path, bytes]]) -> None:
+        self.wait()
+        self._thread = threading.Thread(target=self._write, args=(files,), name="checkpoint-writer")
+        self._thread.start()
+
+    def _write(self, files: list[tuple[Path, bytes]]) -> None:
+        t0 = time.perf_counter()
+        try:
+            for path, data in files:
+                atomic_write(path, lambda f, data=data: f.write(data))
+        except BaseException as exc:  # noqa: BLE001 - handed to the trainer's thread by wait()
+            self._error = exc
+        self.write_seconds += time.perf_counter() - t0
+
+    def wait(self, *, raise_error: bool = True) -> None:
+        """Block until the batch in flight is on disk; raise its error (once) if it failed."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        error, self._error = self._error, None
+        if error is not None and raise_error:
+            raise error
+
+
 # --------------------------------------------------------------------------------- RNG states
 
 
@@ -116,6 +160,15 @@ def set_numpy_rng_state(state: dict[str, Any]) -> None:
 
 
 # ------------------------------------------------------------------------------------- torch
+
+
+def torch_bytes(obj: dict[str, Any]) -> bytes:
+    """``torch.save`` of ``obj`` into memory: a snapshot of its tensors (CUDA ones copied to host)."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
 
 
 def torch_save(path: Path, obj: dict[str, Any]) -> None:

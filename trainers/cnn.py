@@ -641,7 +641,14 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
-def save_checkpoint(run_dir: Path, parts: Trainables, loop: LoopState, *, improved: bool) -> None:
+def save_checkpoint(
+    run_dir: Path,
+    parts: Trainables,
+    loop: LoopState,
+    *,
+    improved: bool,
+    writer: ckpt.BackgroundWriter | None = None,
+) -> None:
     """Write ``checkpoint.pt`` (and ``best.pt`` when this epoch is the best so far), atomically.
 
     ``checkpoint.pt`` holds, as state dicts of tensors and plain containers (it loads with
@@ -650,15 +657,19 @@ def save_checkpoint(run_dir: Path, parts: Trainables, loop: LoopState, *, improv
     generators), the early stopper, the best epoch with its weights, and the epoch just finished.
     It is self-contained (the best weights are in it too), so one atomic replace moves the run
     from one epoch to the next. ``best.pt`` is the best weights alone, for whoever wants them.
+
+    The state is serialised here (a snapshot); with ``writer`` the files are then written on its
+    background thread while training goes on, else here.
     """
     best = loop.best_state
+    files: list[tuple[Path, bytes]] = []
     if improved and best is not None:
-        ckpt.torch_save(run_dir / ckpt.TORCH_BEST, {"epoch": loop.best_epoch, "model": best})
+        files.append((run_dir / ckpt.TORCH_BEST, ckpt.torch_bytes({"epoch": loop.best_epoch, "model": best})))
     state: dict[str, Any] = {
         "format": CHECKPOINT_FORMAT,
         "trainer": "cnn",
         "epoch": loop.epoch,
-        "model": _cpu_state(parts.model),
+        "model": parts.model.state_dict(),
         "optimizer": parts.optimizer.state_dict(),
         "scheduler": parts.scheduler.state_dict() if parts.scheduler is not None else None,
         "stopper": parts.stopper.state_dict() if parts.stopper is not None else None,
@@ -673,7 +684,12 @@ def save_checkpoint(run_dir: Path, parts: Trainables, loop: LoopState, *, improv
             "augment": parts.aug_gen.get_state(),
         },
     }
-    ckpt.torch_save(run_dir / ckpt.TORCH_CHECKPOINT, state)
+    files.append((run_dir / ckpt.TORCH_CHECKPOINT, ckpt.torch_bytes(state)))
+    if writer is not None:
+        writer.submit(files)
+        return
+    for path, data in files:
+        ckpt.atomic_write(path, lambda f, data=data: f.write(data))
 
 
 def load_checkpoint(run_dir: Path, parts: Trainables) -> LoopState | None:
@@ -892,66 +908,76 @@ def train(ctx: RunContext) -> dict[str, Any]:
             )
     checkpoint_seconds = 0.0
 
-    for epoch in range(loop.epoch + 1, epochs + 1):
-        if loop.stopped_early:
-            break
-        t_epoch = time.time()
-        model.train()
-        stepper.reset()
-        for i, (xb, yb) in enumerate(loader, start=1):
-            if host_data:
-                xb = xb.to(device, non_blocking=True)
-                yb = yb.to(device, non_blocking=True)
-            if aug.enabled:
-                xb = augment_batch(xb, aug.flip, aug.crop_padding, aug_gen).contiguous(
-                    memory_format=mem_format
-                )
-            stepper(xb, yb)
-            if i % check_every == 0 and i < batches:
-                now = time.monotonic()
-                if now - last_progress >= PROGRESS_INTERVAL_S:  # only then pay for a sync
-                    last_progress = now
-                    ctx.progress(epoch, i, batches, *stepper.read(), force=True)
-        train_loss, train_acc = stepper.read()
-        ctx.progress(epoch, batches, batches, train_loss, train_acc, force=True)
-        val_loss, val_acc = evaluate(step_model, x_val, y_val, device, eval_batch, autocast)
-        loop.epoch = epoch
-        improved = val_acc > loop.best_acc
-        if improved:
-            loop.best_acc, loop.best_epoch = val_acc, epoch
-            loop.best_state = _cpu_state(model)
-        ctx.epoch(
-            epoch=epoch,
-            train_loss=train_loss,
-            train_acc=train_acc,
-            val_loss=val_loss,
-            val_acc=val_acc,
-            lr=current_lr(optimizer),
-            seconds=time.time() - t_epoch,
-        )
-        if scheduler is not None:
-            with warnings.catch_warnings():
-                # eager_step calls the optimizer's own step, past the wrapper that tells the
-                # scheduler a step happened: its "scheduler before optimizer" warning is false here
-                warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
-                scheduler.step()  # outside any graph: the next epoch's lr, in place
-            if isinstance(stepper, CapturedStep) and stepper.graph is not None and not stepper.lr_follows():
-                # never train silently at the lr a graph baked in
-                raise RuntimeError("perf.capture: the captured step does not read the scheduled lr")
-        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
-            log.warning("loss is not finite (train %s, val %s): stopping early", train_loss, val_loss)
-            loop.stopped_early = True
-        elif stopper is not None and stopper.step(val_loss, val_acc):
-            log.info(
-                "early stopping after epoch %d: %s did not improve for %d epochs",
-                epoch,
-                stopper.monitor,
-                stopper.patience,
+    writer = ckpt.BackgroundWriter()  # checkpoints reach the disk while the next epoch trains
+    try:
+        for epoch in range(loop.epoch + 1, epochs + 1):
+            if loop.stopped_early:
+                break
+            t_epoch = time.time()
+            model.train()
+            stepper.reset()
+            for i, (xb, yb) in enumerate(loader, start=1):
+                if host_data:
+                    xb = xb.to(device, non_blocking=True)
+                    yb = yb.to(device, non_blocking=True)
+                if aug.enabled:
+                    xb = augment_batch(xb, aug.flip, aug.crop_padding, aug_gen).contiguous(
+                        memory_format=mem_format
+                    )
+                stepper(xb, yb)
+                if i % check_every == 0 and i < batches:
+                    now = time.monotonic()
+                    if now - last_progress >= PROGRESS_INTERVAL_S:  # only then pay for a sync
+                        last_progress = now
+                        ctx.progress(epoch, i, batches, *stepper.read(), force=True)
+            train_loss, train_acc = stepper.read()
+            ctx.progress(epoch, batches, batches, train_loss, train_acc, force=True)
+            val_loss, val_acc = evaluate(step_model, x_val, y_val, device, eval_batch, autocast)
+            loop.epoch = epoch
+            improved = val_acc > loop.best_acc
+            if improved:
+                loop.best_acc, loop.best_epoch = val_acc, epoch
+                loop.best_state = _cpu_state(model)
+            ctx.epoch(
+                epoch=epoch,
+                train_loss=train_loss,
+                train_acc=train_acc,
+                val_loss=val_loss,
+                val_acc=val_acc,
+                lr=current_lr(optimizer),
+                seconds=time.time() - t_epoch,
             )
-            loop.stopped_early = True
-        t_ckpt = time.perf_counter()
-        save_checkpoint(ctx.run_dir, parts, loop, improved=improved)
-        checkpoint_seconds += time.perf_counter() - t_ckpt
+            if scheduler is not None:
+                with warnings.catch_warnings():
+                    # eager_step calls the optimizer's own step, past the wrapper that tells the
+                    # scheduler a step happened: its "scheduler before optimizer" warning is false here
+                    warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
+                    scheduler.step()  # outside any graph: the next epoch's lr, in place
+                if (
+                    isinstance(stepper, CapturedStep)
+                    and stepper.graph is not None
+                    and not stepper.lr_follows()
+                ):
+                    # never train silently at the lr a graph baked in
+                    raise RuntimeError("perf.capture: the captured step does not read the scheduled lr")
+            if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+                log.warning("loss is not finite (train %s, val %s): stopping early", train_loss, val_loss)
+                loop.stopped_early = True
+            elif stopper is not None and stopper.step(val_loss, val_acc):
+                log.info(
+                    "early stopping after epoch %d: %s did not improve for %d epochs",
+                    epoch,
+                    stopper.monitor,
+                    stopper.patience,
+                )
+                loop.stopped_early = True
+            t_ckpt = time.perf_counter()
+            save_checkpoint(ctx.run_dir, parts, loop, improved=improved, writer=writer)
+            checkpoint_seconds += time.perf_counter() - t_ckpt
+    except BaseException:
+        writer.wait(raise_error=False)  # the last whole checkpoint is on disk before the run ends
+        raise
+    writer.wait()  # the last checkpoint is on disk before the run is done
 
     best_acc, best_epoch, best_state = loop.best_acc, loop.best_epoch, loop.best_state
     epochs_run, stopped_early = loop.epoch, loop.stopped_early
@@ -978,7 +1004,9 @@ def train(ctx: RunContext) -> dict[str, Any]:
         "n_val": len(y_val),
         "n_test": len(y_test),
         "data_seconds": round(data_seconds, 3),
+        # the epoch loop's time in checkpoints (serialising, handing over), and the writer thread's
         "checkpoint_seconds": round(checkpoint_seconds, 4),
+        "checkpoint_write_seconds": round(writer.write_seconds, 4),
     }
 
 

@@ -184,6 +184,18 @@ def test_a_torn_write_keeps_the_previous_checkpoint(tmp_path: Path) -> None:
     assert not ckpt.temp_path(path).exists()
 
 
+def test_a_failed_background_write_is_raised_on_the_trainers_thread(tmp_path: Path) -> None:
+    path = tmp_path / ckpt.TORCH_CHECKPOINT
+    writer = ckpt.BackgroundWriter()
+    writer.submit([(path, ckpt.torch_bytes({"epoch": 1}))])
+    writer.wait()
+    writer.submit([(tmp_path / "gone" / ckpt.TORCH_CHECKPOINT, ckpt.torch_bytes({"epoch": 2}))])
+    with pytest.raises(FileNotFoundError):
+        writer.wait()
+    writer.wait()  # raised once
+    assert ckpt.torch_load(path)["epoch"] == 1 and writer.write_seconds > 0
+
+
 def test_a_temp_file_left_by_a_killed_writer_is_never_loaded(tmp_path: Path, cifar_dir: Path) -> None:
     run_dir = tmp_path / "run"
     sections = {**BASE, "train": {**BASE["train"], "epochs": 2}}
