@@ -81,4 +81,6 @@ def test_ls_export_and_the_tui_show_the_same_figures(runs_dir: Path, tmp_path: P
                 assert fmt_duration(row["elapsed"]) in next(ln for ln in ls_text.splitlines() if run_id in ln)
         assert cell(DONE, "test") == "77.12%" and cell(DONE, "best") == "80.00%"
 
-    run_pilot(app, body)
+    # Wide enough that every column of the runs table is shown (at 80x24 the table keeps the
+    # priority columns only; tests/tui/test_app.py checks those).
+    run_pilot(app, body, size=(240, 40))

@@ -419,6 +419,7 @@ class HW2App(App[None]):
             else:
                 for p in planned:
                     ids.append(create_run(self.runs_dir, p))
+                self._seen_by_a_poll()  # the table shows them queued before the scheduler starts one
                 ensure_scheduler(self.runs_dir)
         except Exception as exc:
             self.call_from_thread(self.notify, f"launch failed: {exc}", severity="error", timeout=10)
@@ -427,6 +428,15 @@ class HW2App(App[None]):
             self.call_from_thread(self.notify, f"queued {what}{where}", timeout=3)
         self._wake.set()
         return ids
+
+    def _seen_by_a_poll(self, timeout: float = 2.0) -> None:
+        """Wake the poller and wait (at most ``timeout`` s) until a poll that began after this call
+        has finished, so folders just created reach the table in the state they were created in."""
+        target = self.polls + 2  # a poll under way may have listed the folder before it existed
+        self._wake.set()
+        deadline = time.monotonic() + timeout
+        while self.polls < target and time.monotonic() < deadline and not self._stop.is_set():
+            time.sleep(0.01)
 
     @work(thread=True, group="actions")
     def launch_sweep(self, entry: Any, choice: Any) -> list[str]:
@@ -462,6 +472,7 @@ class HW2App(App[None]):
 
                 submit_runs(self.runs_dir, plan.queued, settings)
             elif plan.queued:
+                self._seen_by_a_poll()
                 ensure_scheduler(self.runs_dir)
         except Exception as exc:
             notify(self.notify, f"launch failed: {exc}", severity="error", timeout=10)

@@ -46,13 +46,24 @@ def _settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **executor: objec
 
 
 async def _launch_on_slurm(pilot: Any, app: HW2App) -> None:
-    """Open the launch dialog on the study, choose executor slurm, launch."""
+    """Open the launch dialog on the study, choose executor slurm, launch; or close the dialog when
+    its plan (on Slurm) finds every run queued already by a concurrent launcher."""
     screen = await open_launch_dialog(pilot, app)
     screen.query_one("#exec-slurm").value = True
-    # the plan follows the executor (it says "Submit … to Slurm"); launching waits for it
-    await wait_for(pilot, lambda: "to Slurm" in screen.plan_text, 20, "the Slurm plan")
+    # the plan follows the executor; launching waits for it
+    await wait_for(
+        pilot,
+        lambda: screen.plan is not None and screen.plan.executor.kind == "slurm",
+        20,
+        "the plan on Slurm",
+    )
     assert screen.choice().executor == "slurm"
-    await pilot.press("ctrl+s")
+    if screen.plan.count:
+        assert "to Slurm" in screen.plan_text, screen.plan_text
+        await pilot.press("ctrl+s")
+    else:  # twins of every run: the dialog offers Close only
+        assert "nothing to queue" in screen.plan_text, screen.plan_text
+        await pilot.press("escape")
     await wait_for(pilot, lambda: not isinstance(app.screen, LaunchScreen), 10, "the dialog closed")
 
 
