@@ -173,7 +173,10 @@ class ScheduleConfig(_Strict):
         "of the epochs, then cosine decay to min_lr.",
     )
     warmup_epochs: int = Field(
-        0, ge=0, le=10_000, description="Linear warm-up: epoch k <= warmup_epochs trains at lr * k / (warmup_epochs + 1)."
+        0,
+        ge=0,
+        le=10_000,
+        description="Linear warm-up: epoch k <= warmup_epochs trains at lr * k / (warmup_epochs + 1).",
     )
     milestones: list[Annotated[int, Field(ge=1, le=10_000)]] = Field(
         default_factory=list,

@@ -117,7 +117,9 @@ class DeeperNet(nn.Module):
         blocks = []
         cin = 3
         for w in widths or self.WIDTHS:
-            blocks.append(_conv_block(cin, w, batch_norm, dropout if block_dropout is None else block_dropout))
+            blocks.append(
+                _conv_block(cin, w, batch_norm, dropout if block_dropout is None else block_dropout)
+            )
             cin = w
         self.features = nn.Sequential(*blocks)
         side = max(32 >> len(blocks), 1)  # past five blocks: sized for 1x1, the forward pass fails first
