@@ -74,7 +74,11 @@ def _domain_errors() -> tuple[type[BaseException], ...]:
     front would cost the TUI ~60 ms of its cold start.
     """
     found: list[type[BaseException]] = [contract.ContractError]
-    for module, name in (("hw2.launch", "LaunchError"), ("hw2.queue", "QueueError")):
+    for module, name in (
+        ("hw2.launch", "LaunchError"),
+        ("hw2.queue", "QueueError"),
+        ("hw2.executors", "ExecutorError"),
+    ):
         loaded = sys.modules.get(module)
         if loaded is not None:
             found.append(getattr(loaded, name))
@@ -165,7 +169,7 @@ def _progress() -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from hw2 import launch, queue
+    from hw2 import executors, launch, queue
     from hw2.runs.store import load_run
     from hw2.runs.summary import EpochStats, fmt_duration, fmt_float, fold_lines
     from hw2.tail import MetricsTailer
@@ -177,16 +181,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             EXIT_USAGE,
         )
     runs_dir = _runs_dir(args)
-    kind, settings = _executor(args, planned[0])
-    if kind == "slurm":
-        run_id = queue.create_run(runs_dir, planned[0], data_dir=_data_dir(args), extra={"executor": "slurm"})
-        _submit(runs_dir, [run_id], settings)
-        print(run_id)
-        return EXIT_OK
-    if args.detach:
-        run_id = queue.create_run(runs_dir, planned[0], data_dir=_data_dir(args))
-        queue.ensure_scheduler(runs_dir)
-        print(run_id)
+    executor, settings = _executor(args, planned[0])
+    if args.detach or not executor.foreground:
+        sub = executors.launch(runs_dir, planned, executor, settings, data_dir=_data_dir(args))
+        _said(sub)
+        for run_id in sub.run_ids:
+            print(run_id)
         return EXIT_OK
 
     queue._writable_runs_dir(runs_dir)
@@ -318,7 +318,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     planned = _plan(args, args.study)
     runs_dir = _runs_dir(args)
     data_dir = _data_dir(args)
-    kind, settings = _executor(args, planned[0])  # a bad executor section fails before any folder
+    executor, settings = _executor(args, planned[0])  # a bad executor section fails before any folder
     plan = queue.plan_sweep(runs_dir, planned, force=args.force) if runs_dir.is_dir() else None
     summary = plan.summary() if plan is not None else f"queue {len(planned)}"
     if not args.yes:
@@ -343,15 +343,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             )
             return EXIT_FAILED
         print(f"smoke test passed: {len(todo)} config(s)", file=sys.stderr)
-    slurm = kind == "slurm"
-    plan = queue.enqueue_sweep(
-        runs_dir, planned, force=args.force, data_dir=data_dir, executor="slurm" if slurm else None
-    )
+    plan = queue.enqueue_sweep(runs_dir, planned, force=args.force, data_dir=data_dir, executor=executor.name)
     print(plan.summary(), file=sys.stderr)  # stdout stays the new run ids, one a line, for scripts
-    if slurm:
-        _submit(runs_dir, plan.queued, settings)
-    else:
-        queue.ensure_scheduler(runs_dir)
+    _said(executor.submit(runs_dir, plan.queued, settings))
     for rid in plan.queued:
         print(rid)
     if args.detach or not plan.queued:
@@ -359,31 +353,23 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return _follow(runs_dir, plan.queued)
 
 
-def _executor(args: argparse.Namespace, planned: Any) -> tuple[str, Any]:
-    """(kind, Slurm settings) for launching ``planned``'s file: ``--executor``, else the files'
-    ``executor.kind`` (study, base experiment, hw2-slurm.yaml), else local."""
+def _executor(args: argparse.Namespace, planned: Any) -> tuple[Any, Any]:
+    """(executor, its settings) for launching ``planned``'s file: ``--executor``, else the files'
+    ``executor.kind`` (study, base experiment, hw2-slurm.yaml), else local
+    (:func:`hw2.executors.resolve_planned`)."""
     from hw2.config import ConfigError
-    from hw2.slurm.settings import resolve_planned
+    from hw2.executors import ExecutorError, resolve_planned
 
     try:
         return resolve_planned(planned, args.executor)
-    except ConfigError as exc:
+    except (ConfigError, ExecutorError) as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
 
 
-def _submit(runs_dir: Path, run_ids: list[str], settings: Any) -> None:
-    """Submit queued Slurm runs as one job (one run) or one job array, and say so on stderr."""
-    if not run_ids:
-        return
-    from hw2.slurm.commands import SlurmError
-    from hw2.slurm.submit import submit_runs
-
-    try:
-        sub = submit_runs(runs_dir, run_ids, settings)
-    except SlurmError as exc:
-        raise CliError(f"sbatch refused the runs (marked failed): {exc}") from exc
-    what = "job array" if len(sub.run_ids) > 1 else "job"
-    print(f"submitted {len(sub.run_ids)} run(s) to Slurm as {what} {sub.job_id}", file=sys.stderr)
+def _said(sub: Any) -> None:
+    """Say on stderr what an executor's submit did (:class:`hw2.executors.Submitted`)."""
+    if sub.message:
+        print(sub.message, file=sys.stderr)
     for run_id, why in sub.skipped.items():
         print(f"{PROG}: not submitted: {run_id}: {why}", file=sys.stderr)
 
@@ -564,12 +550,12 @@ def _homework(written: list[Any], root: Path) -> int:
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
-    from hw2 import launch, queue
+    from hw2 import executors, launch
 
     runs_dir = _runs_dir(args)
     run_id = _find_run(runs_dir, args.run_id)
-    before = contract.read_meta(contract.run_path(runs_dir, run_id))
-    if queue.kill_run(runs_dir, run_id):
+    before = _meta_of(runs_dir, run_id)
+    if executors.of_run(before).kill(runs_dir, run_id):
         if before is not None and before.status == "queued":
             print(f"{run_id}: killed (was queued)")
         else:
@@ -579,8 +565,18 @@ def cmd_kill(args: argparse.Namespace) -> int:
     raise CliError(f"{run_id}: not running (status {status}); nothing to kill")
 
 
+def _meta_of(runs_dir: Path, run_id: str) -> contract.RunMeta:
+    path = contract.run_path(runs_dir, run_id)
+    meta = contract.read_meta(path)
+    if meta is None:
+        raise CliError(
+            f"{path / contract.META_FILE}: missing or unreadable; fix: delete the run folder or restore it"
+        )
+    return meta
+
+
 def cmd_requeue(args: argparse.Namespace) -> int:
-    from hw2 import queue
+    from hw2 import executors, sweep
 
     runs_dir = _runs_dir(args)
     if args.failed:
@@ -588,9 +584,7 @@ def cmd_requeue(args: argparse.Namespace) -> int:
         if study:  # a study file (path or name in the configs dir), else taken as the study's title
             with contextlib.suppress(CliError):
                 study = str(_resolve_config(args, study))
-        new_ids = queue.requeue_failed(runs_dir, study)
-        if new_ids:
-            queue.ensure_scheduler(runs_dir)
+        new_ids = sweep.requeue_failed(runs_dir, study)
         for rid in new_ids:
             print(rid)
         print(
@@ -600,8 +594,7 @@ def cmd_requeue(args: argparse.Namespace) -> int:
     if not args.target:
         raise CliError("name the run to requeue (or pass --failed [STUDY])", EXIT_USAGE)
     run_id = _find_run(runs_dir, args.target)
-    new_id = queue.requeue(runs_dir, run_id)
-    queue.ensure_scheduler(runs_dir)
+    new_id = executors.of_run(_meta_of(runs_dir, run_id)).requeue(runs_dir, run_id)
     print(new_id)
     return EXIT_OK
 
@@ -697,6 +690,8 @@ def open_tui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hw2.executors import names as executor_names  # the registry: local, slurm, ...
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--runs-dir", default=argparse.SUPPRESS, help="runs folder (default: $HW2_RUNS_DIR or ./runs)"
@@ -729,7 +724,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument(
         "--executor",
-        choices=("local", "slurm"),
+        choices=executor_names(),
         help="local: this box; slurm: submit it as one Slurm job and return (settings: executor: in the "
         "file or hw2-slurm.yaml; default: their executor.kind, else local)",
     )
@@ -742,7 +737,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     s.add_argument(
         "--executor",
-        choices=("local", "slurm"),
+        choices=executor_names(),
         help="local: this box's scheduler; slurm: one job array (settings: executor: in the study, its "
         "base or hw2-slurm.yaml; default: their executor.kind, else local)",
     )

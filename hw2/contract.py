@@ -22,7 +22,6 @@ import contextlib
 import json
 import os
 import re
-import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -32,6 +31,9 @@ from typing import IO, Any, Final, Literal
 
 from hw2 import locks
 from hw2.env import env_int
+from hw2.procs import host_name as host_name  # the process primitives, re-exported for the contract's readers
+from hw2.procs import pid_alive as pid_alive
+from hw2.procs import process_create_time as process_create_time
 
 CONTRACT_VERSION: Final = 1
 
@@ -192,44 +194,6 @@ def iter_metrics(path: Path) -> Iterator[dict[str, Any]]:
 # --------------------------------------------------------------------------- meta
 
 
-def host_name() -> str:
-    return socket.gethostname()
-
-
-def pid_alive(pid: int | None, create_time: float | None = None) -> bool:
-    """Whether process ``pid`` exists (and, if given, was created at ``create_time``).
-
-    Comparing the creation time guards against the pid having been reused by another process.
-    Zombies count as dead.
-    """
-    if not pid:
-        return False
-    try:
-        import psutil
-
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return not (create_time is not None and abs(proc.create_time() - create_time) > 1.0)
-    except Exception:  # psutil.NoSuchProcess, AccessDenied, ImportError
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return create_time is None
-
-
-def process_create_time(pid: int) -> float | None:
-    try:
-        import psutil
-
-        return float(psutil.Process(pid).create_time())
-    except Exception:
-        return None
-
-
 @dataclass
 class RunMeta:
     """``meta.json``. Unknown keys are kept in ``extra`` so newer writers stay readable."""
@@ -314,21 +278,6 @@ def update_meta(
         meta = RunMeta.from_dict(data)
         write_meta(run_dir, meta)
     return meta
-
-
-def effective_status(meta: RunMeta) -> str:
-    """The status a reader should show.
-
-    A run marked ``running`` whose process is known to be gone did not finish: it is shown as
-    ``failed`` (never stuck in running). Whoever launched the run decides whether it is alive
-    (:func:`hw2.runs.liveness.is_alive`: a local pid today); a run nobody here can check (another
-    host) is trusted as written.
-    """
-    if meta.status != "running":
-        return meta.status
-    from hw2.runs.liveness import is_alive  # imports this module: deferred to the first call
-
-    return "failed" if is_alive(meta) is False else meta.status
 
 
 # --------------------------------------------------------------------------- writer (trainers)

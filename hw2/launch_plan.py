@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hw2.executors import LOCAL, Placement
 from hw2.runs.summary import RunSummary, flatten_config
 
 SpeedKey = tuple[Any, ...]
@@ -26,48 +27,7 @@ SpeedKey = tuple[Any, ...]
 # --------------------------------------------------------------------------- where runs run
 
 
-@dataclass(frozen=True)
-class Executor:
-    """Where a launch's runs run: ``kind`` local or slurm, ``slots`` how many at once (None: as
-    many as Slurm starts), ``device`` ``cpu`` or ``gpu`` (the device kind an estimate is measured on),
-    and a few words for the dialog (``what``)."""
-
-    kind: str
-    slots: int | None
-    device: str
-    what: str
-
-    def at_once(self) -> str:
-        """``one at a time``, ``up to 4 at once`` or ``as many at once as Slurm starts``."""
-        if self.slots is None:
-            return "as many at once as Slurm starts"
-        return "one at a time" if self.slots == 1 else f"up to {self.slots} at once"
-
-
-def local_executor(runs_dir: Path | str) -> Executor:
-    """The local scheduler as it is (its ``.scheduler.json`` while one runs) or would start now:
-    GPUs x ``$HW2_SLOTS_PER_GPU``, or ``$HW2_CPU_SLOTS`` runs at once on the CPU."""
-    from hw2.queue import QueueError, scheduler_info
-
-    info: Mapping[str, Any] | None = None
-    try:
-        info = scheduler_info(runs_dir)
-    except QueueError:  # a runs folder we cannot lock: describe the scheduler that would start
-        info = None
-    slots, gpus = (info or {}).get("slots"), (info or {}).get("gpus")
-    if not (isinstance(slots, int) and isinstance(gpus, int)):
-        from hw2.scheduler import Scheduler
-
-        sched = Scheduler(Path(runs_dir))
-        slots, gpus = sched.total_slots, sched.n_gpus
-    what = f"local GPU{'s' if gpus > 1 else ''} ({gpus})" if gpus else "local CPU"
-    return Executor("local", max(1, slots), "gpu" if gpus else "cpu", what)
-
-
-def slurm_executor(gpus: int = 0, parallelism: int | None = None) -> Executor:
-    """Slurm, with the settings' GPUs per run and ``array_parallelism`` (at most that many at once)."""
-    what = f"Slurm, {gpus} GPU{'s' if gpus > 1 else ''} per run" if gpus else "Slurm, CPU only"
-    return Executor("slurm", parallelism, "gpu" if gpus else "cpu", what)
+# :class:`hw2.executors.Placement`, made by each executor's ``plan`` (:meth:`hw2.executors.Executor.plan`).
 
 
 # --------------------------------------------------------------------------- the time estimate
@@ -170,7 +130,7 @@ class Estimate:
         return f"Time: {duration_text(self.seconds)} ({basis})."
 
 
-def estimate(planned: Sequence[Any], summaries: Iterable[RunSummary], executor: Executor) -> Estimate:
+def estimate(planned: Sequence[Any], summaries: Iterable[RunSummary], executor: Placement) -> Estimate:
     """The time ``planned`` (runs to queue, in queue order) take on ``executor``: each run's epochs
     times the measured seconds per epoch of earlier runs of its model (:func:`speed_of`), laid out
     over the executor's slots (:func:`wall_seconds`)."""
@@ -359,7 +319,7 @@ class LaunchPlan:
     to_queue: tuple[Any, ...]
     twins: int
     force: bool
-    executor: Executor
+    executor: Placement
     estimate: Estimate
     not_twins: tuple[str, ...] = ()
     ahead: int = 0
@@ -396,13 +356,13 @@ class LaunchPlan:
 
     def run_line(self) -> str:
         """``Queue 3 runs × 20 epochs on local CPU, one at a time.``"""
-        verb = "Submit" if self.executor.kind == "slurm" else "Queue"
-        where = "to" if self.executor.kind == "slurm" else "on"
+        verb = "Queue" if self.executor.kind == LOCAL else "Submit"
+        where = "on" if self.executor.kind == LOCAL else "to"
         line = (
             f"{verb} {_plural(self.count, 'run')} × {self.epochs_text()} {where} {self.executor.what},"
             f" {self.executor.at_once()}."
         )
-        if self.ahead and self.executor.kind == "local":
+        if self.ahead and self.executor.kind == LOCAL:
             line += f" {_plural(self.ahead, 'run')} already queued or running come first."
         return line
 
@@ -419,7 +379,7 @@ def make_plan(
     planned: Sequence[Any],
     *,
     force: bool,
-    executor: Executor,
+    executor: Placement,
     study: str | None,
     summaries: Sequence[RunSummary] | None = None,
 ) -> LaunchPlan:
@@ -449,3 +409,13 @@ def make_plan(
         not_twins=tuple(not_twins(planned, summaries, study)),
         ahead=ahead,
     )
+
+
+def planned_runs(entry: Any, repeat: int | None) -> list[Any]:
+    """A config entry's planned runs (:class:`hw2.config.ConfigEntry`): as written, or expanded again
+    with ``repeat`` seeds per variant (what the launch dialog plans and launches)."""
+    if repeat is None:
+        return list(entry.runs)
+    from hw2.config import expand_study
+
+    return list(expand_study(entry.path, repeat=repeat))

@@ -1,4 +1,4 @@
-"""The run queue, on disk: creating runs (and whole sweeps), kill, requeue, and the scheduler daemon's lifecycle.
+"""The run queue, on disk: creating runs (and whole sweeps), local kill, requeue folders, and the scheduler daemon's lifecycle.
 
 Why on disk: a queued or running experiment must outlive the TUI or the SSH session that started
 it. A queued run is just a run folder whose ``meta.json`` says ``queued``; the scheduler daemon
@@ -27,8 +27,8 @@ import yaml
 
 from hw2 import contract, launch, locks
 from hw2.contract import RunMeta
-from hw2.runs import lifecycle
-from hw2.runs.liveness import SLURM  # runs of this executor are killed and requeued through Slurm
+from hw2.runs import lifecycle, liveness
+from hw2.runs.liveness import LOCAL
 
 if TYPE_CHECKING:  # pydantic costs a quarter second to import; `ls` and `kill` never need it
     from hw2.schema import ExperimentConfig
@@ -367,7 +367,7 @@ def ensure_scheduler(runs_dir: Path | str, wait: float = 5.0) -> None:
 def _any_running(runs_dir: Path) -> bool:
     for p in contract.list_run_dirs(runs_dir):
         meta = contract.read_meta(p)
-        if meta is not None and contract.effective_status(meta) == "running":
+        if meta is not None and liveness.effective_status(meta) == "running":
             return True
     return False
 
@@ -411,14 +411,10 @@ def kill_run(runs_dir: Path | str, run_id: str, grace: float | None = None) -> b
     runs_dir = Path(runs_dir)
     path = _run_dir(runs_dir, run_id)
     first = contract.read_meta(path)
-    if first is not None and first.extra.get("executor") == SLURM:
-        # Slurm's own: scancel (before the queue lock, which hw2.slurm.control.kill takes itself)
-        from hw2.slurm import control
-
-        try:
-            return control.kill(runs_dir, run_id)
-        except control.ControlError as exc:
-            raise QueueError(str(exc)) from exc
+    if first is not None and first.extra.get("executor", LOCAL) != LOCAL:
+        raise QueueError(
+            f"run {run_id} is a {first.extra.get('executor')} run; kill it through its executor (hw2.executors)"
+        )
     try:
         with launch.queue_lock(runs_dir):
             meta = contract.read_meta(path)
@@ -450,20 +446,13 @@ def requeue(runs_dir: Path | str, run_id: str, *, extra: dict[str, Any] | None =
     old run's study identity (``variant``, ``seed``, ``study_file``), its :func:`identity` (same
     config, same hash), its smoke mark, and ``attempt`` + 1.
 
-    A Slurm run is resubmitted to Slurm (:func:`hw2.slurm.control.requeue`, which calls back here
-    with ``extra={"executor": "slurm"}`` to create the folder); ``extra`` adds meta fields."""
+    Creates the folder only: its executor hands it over (:meth:`hw2.executors.Executor.requeue`);
+    ``extra`` adds meta fields (``executor`` for a run that is not local)."""
     runs_dir = Path(runs_dir)
     path = _run_dir(runs_dir, run_id)
     old = contract.read_meta(path)
     if old is None:
         raise QueueError(f"{path / contract.META_FILE}: unreadable")
-    if extra is None and old.extra.get("executor") == SLURM:
-        from hw2.slurm import commands, control
-
-        try:
-            return control.requeue(runs_dir, run_id)
-        except (control.ControlError, commands.SlurmError) as exc:
-            raise QueueError(str(exc)) from exc
     from hw2.schema import ExperimentConfig
 
     cfg_file = path / contract.CONFIG_FILE
@@ -541,7 +530,7 @@ class _Existing:
 
     def __init__(self, path: Path, meta: RunMeta) -> None:
         self.path, self.meta, self.run_id = path, meta, path.name
-        self.status = contract.effective_status(meta)
+        self.status = liveness.effective_status(meta)
         self.smoke = meta.extra.get("smoke") is True
         self._identity: str | None | bool = False  # False: not read yet
 
@@ -621,70 +610,20 @@ def enqueue_sweep(
     """Queue the runs of a sweep that have no done/queued/running twin (all with ``force``); returns
     the plan with ``queued`` filled. Deciding and creating happen under the queue lock
     (:func:`hw2.launch.queue_lock`), so two TUIs and the CLI relaunching one study at once queue
-    each run once. Does not start anything: call :func:`ensure_scheduler` afterwards, or for
-    ``executor="slurm"`` submit them (:func:`hw2.slurm.submit.submit_runs`; the local scheduler
-    never launches a Slurm run)."""
+    each run once. ``executor`` names the runs' executor (:mod:`hw2.executors`; None or
+    ``local``: the local scheduler). Does not start anything: hand ``queued`` to the executor
+    (:meth:`hw2.executors.Executor.submit`) afterwards; the local scheduler never launches a run
+    of another executor."""
     runs_dir = _writable_runs_dir(runs_dir)
     try:
         with launch.queue_lock(runs_dir):
             plan = plan_sweep(runs_dir, planned, force=force, smoke=smoke)
             for p in plan.to_queue:
-                extra = {"executor": executor} if executor else None
+                extra = {"executor": executor} if executor and executor != LOCAL else None
                 plan.queued.append(create_run(runs_dir, p, data_dir=data_dir, smoke=smoke, extra=extra))
     except launch.LaunchError as exc:
         raise QueueError(str(exc)) from exc
     return plan
-
-
-def _of_study(meta: RunMeta, study: str) -> bool:
-    """Whether a run belongs to ``study``: its title, or the study file it was expanded from."""
-    if meta.study == study:
-        return True
-    study_file = meta.extra.get("study_file")
-    if not isinstance(study_file, str):
-        return False
-    return os.path.realpath(study_file) == os.path.realpath(study)
-
-
-def requeue_failed(runs_dir: Path | str, study: str | None = None) -> list[str]:
-    """Requeue every ``failed`` or ``killed`` run (of ``study``: its title or study file; all runs
-    when None) whose identity has no done, queued or running twin; returns the new run ids.
-
-    Each identity is requeued once (from its newest failed or killed run), under the queue lock,
-    so calling it twice, or from two processes at once, queues nothing twice. Smoke runs and runs
-    whose config cannot be read (nobody's twin, and :func:`requeue` could not read them either)
-    are left alone.
-    """
-    runs_dir = _writable_runs_dir(runs_dir)
-    new_ids: list[str] = []
-    to_submit: list[str] = []  # Slurm runs: created under the lock, submitted to Slurm after it
-    try:
-        with launch.queue_lock(runs_dir):
-            existing = _existing_runs(runs_dir)
-            taken = set(_blocking_twins(existing))
-            for run in reversed(existing):  # newest first
-                if run.status not in {"failed", "killed"} or run.smoke:
-                    continue
-                if study is not None and not _of_study(run.meta, study):
-                    continue
-                if run.identity is None or run.identity in taken:
-                    continue
-                slurm = run.meta.extra.get("executor") == SLURM
-                new_id = requeue(runs_dir, run.run_id, extra={"executor": SLURM} if slurm else {})
-                new_ids.append(new_id)
-                if slurm:
-                    to_submit.append(new_id)
-                taken.add(run.identity)
-    except launch.LaunchError as exc:
-        raise QueueError(str(exc)) from exc
-    if to_submit:
-        from hw2.slurm import commands, submit
-
-        try:
-            submit.submit_runs(runs_dir, to_submit)
-        except commands.SlurmError as exc:
-            raise QueueError(str(exc)) from exc
-    return new_ids
 
 
 @dataclass(frozen=True)
@@ -734,7 +673,7 @@ def smoke_test(
         pending = [
             rid
             for rid, m in metas.items()
-            if m is None or contract.effective_status(m) not in contract.FINAL_STATUSES
+            if m is None or liveness.effective_status(m) not in contract.FINAL_STATUSES
         ]
         if not pending or time.monotonic() >= deadline:
             break
@@ -742,7 +681,7 @@ def smoke_test(
     failures = []
     for rid, p in by_id.items():
         meta = metas.get(rid)
-        status = contract.effective_status(meta) if meta is not None else "missing"
+        status = liveness.effective_status(meta) if meta is not None else "missing"
         if status == "done":
             continue
         if meta is None:

@@ -204,9 +204,12 @@ class Scheduler:
             meta = self._meta(path)
             if meta is None:
                 continue
-            if meta.extra.get("executor") == liveness.SLURM:
-                if meta.extra.get("slurm_job_id") and (
-                    meta.status in ("queued", "running") or meta.extra.get("slurm_state") is not None
+            executor = meta.extra.get("executor", liveness.LOCAL)
+            if executor != liveness.LOCAL:  # another executor's run: never launched here
+                if (
+                    executor == liveness.SLURM
+                    and meta.extra.get("slurm_job_id")
+                    and (meta.status in ("queued", "running") or meta.extra.get("slurm_state") is not None)
                 ):
                     slurm.append((path, meta))
                 continue
@@ -334,8 +337,12 @@ class Scheduler:
             cuda = "" if gpu_index is None else str(gpu_index)
             with launch.queue_lock(self.runs_dir):
                 fresh = contract.read_meta(path)
-                if fresh is None or fresh.status != "queued" or fresh.extra.get("executor") == liveness.SLURM:
-                    continue  # taken, cancelled, or handed to Slurm (a requeue) meanwhile
+                if (
+                    fresh is None
+                    or fresh.status != "queued"
+                    or fresh.extra.get("executor", liveness.LOCAL) != liveness.LOCAL
+                ):
+                    continue  # taken, cancelled, or handed to another executor (a requeue) meanwhile
                 try:
                     proc = launch.start_trainer(path, fresh, cuda_visible_devices=cuda, gpu=gpu_index)
                 except (launch.LaunchError, contract.ContractError, OSError) as exc:

@@ -32,8 +32,36 @@ def test_import_linter_contracts_hold() -> None:
     assert f"Contracts: {len(contracts)} kept, 0 broken" in proc.stdout, proc.stdout
 
 
+def test_no_import_cycles_in_hw2_or_tui() -> None:
+    """No module of hw2 or tui reaches itself through imports (TYPE_CHECKING and function-level
+    imports count): the cycles issue 18 removed (hw2.queue <-> hw2.slurm, hw2.contract ->
+    hw2.runs.liveness, pivot <-> report, tui.app <-> its screens) cannot come back unseen."""
+    import grimp  # import-linter's own graph builder
+
+    graph = grimp.build_graph("hw2", "tui")
+    ours = {m for m in graph.modules if m.split(".")[0] in ("hw2", "tui")}
+    cycles = []
+    for module in sorted(ours):
+        for other in graph.find_modules_directly_imported_by(module) & ours:
+            if graph.find_shortest_chain(importer=other, imported=module) is not None:
+                cycles.append((module, other))
+    assert not cycles, f"import cycles (module, imports, ... back to module): {cycles}"
+
+
 @pytest.mark.parametrize(
-    "module", ["hw2.cli", "hw2.config", "hw2.runs.store", "hw2.queue", "hw2.export", "hw2.analysis.report"]
+    "module",
+    [
+        "hw2.cli",
+        "hw2.config",
+        "hw2.runs.store",
+        "hw2.queue",
+        "hw2.export",
+        "hw2.analysis.report",
+        "hw2.executors",
+        "hw2.executors.local",
+        "hw2.executors.slurm",
+        "hw2.sweep",
+    ],
 )
 def test_core_modules_import_no_framework_or_textual(module: str) -> None:
     loaded = modules_after(f"import {module}")

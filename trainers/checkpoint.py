@@ -30,6 +30,11 @@ TORCH_CHECKPOINT = "checkpoint.pt"
 TORCH_BEST = "best.pt"
 """The CNN's best weights: ``torch.save`` of the model's state dict at the best epoch."""
 
+KERAS_CHECKPOINT = "checkpoint.npz"
+"""The MLP's last checkpoint: the Keras model's and optimizer's variables (``trainers.mlp``)."""
+KERAS_BEST = "best.npz"
+"""The MLP's best weights: the model's weights (``model.get_weights()`` order) at the best epoch."""
+
 TEMP_MARK = ".tmp-"
 
 
@@ -160,6 +165,32 @@ def set_numpy_rng_state(state: dict[str, Any]) -> None:
 
 
 # ------------------------------------------------------------------------------------- torch
+
+
+def npz_bytes(arrays: dict[str, Any]) -> bytes:
+    """``numpy.savez`` of ``arrays`` into memory (numeric arrays and strings only: loads without pickle)."""
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def npz_load(path: Path) -> dict[str, Any] | None:
+    """The arrays at ``path`` (``allow_pickle=False``), or None when there is none; a file that
+    cannot be read raises a one-line error naming it."""
+    import numpy as np
+
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as exc:
+        raise RuntimeError(
+            f"{path}: unreadable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+            "fix: delete it to train from the start"
+        ) from exc
 
 
 def torch_bytes(obj: dict[str, Any]) -> bytes:

@@ -165,6 +165,14 @@ def _raise_killed(signum: int, _frame: Any) -> None:
     raise RunKilled(name)
 
 
+def raise_if_stopped() -> None:
+    """Raise :class:`RunKilled` again when a stop signal arrived earlier: a framework that caught
+    the first one (Keras' threaded callbacks can) must not train on. Trainers call it at epoch
+    boundaries, in the main thread."""
+    if _stopped_by:
+        raise RunKilled(_stopped_by[0])
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Train one experiment into a run folder (the run contract).")
     p.add_argument("--config", required=True, type=Path, help="experiment YAML")

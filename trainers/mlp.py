@@ -24,6 +24,7 @@ weights; ``monitor`` in the result says which rule picked it.
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import os
 import sys
@@ -38,7 +39,8 @@ import numpy as np
 from hw2 import contract
 from hw2.schedule import phases, schedule_text
 from hw2.schema import ExperimentConfig
-from trainers.common import RunContext, main
+from trainers import checkpoint as ckpt
+from trainers.common import RunContext, main, raise_if_stopped
 
 BACKEND_PACKAGES = {"tensorflow": "tensorflow", "torch": "torch", "jax": "jax"}
 IMAGE_SHAPE = (28, 28)
@@ -105,6 +107,36 @@ def prepare_data(cfg: ExperimentConfig, data_dir: str | None) -> Prepared:
         x_test=x_te,
         y_test=y_test.astype(np.int32),
         background=background,
+    )
+
+
+def train_dataset(data: Prepared, batch_size: int, seed: int, start_epoch: int, epochs: int) -> Any:
+    """The training batches of epochs ``start_epoch`` .. ``epochs - 1`` (0-based) as one tf.data stream.
+
+    Epoch e's order is ``stateless_shuffle(range(n), seed=(seed, e))``: a function of the seed and
+    the epoch alone, so a run resumed at epoch e sees the batches the uninterrupted run saw (Keras'
+    own ``shuffle=True`` draws each epoch's order from TensorFlow's stateful global RNG, which no
+    checkpoint can restore). The gather is batched, as in Keras' own array adapter.
+    """
+    import tensorflow as tf
+
+    n = len(data.y_train)
+    whole = tf.data.Dataset.from_tensors((data.x_train, data.y_train)).repeat()
+
+    def batches_of_epoch(epoch: Any) -> Any:
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+        )
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    indices = tf.data.Dataset.range(start_epoch, epochs).flat_map(batches_of_epoch)
+    return (
+        tf.data.Dataset.zip((indices, whole))
+        .map(
+            lambda idx, xy: (tf.gather(xy[0], idx), tf.gather(xy[1], idx)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        .prefetch(tf.data.AUTOTUNE)
     )
 
 
@@ -358,8 +390,16 @@ def _better(value: float, best: float | None, mode: str, min_delta: float = 0.0)
     return value < best - min_delta if mode == "min" else value > best + min_delta
 
 
-def make_callbacks(keras: Any, ctx: RunContext, batches: int) -> dict[str, Any]:
-    """The contract callback, the best-weights keeper and (if enabled) Keras ``EarlyStopping``.
+def make_callbacks(
+    keras: Any,
+    ctx: RunContext,
+    batches: int,
+    *,
+    writer: ckpt.BackgroundWriter | None = None,
+    restored: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The contract callback, the best-weights keeper, (if enabled) Keras ``EarlyStopping`` and,
+    with ``writer``, the checkpointer (``restored``: a checkpoint's state to continue from).
 
     Returned by role; ``list(result.values())`` is the order for ``fit``: EarlyStopping first and
     the best-weights keeper last, so the keeper's restore in ``on_train_end`` is the final word.
@@ -388,6 +428,7 @@ def make_callbacks(keras: Any, ctx: RunContext, batches: int) -> dict[str, Any]:
             self._t0 = time.perf_counter()
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            raise_if_stopped()
             self._epoch = epoch + 1
             self._last_batch = 0
             self._t0 = time.perf_counter()
@@ -405,6 +446,7 @@ def make_callbacks(keras: Any, ctx: RunContext, batches: int) -> dict[str, Any]:
                 ctx.progress(self._epoch, done, batches, logs.get("loss"), logs.get("acc"))
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            raise_if_stopped()
             logs = logs or {}
             lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
             with self._lock:
@@ -462,7 +504,151 @@ def make_callbacks(keras: Any, ctx: RunContext, batches: int) -> dict[str, Any]:
         )
     out["contract"] = ContractLines()
     out["best"] = BestWeights()
+
+    class Checkpointer(keras.callbacks.Callback):
+        """Last: writes the checkpoint once every other callback has seen the epoch; on a resumed
+        run, puts the checkpoint's counters back after the others' ``on_train_begin``."""
+
+        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+            if restored is not None:
+                apply_callback_state(out, restored)
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            save_checkpoint(keras, ctx.run_dir, self.model, out, epoch + 1, writer=writer)
+
+    if writer is not None:
+        out["checkpoint"] = Checkpointer()
     return out
+
+
+# ------------------------------------------------------------------------------------ checkpoints
+
+CHECKPOINT_FORMAT = 1
+"""Bumped when the checkpoint's keys change; a checkpoint of another format is refused."""
+
+
+def _arrays(keras: Any, variables: list[Any], prefix: str) -> dict[str, np.ndarray]:
+    return {f"{prefix}/{i:04d}": np.asarray(keras.ops.convert_to_numpy(v)) for i, v in enumerate(variables)}
+
+
+def save_checkpoint(
+    keras: Any,
+    run_dir: Any,
+    model: Any,
+    callbacks: dict[str, Any],
+    epoch: int,
+    *,
+    writer: ckpt.BackgroundWriter | None = None,
+) -> None:
+    """Write ``checkpoint.npz`` (and ``best.npz`` when ``epoch`` is the best so far), atomically.
+
+    ``checkpoint.npz`` (loads with ``allow_pickle=False``) holds the model's variables
+    (``model.variables``: the weights and the dropout and augmentation layers' ``SeedGenerator``
+    states), the optimizer's variables (iterations, lr, momentum / moments), the best epoch's
+    weights, and ``meta``, a JSON string: the epoch just finished (1-based), whether training
+    stopped early, the best-weights keeper's and EarlyStopping's counters, and Python's and NumPy's
+    RNG states. The data order needs no state (:func:`train_dataset`).
+    """
+    best, es = callbacks["best"], callbacks.get("early_stopping")
+    meta = {
+        "format": CHECKPOINT_FORMAT,
+        "trainer": "mlp",
+        "epoch": epoch,
+        "stopped_early": bool(model.stop_training),
+        "best": {
+            "best": best.best,
+            "best_epoch": best.best_epoch,
+            "best_logs": best.best_logs,
+            "epochs_run": best.epochs_run,
+        },
+        "early_stopping": (
+            None
+            if es is None
+            else {
+                "wait": es.wait,
+                "best": es.best,
+                "best_epoch": es.best_epoch,
+                "stopped_epoch": es.stopped_epoch,
+            }
+        ),
+        "python_rng": ckpt.python_rng_state(),
+        "numpy_rng": ckpt.numpy_rng_state(),
+    }
+    arrays = {
+        "meta": np.array(json.dumps(meta)),
+        **_arrays(keras, model.variables, "model"),
+        **_arrays(keras, model.optimizer.variables, "optimizer"),
+        **{f"best/{i:04d}": np.asarray(w) for i, w in enumerate(best.weights or [])},
+    }
+    files = []
+    if best.best_epoch == epoch and best.weights is not None:
+        best_arrays = {
+            "epoch": np.array(epoch),
+            **{f"best/{i:04d}": np.asarray(w) for i, w in enumerate(best.weights)},
+        }
+        files.append((run_dir / ckpt.KERAS_BEST, ckpt.npz_bytes(best_arrays)))
+    files.append((run_dir / ckpt.KERAS_CHECKPOINT, ckpt.npz_bytes(arrays)))
+    if writer is not None:
+        writer.submit(files)
+        return
+    for path, data in files:
+        ckpt.atomic_write(path, lambda f, data=data: f.write(data))
+
+
+def _assign(where: Any, variables: list[Any], saved: dict[str, np.ndarray], prefix: str) -> None:
+    keys = sorted(k for k in saved if k.startswith(prefix + "/"))
+    if len(keys) != len(variables) or any(
+        tuple(saved[k].shape) != tuple(v.shape) for k, v in zip(keys, variables, strict=True)
+    ):
+        raise ValueError(
+            f"{where}: its {prefix} variables do not match this config's model; fix: delete it to start over"
+        )
+    for k, v in zip(keys, variables, strict=True):
+        v.assign(saved[k])
+
+
+def load_checkpoint(run_dir: Any, model: Any) -> dict[str, Any] | None:
+    """Restore ``checkpoint.npz`` into a freshly built and compiled ``model`` (its variables, the
+    optimizer's, the RNG states); returns the checkpoint's meta with ``best_weights`` added (for
+    :func:`apply_callback_state`), or None when there is none. Temp files are never read."""
+    where = run_dir / ckpt.KERAS_CHECKPOINT
+    saved = ckpt.npz_load(where)
+    if saved is None:
+        return None
+    meta = json.loads(str(saved["meta"]))
+    if meta.get("format") != CHECKPOINT_FORMAT or meta.get("trainer") != "mlp":
+        raise ValueError(
+            f"{where}: not an mlp checkpoint of format {CHECKPOINT_FORMAT} "
+            f"(trainer {meta.get('trainer')!r}, format {meta.get('format')!r}); fix: delete it to start over"
+        )
+    _assign(where, model.variables, saved, "model")
+    model.optimizer.build(model.trainable_variables)
+    _assign(where, model.optimizer.variables, saved, "optimizer")
+    ckpt.set_python_rng_state(meta["python_rng"])
+    ckpt.set_numpy_rng_state(meta["numpy_rng"])
+    meta["best_weights"] = [saved[k] for k in sorted(k for k in saved if k.startswith("best/"))] or None
+    return meta
+
+
+def apply_callback_state(callbacks: dict[str, Any], meta: dict[str, Any]) -> None:
+    """Put a checkpoint's counters back into the best-weights keeper and EarlyStopping (after their
+    ``on_train_begin``, which resets them)."""
+    best, es = callbacks["best"], callbacks.get("early_stopping")
+    b = meta["best"]
+    best.best, best.best_epoch, best.epochs_run = b["best"], b["best_epoch"], b["epochs_run"]
+    best.best_logs = dict(b["best_logs"])
+    best.weights = meta["best_weights"]
+    e = meta["early_stopping"]
+    if (e is None) != (es is None):
+        raise ValueError("checkpoint: early stopping differs from the config's; fix: delete it to start over")
+    if es is not None:
+        es.wait, es.best, es.best_epoch, es.stopped_epoch = (
+            e["wait"],
+            e["best"],
+            e["best_epoch"],
+            e["stopped_epoch"],
+        )
+        es.best_weights = list(meta["best_weights"]) if meta["best_weights"] is not None else None
 
 
 # ------------------------------------------------------------------------------------------ train
@@ -505,7 +691,22 @@ def fit_and_evaluate(ctx: RunContext) -> tuple[Any, dict[str, Any]]:
     model = build_model(keras, cfg, data.background)
     compile_model(keras, model, cfg)
     batches = math.ceil(len(data.x_train) / cfg.train.batch_size)
-    callbacks = make_callbacks(keras, ctx, batches)
+    restored = None
+    if ctx.resume:
+        ckpt.remove_stale_temps(ctx.run_dir)
+        restored = load_checkpoint(ctx.run_dir, model)
+        if restored is None:
+            ctx.log.info("resume: no %s in the run folder, training from epoch 1", ckpt.KERAS_CHECKPOINT)
+        else:
+            ctx.log.info(
+                "resume: from %s after epoch %d (best epoch %d)",
+                ckpt.KERAS_CHECKPOINT,
+                restored["epoch"],
+                restored["best"]["best_epoch"],
+            )
+    start = restored["epoch"] if restored else 0
+    writer = ckpt.BackgroundWriter()  # checkpoints reach the disk while the next epoch trains
+    callbacks = make_callbacks(keras, ctx, batches, writer=writer, restored=restored)
     ctx.log.info(
         "keras %s on %s, device %s, %d parameters, %d batches/epoch of %d",
         keras.__version__,
@@ -519,18 +720,27 @@ def fit_and_evaluate(ctx: RunContext) -> tuple[Any, dict[str, Any]]:
     if not phases(cfg).constant:
         ctx.log.info("lr schedule: %s", schedule_text(cfg))
 
-    model.fit(
-        data.x_train,
-        data.y_train,
-        batch_size=cfg.train.batch_size,
-        epochs=cfg.train.epochs,
-        validation_data=(data.x_val, data.y_val),
-        validation_batch_size=max(EVAL_BATCH, cfg.train.batch_size),
-        shuffle=True,
-        verbose=0,
-        callbacks=list(callbacks.values()),
-    )
     best = callbacks["best"]
+    if restored is not None and (restored["stopped_early"] or start >= cfg.train.epochs):
+        apply_callback_state(callbacks, restored)  # training had ended: only the test is left
+        if best.weights is not None:
+            model.set_weights(best.weights)
+    else:
+        try:
+            model.fit(
+                train_dataset(data, cfg.train.batch_size, cfg.seed, start, cfg.train.epochs),
+                steps_per_epoch=batches,
+                initial_epoch=start,
+                epochs=cfg.train.epochs,
+                validation_data=(data.x_val, data.y_val),
+                validation_batch_size=max(EVAL_BATCH, cfg.train.batch_size),
+                verbose=0,
+                callbacks=list(callbacks.values()),
+            )
+        except BaseException:
+            writer.wait(raise_error=False)  # the last whole checkpoint is on disk before the run ends
+            raise
+    writer.wait()
     test = model.evaluate(
         data.x_test,
         data.y_test,

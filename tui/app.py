@@ -402,25 +402,19 @@ class HW2App(App[None]):
 
     @work(thread=True, group="actions")
     def launch(self, planned: Sequence[Any]) -> list[str]:
-        """Create a queued run for each planned run, then make sure the scheduler is running; or
-        submit them to Slurm when their files' ``executor.kind`` says ``slurm``."""
-        from hw2.queue import create_run, ensure_scheduler
-        from hw2.slurm.settings import resolve_planned
+        """Create a queued run for each planned run and hand them to their executor (the files'
+        ``executor.kind``: the local scheduler, or Slurm; :mod:`hw2.executors`)."""
+        from hw2 import executors
 
         ids: list[str] = []
         where = ""
         try:
-            kind, settings = resolve_planned(planned[0])
-            if kind == "slurm":
-                from hw2.slurm.submit import submit_planned
-
-                where = " on Slurm"
-                ids = submit_planned(self.runs_dir, planned, settings).run_ids
-            else:
-                for p in planned:
-                    ids.append(create_run(self.runs_dir, p))
-                self._seen_by_a_poll()  # the table shows them queued before the scheduler starts one
-                ensure_scheduler(self.runs_dir)
+            executor, settings = executors.resolve_planned(planned[0])
+            where = executor.where
+            # the table shows the new runs queued before the executor starts one
+            ids = executors.launch(
+                self.runs_dir, planned, executor, settings, created=lambda _ids: self._seen_by_a_poll()
+            ).run_ids
         except Exception as exc:
             self.call_from_thread(self.notify, f"launch failed: {exc}", severity="error", timeout=10)
         if ids:
@@ -443,8 +437,9 @@ class HW2App(App[None]):
         """The launch dialog's sweep: a smoke test first when chosen (nothing is queued if a config
         fails it), then the runs without a done/queued/running twin (all with ``force``), run by
         the local scheduler or submitted to Slurm. Returns the queued run ids."""
-        from hw2.queue import enqueue_sweep, ensure_scheduler, smoke_test
-        from tui.launch import planned_runs
+        from hw2 import executors
+        from hw2.launch_plan import planned_runs
+        from hw2.queue import enqueue_sweep, smoke_test
 
         notify = self.call_from_thread
         try:
@@ -462,22 +457,15 @@ class HW2App(App[None]):
                         severity="error",
                     )
                     return []
-            from hw2.slurm.settings import resolve
-
-            kind, settings = resolve(entry.path, choice.executor)
-            executor = "slurm" if kind == "slurm" else None
-            plan = enqueue_sweep(self.runs_dir, planned, force=choice.force, executor=executor)
-            if executor and plan.queued:
-                from hw2.slurm.submit import submit_runs
-
-                submit_runs(self.runs_dir, plan.queued, settings)
-            elif plan.queued:
+            executor, settings = executors.resolve(entry.path, choice.executor)
+            plan = enqueue_sweep(self.runs_dir, planned, force=choice.force, executor=executor.name)
+            if plan.queued:
                 self._seen_by_a_poll()
-                ensure_scheduler(self.runs_dir)
+            executor.submit(self.runs_dir, plan.queued, settings)
         except Exception as exc:
             notify(self.notify, f"launch failed: {exc}", severity="error", timeout=10)
             return []
-        where = " on Slurm" if executor else ""
+        where = executor.where
         notify(self.notify, f"{plan.summary()}: queued {len(plan.queued)}{where}", timeout=5)
         self._wake.set()
         return plan.queued
@@ -485,9 +473,7 @@ class HW2App(App[None]):
     @work(thread=True, group="actions")
     def kill(self, run_id: str, name: str) -> None:
         try:
-            from hw2.queue import kill_run
-
-            ok = kill_run(self.runs_dir, run_id)
+            ok = self._executor_of(run_id).kill(self.runs_dir, run_id)
         except Exception as exc:
             self.call_from_thread(self.notify, f"kill failed: {exc}", severity="error")
             return
@@ -498,15 +484,22 @@ class HW2App(App[None]):
     @work(thread=True, group="actions")
     def requeue(self, run_id: str, name: str) -> None:
         try:
-            from hw2.queue import ensure_scheduler, requeue
-
-            new_id = requeue(self.runs_dir, run_id)
-            ensure_scheduler(self.runs_dir)
+            new_id = self._executor_of(run_id).requeue(self.runs_dir, run_id)
         except Exception as exc:
             self.call_from_thread(self.notify, f"re-queue failed: {exc}", severity="error")
             return
         self.call_from_thread(self.notify, f"re-queued {name} as {new_id}", timeout=4)
         self._wake.set()
+
+    def _executor_of(self, run_id: str) -> Any:
+        """The executor of a run (:func:`hw2.executors.of_run`); raises a one-line error."""
+        from hw2 import contract, executors
+
+        path = contract.run_path(self.runs_dir, run_id)
+        meta = contract.read_meta(path)
+        if meta is None:
+            raise executors.ExecutorError(f"{path / contract.META_FILE}: missing or unreadable")
+        return executors.of_run(meta)
 
     @work(thread=True, group="actions")
     def study_report(self, study: str, study_file: Path | None) -> None:
@@ -535,11 +528,9 @@ class HW2App(App[None]):
     def requeue_failed(self, study: str) -> None:
         """Re-queue every failed or killed run of ``study`` that has no done/queued/running twin."""
         try:
-            from hw2.queue import ensure_scheduler, requeue_failed
+            from hw2.sweep import requeue_failed
 
             ids = requeue_failed(self.runs_dir, study)
-            if ids:
-                ensure_scheduler(self.runs_dir)
         except Exception as exc:
             self.call_from_thread(self.notify, f"re-queue failed: {exc}", severity="error")
             return
@@ -692,8 +683,10 @@ def _needs_scheduler(summary: Any) -> bool:
     run (its monitor follows the job): how a reopened TUI re-attaches."""
     if summary is None:
         return False
+    from hw2.executors import LOCAL, SLURM
+
     return summary.status == "queued" or (
-        summary.status == "running" and getattr(summary, "executor", "local") == "slurm"
+        summary.status == "running" and getattr(summary, "executor", LOCAL) == SLURM
     )
 
 

@@ -16,7 +16,7 @@ from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSe
 
 if TYPE_CHECKING:
     from hw2.launch_plan import LaunchPlan
-    from tui.main_screen import MainScreen
+    from tui.host import HostScreen
     from tui.widgets import NodeData
 
 
@@ -123,6 +123,8 @@ class LaunchScreen(ModalScreen["LaunchChoice | None"]):
         self._asked = 0  # which plan is wanted: an older thread's answer (options changed since) is dropped
 
     def compose(self) -> ComposeResult:
+        from hw2 import executors
+
         with VerticalScroll(id="launch-box", can_focus=False):
             yield Label(self.title_text, id="launch-title")
             yield Static("planning…", id="launch-plan")
@@ -139,8 +141,8 @@ class LaunchScreen(ModalScreen["LaunchChoice | None"]):
             with Horizontal(classes="launch-row"):
                 yield Label("executor")
                 with RadioSet(id="launch-executor", compact=True):
-                    yield TextRadioButton("local", value=True, id="exec-local")
-                    yield TextRadioButton("slurm", id="exec-slurm")
+                    for name in executors.names():  # the registry: local, slurm, ...
+                        yield TextRadioButton(name, value=name == executors.LOCAL, id=f"exec-{name}")
             yield TextCheckbox(
                 "smoke test first (queue nothing if a config fails)", compact=True, id="launch-smoke"
             )
@@ -154,10 +156,10 @@ class LaunchScreen(ModalScreen["LaunchChoice | None"]):
 
     def on_mount(self) -> None:
         self.query_one("#launch-repeat", Input).focus()
-        if self.executor_default == "slurm":
+        if self.executor_default and self.executor_default != "local":
             # pressed after mount, so the RadioSet's highlight follows it (at mount it highlights
             # its first button whichever is pressed)
-            self.query_one("#exec-slurm", RadioButton).value = True
+            self.query_one(f"#exec-{self.executor_default}", RadioButton).value = True
         self._replan()
 
     # ------------------------------------------------------------------ the choice
@@ -173,7 +175,11 @@ class LaunchScreen(ModalScreen["LaunchChoice | None"]):
             return None
 
     def executor(self) -> str:
-        return "slurm" if self.query_one("#exec-slurm", RadioButton).value else "local"
+        """The executor pressed (a name of :data:`hw2.executors.REGISTRY`)."""
+        for button in self.query_one("#launch-executor", RadioSet).query(RadioButton):
+            if button.value and button.id:
+                return button.id.removeprefix("exec-")
+        return "local"
 
     def choice(self) -> LaunchChoice:
         return LaunchChoice(
@@ -251,15 +257,6 @@ class LaunchScreen(ModalScreen["LaunchChoice | None"]):
         self.dismiss(None)
 
 
-def planned_runs(entry: Any, repeat: int | None) -> list[Any]:
-    """A config entry's planned runs: as written, or expanded again with ``repeat`` seeds per variant."""
-    if repeat is None:
-        return list(entry.runs)
-    from hw2.config import expand_study
-
-    return list(expand_study(entry.path, repeat=repeat))
-
-
 def dialog_title(entry: Any) -> str:
     """``Launch study '2.1.4 Optimizers…' (3 runs as written)``, or ``Launch 'mlp-baseline'``."""
     title = entry.study_title or entry.name
@@ -269,7 +266,7 @@ def dialog_title(entry: Any) -> str:
     return f"Launch '{title}'"
 
 
-def open_launch_dialog(screen: MainScreen, data: NodeData) -> None:
+def open_launch_dialog(screen: HostScreen, data: NodeData) -> None:
     """The launch dialog for the highlighted study/experiment: plan, repeat, smoke, force, executor.
     The plan is :func:`hw2.launch_plan.make_plan` on the executor chosen in the dialog (the local
     scheduler's slots and device, or the Slurm settings the files resolve to)."""
@@ -281,23 +278,20 @@ def open_launch_dialog(screen: MainScreen, data: NodeData) -> None:
         screen.notify("nothing to launch", severity="warning")
         return
     runs_dir = screen.hw2.runs_dir
+    from hw2 import executors
     from hw2.config import ConfigError
-    from hw2.slurm.settings import resolve
 
     try:  # a few small YAML files: the study, its base, hw2-slurm.yaml
-        executor, settings = resolve(entry.path)
-    except ConfigError as exc:
+        default, settings = executors.resolve(entry.path)
+    except (ConfigError, executors.ExecutorError) as exc:
         screen.notify(f"cannot launch: {exc}", severity="error", timeout=10)
         return
+    executor = default.name
 
     def plan(repeat: int | None, force: bool, kind: str) -> LaunchPlan:  # in the dialog's thread
-        from hw2.launch_plan import local_executor, make_plan, slurm_executor
+        from hw2.launch_plan import make_plan, planned_runs
 
-        where = (
-            slurm_executor(settings.gpus, settings.array_parallelism)
-            if kind == "slurm"
-            else local_executor(runs_dir)
-        )
+        where = executors.get(kind).plan(runs_dir, settings)
         return make_plan(
             runs_dir, planned_runs(entry, repeat), force=force, executor=where, study=entry.study_title
         )

@@ -40,7 +40,7 @@ from tui.widgets import (
 )
 
 if TYPE_CHECKING:
-    from tui.app import HW2App
+    from tui.host import Host
 
 
 TICK_S = 1.0
@@ -83,7 +83,8 @@ class MainScreen(Screen[None]):
         self.gpu_bar = GpuBar(gpu_text(None, {}), id="gpu")
 
     @property
-    def hw2(self) -> HW2App:
+    def hw2(self) -> Host:
+        """The app, as the screens see it (:class:`tui.host.Host`)."""
         return self.app  # type: ignore[return-value]
 
     @property

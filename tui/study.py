@@ -6,7 +6,7 @@ The figures come from the core (:mod:`hw2.analysis.stats`, :mod:`hw2.analysis.pi
 ``report.md`` states — and :func:`hw2.analysis.figures.mean_curve`) over the summaries the app
 already holds (:class:`tui.model.RunState`'s ``summary``): no run folder is read on the UI
 thread. Grouping and the verdicts (scipy) run in a thread worker; the epoch series of the study's
-runs are read by the app's poll thread (:meth:`tui.app.HW2App.request_study_series`) and kept
+runs are read by the app's poll thread (:meth:`tui.host.Host.request_study_series`) and kept
 here, so the main screen's plot cache is untouched. The view follows the runs while they go (rows
 say which seeds are not done yet: figures are over done runs only).
 
@@ -49,7 +49,7 @@ from tui.widgets import FittedFooter
 if TYPE_CHECKING:
     from hw2.analysis.stats import VariantGroup, Verdict
     from hw2.runs.summary import EpochPoint, RunSummary
-    from tui.app import HW2App
+    from tui.host import Host
 
 STUDY_COLUMNS = (
     ("variant", "variant"),
@@ -101,7 +101,7 @@ CELL_PADDING = 2  # a DataTable column's padding (one space each side)
 SCROLLBAR = 2  # room kept for the table's vertical scrollbar
 
 
-def study_runs(app: HW2App, study: str) -> list[RunSummary]:
+def study_runs(app: Host, study: str) -> list[RunSummary]:
     """The summaries of a study's runs (not deleted, no smoke runs), oldest first."""
     out = [
         st.summary
@@ -329,7 +329,8 @@ class StudyScreen(Screen[None]):
         self.acc_plot: Any = None
 
     @property
-    def hw2(self) -> HW2App:
+    def hw2(self) -> Host:
+        """The app, as the screens see it (:class:`tui.host.Host`)."""
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
@@ -681,7 +682,8 @@ class PivotScreen(Screen[None]):
         self.table: DataTable[str] = CachedDataTable(id="pivot-table", cursor_type="none", zebra_stripes=True)
 
     @property
-    def hw2(self) -> HW2App:
+    def hw2(self) -> Host:
+        """The app, as the screens see it (:class:`tui.host.Host`)."""
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:

@@ -17,8 +17,12 @@ whole file atomically after merging what is on disk, so two writers at worst rec
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import json
 import os
+import re
+import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,8 +33,33 @@ from hw2.runs.summary import RunSummary
 from hw2.statcache import stat_key
 
 CACHE_FILE = ".summaries.json"
-CACHE_VERSION = 2  # 2: summaries carry executor, node and the Slurm status text
-"""Bumped whenever :class:`RunSummary`'s fields change meaning: older files then read as empty."""
+CACHE_FORMAT = 2  # 2: summaries carry executor, node and the Slurm status text
+"""Bumped by hand only when a field keeps its name and type but changes meaning."""
+
+
+def summary_version(cls: type = RunSummary) -> str:
+    """The cache's version for summaries of class ``cls``: :data:`CACHE_FORMAT` and a hash of its
+    fields' names and types, and of the dataclasses those types name (``EpochPoint``...). Adding,
+    removing, renaming or retyping a field changes it, so a cache written before reads as empty."""
+    module = sys.modules[cls.__module__]
+    schema: list[Any] = []
+    todo, seen = [cls], {cls.__name__}
+    while todo:
+        current = todo.pop(0)
+        schema.append(current.__name__)
+        for f in dataclasses.fields(current):
+            schema.append([f.name, str(f.type)])
+            for name in re.findall(r"[A-Za-z_]\w*", str(f.type)):
+                nested = getattr(module, name, None)
+                if name not in seen and isinstance(nested, type) and dataclasses.is_dataclass(nested):
+                    seen.add(name)
+                    todo.append(nested)
+    digest = hashlib.sha256(json.dumps(schema).encode()).hexdigest()[:16]
+    return f"{CACHE_FORMAT}-{digest}"
+
+
+CACHE_VERSION = summary_version()
+"""Written into the cache file and checked on read: older or foreign files then read as empty."""
 
 KEYED_FILES = (contract.META_FILE, contract.RESULT_FILE, contract.CONFIG_FILE, contract.METRICS_FILE)
 

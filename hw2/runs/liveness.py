@@ -6,7 +6,7 @@ launcher that started its process and can tell whether it still runs. A ``local`
 run is a Slurm job (``slurm_job_id``): only Slurm can tell whether it runs, and asking it is one
 ``squeue`` call for all runs, tens of seconds apart, made by the Slurm monitor
 (:class:`hw2.slurm.monitor.SlurmMonitor`, in the scheduler daemon), which records every end the
-job could not; a reader (:func:`hw2.contract.effective_status`, the reaper's
+job could not; a reader (:func:`effective_status`, the reaper's
 :func:`hw2.runs.lifecycle.mark_vanished`, the scheduler's slot count) never asks Slurm itself and
 trusts the meta (:class:`SlurmJob` answers ``None``).
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from hw2 import contract
+from hw2 import procs
 from hw2.contract import RunMeta
 
 LOCAL = "local"
@@ -50,14 +50,14 @@ class LocalProcess:
     """
 
     def is_alive(self, meta: RunMeta) -> bool | None:
-        if meta.host != contract.host_name():
+        if meta.host != procs.host_name():
             return None
         if meta.pid:
-            return contract.pid_alive(meta.pid, meta.pid_create_time)
+            return procs.pid_alive(meta.pid, meta.pid_create_time)
         return self._launcher_alive(meta)
 
     def exit_will_be_recorded(self, meta: RunMeta) -> bool:
-        if meta.host != contract.host_name():
+        if meta.host != procs.host_name():
             return False
         launcher = meta.extra.get("launcher_pid")
         return launcher != meta.pid and self._launcher_alive(meta)
@@ -68,7 +68,7 @@ class LocalProcess:
         ctime = meta.extra.get("launcher_pid_create_time")
         if not isinstance(pid, int) or isinstance(pid, bool):
             return False
-        return contract.pid_alive(pid, ctime if isinstance(ctime, (int, float)) else None)
+        return procs.pid_alive(pid, ctime if isinstance(ctime, (int, float)) else None)
 
 
 class SlurmJob:
@@ -106,3 +106,16 @@ def exit_will_be_recorded(meta: RunMeta) -> bool:
     """Whether the run's own launcher will still record how it ended (see :class:`Liveness`)."""
     executor = executor_of(meta)
     return executor is not None and executor.exit_will_be_recorded(meta)
+
+
+def effective_status(meta: RunMeta) -> str:
+    """The status a reader should show.
+
+    A run marked ``running`` whose process is known to be gone did not finish: it is shown as
+    ``failed`` (never stuck in running). Whoever launched the run decides whether it is alive
+    (:func:`is_alive`: a local pid today); a run nobody here can check (another host) is trusted
+    as written.
+    """
+    if meta.status != "running":
+        return meta.status
+    return "failed" if is_alive(meta) is False else meta.status

@@ -4,7 +4,7 @@ incremental watcher (:class:`RunsWatcher`) for UIs that poll several times a sec
 Every figure comes from a :class:`~hw2.runs.summary.RunSummary` built by
 :func:`~hw2.runs.summary.summarize`; metric lines are split into epoch and progress lines by
 :func:`~hw2.runs.summary.fold_lines` only. Status shown is always
-:func:`hw2.contract.effective_status` (a ``running`` run whose process is gone shows as
+:func:`hw2.runs.liveness.effective_status` (a ``running`` run whose process is gone shows as
 ``failed``), so nothing is ever stuck in ``running``.
 
 Why this is cheap with a semester of runs (1000 finished runs, ~60 MB of metric lines): a
@@ -28,6 +28,7 @@ from typing import Any
 
 from hw2 import contract
 from hw2.contract import RunMeta
+from hw2.runs import liveness
 from hw2.runs.index import FileKeys, SummaryCache, file_keys
 from hw2.runs.lifecycle import DIED_ERROR
 from hw2.runs.summary import EpochStats, RunSummary, flatten_config, fold_lines, summarize
@@ -53,7 +54,7 @@ def is_finished(meta: RunMeta | None) -> bool:
 
 
 def _status_and_error(meta: RunMeta) -> tuple[str, str | None]:
-    status = contract.effective_status(meta)
+    status = liveness.effective_status(meta)
     error = meta.error
     if status == "failed" and meta.status == "running":
         error = DIED_ERROR

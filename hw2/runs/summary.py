@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from hw2.runs.liveness import LOCAL, SLURM
+
 HPARAM_SKIP = ("name", "description", "data.data_dir")
 """Config keys never shown as hyperparameters (free text or machine-local paths)."""
 
@@ -294,9 +296,6 @@ def _get(meta: Any, key: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
-SLURM = "slurm"
-
-
 def slurm_text(meta: Any) -> str | None:
     """What Slurm last said about a run's job, for a status cell: ``"pending: Resources"``,
     ``"running on node07"``, ``"submitting"`` before it has a job; None for a run that is not a
@@ -384,7 +383,7 @@ def summarize(
         smoke=_get(meta, "smoke") is True,
         trainer=str(_get(meta, "trainer") or ""),
         device=_get(meta, "device") or res.get("device"),
-        executor=SLURM if _get(meta, "executor") == SLURM else "local",
+        executor=SLURM if _get(meta, "executor") == SLURM else LOCAL,
         node=_get(meta, "host") if _get(meta, "executor") == SLURM and _get(meta, "started") else None,
         slurm=slurm_text(meta),
         config_path=_get(meta, "config_path"),

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from hw2.config import expand_study, smoke_planned
+from hw2.executors import Placement as Executor
+from hw2.executors.local import placement as local_executor
+from hw2.executors.slurm import placement as slurm_executor
 from hw2.launch_plan import (
-    Executor,
     duration_text,
     estimate,
-    local_executor,
     make_plan,
     measured_speeds,
     pace_text,
-    slurm_executor,
     speed_keys,
     wall_seconds,
 )

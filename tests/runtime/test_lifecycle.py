@@ -14,7 +14,7 @@ import yaml
 
 from hw2 import contract, launch, queue
 from hw2.config import expand_study
-from hw2.runs import lifecycle
+from hw2.runs import lifecycle, liveness
 from hw2.runs.lifecycle import TransitionError
 from tests.conftest import PROJECT_ROOT
 from tests.runtime.conftest import WriteConfig, wait_for
@@ -294,7 +294,7 @@ def test_slurm_transitions_each_from_their_own_state(runs_dir: Path, write_confi
         lifecycle.start_on_node(run, "41_0")  # a job Slurm requeued never restarts the run
     assert lifecycle.record_submission(run, "41_0") is False  # the job was faster: nothing to add
     # A reader never asks Slurm: the run is trusted as written, and nobody but the monitor ends it.
-    assert contract.effective_status(meta) == "running"
+    assert liveness.effective_status(meta) == "running"
     assert lifecycle.mark_vanished(run) is False
     lifecycle.finish(run, "killed", 143, "stopped by SIGTERM")
     assert lifecycle.end_by_executor(run, "failed", "slurm: TIMEOUT") is False  # final already

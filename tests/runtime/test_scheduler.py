@@ -14,6 +14,7 @@ import yaml
 
 from hw2 import contract, queue
 from hw2.config import expand_study
+from hw2.runs import liveness
 from hw2.scheduler import admit_on_gpu, visible_gpu_ids
 from tests.conftest import PROJECT_ROOT
 from tests.runtime.conftest import WriteConfig, all_final, statuses, wait_for
@@ -396,14 +397,14 @@ def test_a_run_whose_launcher_is_gone_is_marked_by_whoever_finds_it(
     (launcher, launcher_ctime), (trainer, trainer_ctime) = dead
     lifecycle.mark_running(path, launched_by="test")
     # no pid yet: alive while its launcher (this process) is
-    assert contract.effective_status(_meta(runs_dir, rid)) == "running"
+    assert liveness.effective_status(_meta(runs_dir, rid)) == "running"
     assert not launch.mark_dead_run(path)
     # the launcher (a `hw2-tui run` killed with SIGKILL, say) and then its trainer are gone
     lifecycle.record_pid(path, trainer)
     contract.update_meta(
         path, pid_create_time=trainer_ctime, launcher_pid=launcher, launcher_pid_create_time=launcher_ctime
     )
-    assert contract.effective_status(_meta(runs_dir, rid)) == "failed"
+    assert liveness.effective_status(_meta(runs_dir, rid)) == "failed"
     assert launch.mark_dead_run(path)
     meta = _meta(runs_dir, rid)
     assert (meta.status, meta.error, meta.exit_code) == ("failed", launch.DIED_ERROR, None)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hw2 import contract
+from hw2 import contract, procs
 from hw2.contract import RunMeta
 from hw2.runs.index import CACHE_FILE
 from hw2.runs.store import DIED_ERROR, RunsWatcher, list_runs, load_run
@@ -205,8 +205,8 @@ def test_watcher_checks_a_running_process_at_most_every_recheck_interval(
         pid_create_time=contract.process_create_time(os.getpid()),
     )
     checks = []
-    real = contract.pid_alive
-    monkeypatch.setattr(contract, "pid_alive", lambda *a: checks.append(a) or real(*a))
+    real = procs.pid_alive
+    monkeypatch.setattr(procs, "pid_alive", lambda *a: checks.append(a) or real(*a))
     w = RunsWatcher(runs_dir, recheck_interval=60)
     assert w.poll()[0].status == "running"
     for _ in range(20):
@@ -356,3 +356,38 @@ def test_watcher_reports_a_large_folder_newest_first_in_batches(runs_dir: Path) 
     assert batches == [["r3", "r4"], ["r1", "r2"], ["r0"]]  # each poll's updates sorted by id
     assert all(u.new and u.summary is not None for u in RunsWatcher(runs_dir).poll())
     assert w.poll() == [] and w.run_ids() == [f"r{i}" for i in range(5)]
+
+
+def test_the_summary_cache_version_follows_run_summarys_fields(
+    runs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adding a field to RunSummary (or to a dataclass it holds, EpochPoint) changes the cache's
+    version, so a cache written before the field existed reads as empty and every run is read again."""
+    import dataclasses
+
+    from hw2.runs import index
+    from hw2.runs.summary import EpochPoint, RunSummary
+
+    assert index.summary_version(RunSummary) == index.CACHE_VERSION  # derived, not typed by hand
+    assert index.summary_version(RunSummary) == index.summary_version(RunSummary)  # stable
+    grown = dataclasses.make_dataclass(
+        "RunSummary", [("new_figure", "float | None", None)], bases=(RunSummary,), frozen=True
+    )
+    grown.__module__ = RunSummary.__module__
+    assert index.summary_version(grown) != index.CACHE_VERSION
+    retyped = dataclasses.make_dataclass("EpochPoint", [("epoch", "str")], bases=(EpochPoint,), frozen=True)
+    retyped.__module__ = "tests.runtime.test_store"  # found by name where the summary lives
+    monkeypatch.setattr(sys.modules[RunSummary.__module__], "EpochPoint", retyped)
+    assert index.summary_version(RunSummary) != index.CACHE_VERSION  # a nested dataclass counts too
+    monkeypatch.undo()
+
+    _done_run(runs_dir, "r-done")
+    list_runs(runs_dir)
+    cache = json.loads((runs_dir / CACHE_FILE).read_text())
+    assert cache["version"] == index.CACHE_VERSION and set(cache["runs"]) == {"r-done"}
+    cache["runs"]["r-done"]["summary"]["test_acc"] = 0.123  # what a stale cache would serve
+    (runs_dir / CACHE_FILE).write_text(json.dumps(cache))
+    assert list_runs(runs_dir)[0].test_acc == 0.123  # same fields: the cache is used
+    monkeypatch.setattr(index, "CACHE_VERSION", index.summary_version(grown))  # the field added
+    assert len(index.SummaryCache(runs_dir)) == 0
+    assert list_runs(runs_dir)[0].test_acc != 0.123  # read from the run folder again

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hw2 import contract, queue
+from hw2 import contract, locks, queue, sweep
 from hw2.config import expand_study
 from hw2.runs.store import list_runs
 from tests.conftest import PROJECT_ROOT
@@ -161,17 +161,29 @@ def test_requeue_failed_requeues_each_failed_identity_once(
     _drain(runs_dir)
     assert _meta(runs_dir, again).status == "failed"
 
-    new = queue.requeue_failed(runs_dir, "RQ")
-    assert len(new) == 2
-    metas = [_meta(runs_dir, rid) for rid in new]
-    assert sorted(str(m.extra["variant"]) for m in metas) == ["bad", "gone"]
-    assert all(m.status == "queued" and m.study == "RQ" for m in metas)
-    bad_new = next(m for m in metas if m.extra["variant"] == "bad")
-    assert bad_new.extra["requeued_from"] == again  # from the newest failed run of that identity
-    assert bad_new.extra["identity"] == _meta(runs_dir, ids["bad"]).extra["identity"]
-    assert queue.requeue_failed(runs_dir, "RQ") == []  # their twins are queued now
-    assert queue.requeue_failed(runs_dir, str(other)) != []  # by study file; "Other" only
-    assert queue.requeue_failed(runs_dir) == []
+    # A scheduler "busy elsewhere" (its lock held): the requeued runs are handed to it and stay queued.
+    fd = locks.try_lock(runs_dir / queue.SCHEDULER_LOCK)
+    assert fd is not None
+    try:
+        new = sweep.requeue_failed(runs_dir, "RQ")
+        assert len(new) == 2
+        metas = [_meta(runs_dir, rid) for rid in new]
+        assert sorted(str(m.extra["variant"]) for m in metas) == ["bad", "gone"]
+        assert all(m.status == "queued" and m.study == "RQ" for m in metas)
+        bad_new = next(m for m in metas if m.extra["variant"] == "bad")
+        assert bad_new.extra["requeued_from"] == again  # from the newest failed run of that identity
+        assert bad_new.extra["identity"] == _meta(runs_dir, ids["bad"]).extra["identity"]
+        assert sweep.requeue_failed(runs_dir, "RQ") == []  # their twins are queued now
+    finally:
+        locks.release(fd)
+    # No scheduler: requeue_failed hands the new run to the local executor, which starts one.
+    [x_new] = sweep.requeue_failed(runs_dir, str(other))  # by study file; "Other" only
+    assert _meta(runs_dir, x_new).extra["variant"] == "x"
+    assert wait_for(lambda: _meta(runs_dir, x_new).status in contract.FINAL_STATUSES, timeout=120)
+    assert (
+        _meta(runs_dir, x_new).status == "failed" and _meta(runs_dir, x_new).started
+    )  # it ran, and failed again
+    assert wait_for(lambda: not queue.scheduler_lock_held(runs_dir), timeout=60)
 
 
 def test_two_launchers_at_once_queue_each_run_once(

@@ -150,7 +150,7 @@ def make_fixed_run(
             created=started - 5,
             started=None if status == "queued" else started,
             ended=started + 30.0 * done if finished else None,
-            # running runs name a live pid (this test process) so effective_status keeps them running
+            # running runs name a live pid (this test process) so liveness.effective_status keeps them running
             pid=os.getpid() if status == "running" else None,
             host="fixed-host" if status != "running" else host_name(),
             device=None if status == "queued" else "cpu",

@@ -20,9 +20,11 @@ import pytest
 from textual.app import App
 
 from hw2.config import discover
-from hw2.launch_plan import Executor, LaunchPlan, make_plan, slurm_executor
+from hw2.executors import Placement as Executor
+from hw2.executors.slurm import placement as slurm_executor
+from hw2.launch_plan import LaunchPlan, make_plan, planned_runs
 from tests.tui.conftest import wait_for, write_fixed_runs
-from tui.launch import LaunchScreen, dialog_title, planned_runs
+from tui.launch import LaunchScreen, dialog_title
 
 CPU1 = Executor("local", 1, "cpu", "local CPU")
 

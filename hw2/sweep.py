@@ -1,0 +1,60 @@
+"""Study-wide operations across executors: ``requeue --failed`` (and the TUI's ``F``).
+
+Run folders are :mod:`hw2.queue`'s; who runs them is the runs' executor's (:mod:`hw2.executors`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hw2 import executors, launch, queue
+from hw2.contract import RunMeta
+
+
+def _of_study(meta: RunMeta, study: str) -> bool:
+    """Whether a run belongs to ``study``: its title, or the study file it was expanded from."""
+    if meta.study == study:
+        return True
+    study_file = meta.extra.get("study_file")
+    if not isinstance(study_file, str):
+        return False
+    return os.path.realpath(study_file) == os.path.realpath(study)
+
+
+def requeue_failed(runs_dir: Path | str, study: str | None = None) -> list[str]:
+    """Requeue every ``failed`` or ``killed`` run (of ``study``: its title or study file; all runs
+    when None) whose identity has no done, queued or running twin; returns the new run ids.
+
+    Each identity is requeued once (from its newest failed or killed run), under the queue lock,
+    so calling it twice, or from two processes at once, queues nothing twice. Each new run keeps
+    its old run's executor and is handed to it (:meth:`hw2.executors.Executor.submit`) after the
+    lock. Smoke runs and runs whose config cannot be read (nobody's twin, and
+    :func:`hw2.queue.requeue` could not read them either) are left alone. Raises
+    :class:`hw2.queue.QueueError` or :class:`hw2.executors.ExecutorError` (one line).
+    """
+    runs_dir = queue._writable_runs_dir(runs_dir)
+    new_ids: list[str] = []
+    by_executor: dict[str, list[str]] = {}  # created under the lock, handed over after it
+    try:
+        with launch.queue_lock(runs_dir):
+            existing = queue._existing_runs(runs_dir)
+            taken = set(queue._blocking_twins(existing))
+            for run in reversed(existing):  # newest first
+                if run.status not in {"failed", "killed"} or run.smoke:
+                    continue
+                if study is not None and not _of_study(run.meta, study):
+                    continue
+                if run.identity is None or run.identity in taken:
+                    continue
+                executor = executors.of_run(run.meta)
+                extra = executors.meta_extra(executor.name)
+                new_id = queue.requeue(runs_dir, run.run_id, extra=extra)
+                new_ids.append(new_id)
+                by_executor.setdefault(executor.name, []).append(new_id)
+                taken.add(run.identity)
+    except launch.LaunchError as exc:
+        raise queue.QueueError(str(exc)) from exc
+    for name, ids in by_executor.items():
+        executors.get(name).submit(runs_dir, ids)
+    return new_ids
