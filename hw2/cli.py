@@ -394,7 +394,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
             s.run_id,
             s.name,
             s.study or "",
-            s.status,
+            s.status_text(),
             f"{s.epochs_done}/{s.epochs_total if s.epochs_total is not None else '?'}",
             fmt_float(s.latest.val_acc if s.latest else None),
             fmt_float(s.best_val_acc),
@@ -565,6 +565,15 @@ def cmd_kill(args: argparse.Namespace) -> int:
     raise CliError(f"{run_id}: not running (status {status}); nothing to kill")
 
 
+def cmd_resume(args: argparse.Namespace) -> int:
+    from hw2 import executors
+
+    runs_dir = _runs_dir(args)
+    run_id = _find_run(runs_dir, args.run_id)
+    print(executors.of_run(_meta_of(runs_dir, run_id)).resume(runs_dir, run_id, force=args.force))
+    return EXIT_OK
+
+
 def _meta_of(runs_dir: Path, run_id: str) -> contract.RunMeta:
     path = contract.run_path(runs_dir, run_id)
     meta = contract.read_meta(path)
@@ -579,16 +588,22 @@ def cmd_requeue(args: argparse.Namespace) -> int:
     from hw2 import executors, sweep
 
     runs_dir = _runs_dir(args)
+    if args.fresh and not args.failed:
+        raise CliError("--fresh goes with --failed; fix: requeue --failed --fresh [STUDY]", EXIT_USAGE)
     if args.failed:
         study = args.target
         if study:  # a study file (path or name in the configs dir), else taken as the study's title
             with contextlib.suppress(CliError):
                 study = str(_resolve_config(args, study))
-        new_ids = sweep.requeue_failed(runs_dir, study)
-        for rid in new_ids:
+        done = sweep.requeue_failed(runs_dir, study, fresh=args.fresh)
+        for rid in done.requeued:
             print(rid)
+        for rid in done.resumed:
+            print(f"{rid} (resumed)")
+        of = f" of {args.target}" if args.target else ""
         print(
-            f"requeued {len(new_ids)} failed or killed run(s)" + (f" of {args.target}" if args.target else "")
+            f"requeued {len(done.requeued)} and resumed {len(done.resumed)} failed or killed run(s){of}"
+            + "".join(f"\n{line}" for line in done.refused)
         )
         return EXIT_OK
     if not args.target:
@@ -798,8 +813,26 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument(
         "target", nargs="?", help="run id (or a unique part of it); with --failed, a study (optional)"
     )
-    q.add_argument("--failed", action="store_true", help="requeue every failed or killed run (of STUDY)")
+    q.add_argument(
+        "--failed",
+        action="store_true",
+        help="every failed or killed run (of STUDY): resumed from its checkpoint when it has one, else requeued",
+    )
+    q.add_argument(
+        "--fresh", action="store_true", help="with --failed: requeue (a new run) even runs that could resume"
+    )
     q.set_defaults(func=cmd_requeue)
+
+    rs = add(
+        "resume",
+        "Continue a failed or killed run in its own folder from its last checkpoint (attempt + 1); "
+        "refused when its config.yaml or the trainers' code changed since, unless --force.",
+    )
+    rs.add_argument("run_id", help="run id, or a unique part of it")
+    rs.add_argument(
+        "--force", action="store_true", help="resume even if its config or the trainers' code changed"
+    )
+    rs.set_defaults(func=cmd_resume)
 
     v = add("validate", "Check config files; prints one line per error, non-zero exit if any.")
     v.add_argument("paths", nargs="*", help="files or folders (default: the configs dir)")

@@ -42,6 +42,11 @@ META_FILE: Final = "meta.json"
 METRICS_FILE: Final = "metrics.jsonl"
 LOG_FILE: Final = "train.log"
 RESULT_FILE: Final = "result.json"
+CHECKPOINT_FILES: Final = ("checkpoint.pt", "checkpoint.npz")
+"""A trainer's last checkpoint (the CNN's torch file, the MLP's NumPy file): a failed or killed run
+with one is resumable (``hw2-tui resume``)."""
+BEST_FILES: Final = ("best.pt", "best.npz")
+"""The best epoch's weights the trainers keep beside the checkpoint."""
 
 Status = Literal["queued", "running", "done", "failed", "killed"]
 STATUSES: Final[tuple[str, ...]] = ("queued", "running", "done", "failed", "killed")
@@ -374,3 +379,24 @@ def list_run_dirs(runs_dir: Path) -> list[Path]:
     except FileNotFoundError:
         return []
     return [p for p in entries if (p / META_FILE).exists()]
+
+
+def checkpoint_file(run_dir: Path | str) -> Path | None:
+    """The run folder's last checkpoint (:data:`CHECKPOINT_FILES`), or None when it has none."""
+    for name in CHECKPOINT_FILES:
+        path = Path(run_dir) / name
+        if path.is_file():
+            return path
+    return None
+
+
+def trainer_code_hash(root: Path | str | None = None) -> str:
+    """A hash of the trainers' source (every ``trainers/*.py`` of this checkout): a checkpoint
+    written by other code is not resumed without ``--force`` (:func:`hw2.resume.check`)."""
+    import hashlib
+
+    base = Path(root) if root is not None else Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for path in sorted((base / "trainers").glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]

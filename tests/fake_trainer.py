@@ -10,6 +10,9 @@ Knobs (all optional):
 * ``train.epochs`` — epochs; ``train.batch_size`` — *batches per epoch* (one progress line each).
 * ``HW2_FAKE_SLEEP`` — seconds to sleep per batch (default 0.01).
 * ``HW2_FAKE_FAIL_AT_EPOCH`` — raise ``RuntimeError`` at the start of that epoch (1-based).
+* ``HW2_FAKE_CHECKPOINT=1`` — write ``checkpoint.npz`` (epoch, best epoch) atomically after each
+  epoch line, and on resume (``ctx.resume``) cut ``metrics.jsonl`` back to it and go on after it.
+  A resumed run never fails on purpose (its failure mode was the first attempt's).
 * ``HW2_FAKE_PEAK_MEM_MB`` — reported as ``peak_mem_mb`` in result.json (default 100, or
   ``HW2_FAKE_GPU_MB`` when set, as torch's own allocator counter would report it).
 * ``HW2_FAKE_GPU_MB`` — hold a CUDA buffer of that many MiB for the whole run (imports torch;
@@ -37,6 +40,7 @@ import signal
 import time
 from typing import Any
 
+from trainers import checkpoint as ckpt
 from trainers.common import RunContext, main
 
 
@@ -106,7 +110,16 @@ def _train(ctx: RunContext) -> dict[str, Any]:
     )
 
     best_epoch, best_val_acc = 0, -1.0
-    for epoch in range(1, epochs + 1):
+    checkpoints = os.environ.get("HW2_FAKE_CHECKPOINT") == "1"
+    start = 0
+    if ctx.resume:
+        fail_at = None
+        saved = ckpt.npz_load(ctx.run_dir / ckpt.KERAS_CHECKPOINT) if checkpoints else None
+        if saved is not None:
+            start = int(saved["epoch"])
+            best_epoch, best_val_acc = int(saved["best_epoch"]), float(saved["best_val_acc"])
+        ctx.rewind_metrics(start)
+    for epoch in range(start + 1, epochs + 1):
         if fail_at is not None and epoch == fail_at:
             if mode == "sigkill":
                 os.kill(os.getpid(), signal.SIGKILL)
@@ -134,6 +147,9 @@ def _train(ctx: RunContext) -> dict[str, Any]:
         )
         if va > best_val_acc:
             best_epoch, best_val_acc = epoch, va
+        if checkpoints:
+            data = ckpt.npz_bytes({"epoch": epoch, "best_epoch": best_epoch, "best_val_acc": best_val_acc})
+            ckpt.atomic_write(ctx.run_dir / ckpt.KERAS_CHECKPOINT, lambda f, data=data: f.write(data))
     _, test_acc, test_loss, _ = _curve(epochs, epochs, cfg.seed + 1)
     return {
         "test_loss": test_loss * 1.05,

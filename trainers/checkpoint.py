@@ -25,14 +25,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-TORCH_CHECKPOINT = "checkpoint.pt"
+from hw2 import contract
+
+TORCH_CHECKPOINT = contract.CHECKPOINT_FILES[0]
 """The CNN's last checkpoint: ``torch.save`` of a dict of state dicts (see ``trainers.cnn``)."""
-TORCH_BEST = "best.pt"
+TORCH_BEST = contract.BEST_FILES[0]
 """The CNN's best weights: ``torch.save`` of the model's state dict at the best epoch."""
 
-KERAS_CHECKPOINT = "checkpoint.npz"
+KERAS_CHECKPOINT = contract.CHECKPOINT_FILES[1]
 """The MLP's last checkpoint: the Keras model's and optimizer's variables (``trainers.mlp``)."""
-KERAS_BEST = "best.npz"
+KERAS_BEST = contract.BEST_FILES[1]
 """The MLP's best weights: the model's weights (``model.get_weights()`` order) at the best epoch."""
 
 TEMP_MARK = ".tmp-"

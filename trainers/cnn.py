@@ -906,6 +906,7 @@ def train(ctx: RunContext) -> dict[str, Any]:
                 loop.best_epoch,
                 loop.best_acc,
             )
+        ctx.rewind_metrics(loop.epoch)  # metrics.jsonl holds each epoch once
     checkpoint_seconds = 0.0
 
     writer = ckpt.BackgroundWriter()  # checkpoints reach the disk while the next epoch trains

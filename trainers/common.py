@@ -86,6 +86,35 @@ class RunContext:
     started: float = field(default_factory=time.time)
     _last_progress: float = 0.0
 
+    def rewind_metrics(self, epoch: int) -> None:
+        """A resumed run goes on after ``epoch`` (its checkpoint's; 0: none): cut
+        ``metrics.jsonl`` back to that epoch's lines, so each epoch line is in it exactly once. The
+        lines of the lost work after it (an epoch line written before its checkpoint was, the
+        progress lines of the epoch that was cut off) are dropped, and ``train.log`` says how many.
+        The file is replaced whole (a new inode: a reader tailing it starts it over)."""
+        path = self.run_dir / contract.METRICS_FILE
+        self.metrics.close()
+        kept: list[bytes] = []
+        dropped = 0
+        try:
+            with open(path, "rb") as fh:
+                for raw in fh:
+                    line = contract.parse_metric_line(raw) if raw.endswith(b"\n") else None
+                    if line is not None and isinstance(line.get("epoch"), int) and line["epoch"] <= epoch:
+                        kept.append(raw)
+                    else:
+                        dropped += 1
+        except FileNotFoundError:
+            pass
+        contract.atomic_write_text(path, b"".join(kept).decode("utf-8"))
+        self.metrics = MetricsWriter(path)
+        self.log.info(
+            "resume: %s cut back to epoch %d (%d line(s) of the lost work after it dropped)",
+            contract.METRICS_FILE,
+            epoch,
+            dropped,
+        )
+
     def set_meta(self, **changes: Any) -> None:
         """Add fields to the run's meta (device, GPU name, versions, ...); lifecycle fields such as
         ``status`` are refused (:func:`hw2.runs.lifecycle.add_fields`)."""
@@ -231,15 +260,25 @@ def main(
         cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
         git_commit=git_commit(),
         versions=versions,
+        trainer_code=contract.trainer_code_hash(PROJECT_ROOT),  # a resume compares it (hw2.resume)
     )
+    resumed = int(meta.extra.get("resumed") or 0)
 
     _stopped_by.clear()
     signal.signal(signal.SIGTERM, _raise_killed)
     signal.signal(signal.SIGINT, _raise_killed)
 
     metrics = MetricsWriter(run_dir / contract.METRICS_FILE)
-    ctx = RunContext(cfg=cfg, run_dir=run_dir, metrics=metrics, log=log, data_dir=args.data_dir)
-    log.info("run %s: trainer %s, pid %d", run_dir.name, cfg.trainer, os.getpid())
+    ctx = RunContext(
+        cfg=cfg, run_dir=run_dir, metrics=metrics, log=log, data_dir=args.data_dir, resume=resumed > 0
+    )
+    log.info(
+        "run %s: trainer %s, pid %d%s",
+        run_dir.name,
+        cfg.trainer,
+        os.getpid(),
+        f", resumed ({resumed}x): going on from its checkpoint" if resumed else "",
+    )
     status, code, error = "failed", EXIT_FAILED, None
     try:
         if framework_versions is not None:
@@ -267,7 +306,7 @@ def main(
         # A failed write (disk full: EFBIG/ENOSPC) leaves its line in the buffer and close() would
         # raise again; the status below must still be recorded, so a close error is ignored.
         with contextlib.suppress(OSError):
-            metrics.close()
+            ctx.metrics.close()
         _finish(run_dir, status, code, error)
     return code
 

@@ -705,6 +705,8 @@ def fit_and_evaluate(ctx: RunContext) -> tuple[Any, dict[str, Any]]:
                 restored["best"]["best_epoch"],
             )
     start = restored["epoch"] if restored else 0
+    if ctx.resume:
+        ctx.rewind_metrics(start)  # metrics.jsonl holds each epoch once
     writer = ckpt.BackgroundWriter()  # checkpoints reach the disk while the next epoch trains
     callbacks = make_callbacks(keras, ctx, batches, writer=writer, restored=restored)
     ctx.log.info(

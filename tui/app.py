@@ -530,14 +530,37 @@ class HW2App(App[None]):
         try:
             from hw2.sweep import requeue_failed
 
-            ids = requeue_failed(self.runs_dir, study)
+            done = requeue_failed(self.runs_dir, study)
         except Exception as exc:
             self.call_from_thread(self.notify, f"re-queue failed: {exc}", severity="error")
             return
-        what = (
-            f"re-queued {len(ids)} failed or killed run(s)" if ids else "no failed or killed run to re-queue"
-        )
+        n_new, n_resumed = len(done.requeued), len(done.resumed)
+        if n_new or n_resumed:
+            what = (
+                f"resumed {n_resumed} (from their checkpoints) and re-queued {n_new} failed or killed run(s)"
+            )
+        else:
+            what = "no failed or killed run to re-queue"
         self.call_from_thread(self.notify, f"{what} of '{study}'", timeout=5)
+        for line in done.refused:
+            self.call_from_thread(self.notify, line, title="Not resumed", severity="warning", timeout=15)
+        self._wake.set()
+
+    @work(thread=True, group="actions")
+    def resume(self, run_id: str, name: str) -> None:
+        """Continue a failed or killed run in its own folder from its checkpoint (its executor's
+        :meth:`hw2.executors.Executor.resume`)."""
+        from hw2 import contract, executors
+
+        try:
+            meta = contract.read_meta(contract.run_path(self.runs_dir, run_id))
+            if meta is None:
+                raise executors.ExecutorError(f"run {run_id}: meta.json missing or unreadable")
+            said = executors.of_run(meta).resume(self.runs_dir, run_id)
+        except Exception as exc:
+            self.call_from_thread(self.notify, f"resume failed: {exc}", severity="error", timeout=15)
+            return
+        self.call_from_thread(self.notify, f"{name}: {said}", timeout=5)
         self._wake.set()
 
     @work(thread=True, group="actions")

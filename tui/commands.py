@@ -138,6 +138,16 @@ COMMANDS: tuple[Command, ...] = (
         "Re-queue run",
     ),
     Command(
+        "u",
+        "u",
+        TABLE,
+        "resume a failed or killed run in its own folder from its last checkpoint (status "
+        "'failed · resumable'); refused if its config or the trainers' code changed",
+        "resume",
+        "Resume",
+        "Resume run",
+    ),
+    Command(
         "e",
         "e",
         TABLE,

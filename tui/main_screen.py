@@ -577,6 +577,15 @@ class MainScreen(Screen[None]):
             return
         self.hw2.requeue(st.run_id, st.name)
 
+    def action_resume(self) -> None:
+        st = self.runs.get(self.table.highlighted_id() or "")
+        if st is None:
+            return
+        if st.status not in ("failed", "killed"):
+            self.notify(f"{st.name} is {st.status}: only failed or killed runs resume", severity="warning")
+            return
+        self.hw2.resume(st.run_id, st.name)
+
     def action_export(self) -> None:
         self.hw2.export()
 

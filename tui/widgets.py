@@ -77,7 +77,7 @@ def _num_cell(value: float | None, fmt: Callable[[float | None], str]) -> Cell:
 def _status_cell(r: RunState, now: float) -> Cell:
     status = "deleted" if r.deleted else r.summary.status
     skipped = r.summary.skipped_lines
-    text = status + (f" !{skipped}" if skipped else "")
+    text = ("deleted" if r.deleted else r.summary.status_text()) + (f" !{skipped}" if skipped else "")
     s = r.summary
     if s.executor == "slurm" and not r.deleted:  # "queued · pending: Resources", "running · node07"
         where = s.slurm if status == "queued" else s.node
@@ -133,8 +133,9 @@ BASE_COLUMNS: tuple[Column, ...] = (
         "status",
         "status",
         _status_cell,
-        "queued, running, done, failed, killed or deleted; !N: N unreadable metric lines skipped; "
-        "on Slurm also the reason it waits or its node",
+        "queued, running, done, failed, killed or deleted; · resumable: failed or killed with a "
+        "checkpoint (u resumes it); · resumed N×: resumed N times; !N: N unreadable metric lines "
+        "skipped; on Slurm also the reason it waits or its node",
     ),
     Column(
         "epoch", "epoch", _epoch_cell, "epochs done/planned, and the current epoch's bar", descending=True

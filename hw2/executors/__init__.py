@@ -50,7 +50,16 @@ REGISTRY: dict[str, str] = {
 }
 """Executor name (``meta.json`` key ``executor``, ``--executor``) → the module defining its ``EXECUTOR``."""
 
-RESUME_NOT_YET = "resume: not available yet (issue 18 §3)"
+
+def reopen(runs_dir: Path, run_id: str, force: bool) -> RunMeta:
+    """:func:`hw2.resume.reopen` with its refusal as an :class:`ExecutorError` (each executor's
+    ``resume`` starts with it)."""
+    from hw2 import resume
+
+    try:
+        return resume.reopen(runs_dir, run_id, force=force)
+    except resume.ResumeError as exc:
+        raise ExecutorError(str(exc)) from exc
 
 
 class ExecutorError(Exception):
@@ -109,8 +118,10 @@ class Executor(Protocol):
         """A new run (a new folder, ``attempt`` + 1) from the run's config, handed over; its id."""
         ...
 
-    def resume(self, runs_dir: Path, run_id: str) -> str:
-        """Continue the same run folder from its last checkpoint (issue 18 §3; not yet)."""
+    def resume(self, runs_dir: Path, run_id: str, *, force: bool = False) -> str:
+        """Continue the same run folder from its last checkpoint (:func:`hw2.resume.reopen`, then
+        started as any queued run); returns one line for the user. ``force``: even when its config
+        or the trainers' code changed. Raises :class:`ExecutorError`."""
         ...
 
     def describe(self, meta: RunMeta) -> str | None:

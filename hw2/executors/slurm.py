@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hw2.contract import RunMeta
-from hw2.executors import RESUME_NOT_YET, SLURM, ExecutorError, Placement, Submitted
+from hw2.executors import SLURM, ExecutorError, Placement, Submitted, reopen
 
 
 class SlurmExecutor:
@@ -47,8 +47,12 @@ class SlurmExecutor:
         except (control.ControlError, commands.SlurmError) as exc:
             raise ExecutorError(str(exc)) from exc
 
-    def resume(self, runs_dir: Path, run_id: str) -> str:
-        raise ExecutorError(RESUME_NOT_YET)
+    def resume(self, runs_dir: Path, run_id: str, *, force: bool = False) -> str:
+        meta = reopen(runs_dir, run_id, force)
+        sub = self.submit(Path(runs_dir), [run_id], _settings_of(meta))
+        if run_id in sub.skipped:
+            raise ExecutorError(f"run {run_id}: not submitted: {sub.skipped[run_id]}")
+        return f"resumed {run_id} (attempt {meta.attempt}): {sub.message or 'submitted to Slurm'}"
 
     def describe(self, meta: RunMeta) -> str | None:
         from hw2.slurm import describe
@@ -57,6 +61,13 @@ class SlurmExecutor:
 
     def plan(self, runs_dir: Path, settings: Any) -> Placement:
         return placement(settings.gpus, settings.array_parallelism)
+
+
+def _settings_of(meta: RunMeta) -> Any:
+    """The Slurm settings to resubmit ``meta``'s run with (the layers as they read now)."""
+    from hw2.slurm.settings import run_settings
+
+    return run_settings(meta)
 
 
 def placement(gpus: int = 0, parallelism: int | None = None) -> Placement:

@@ -19,6 +19,9 @@
     requeue: a finished run is never restarted; :func:`hw2.queue.requeue` creates a new queued
     run from its config (``requeued_from``, ``attempt`` + 1, variant/seed/study carried over).
 
+    resume: failed | killed ──reopen──► queued (the same folder, ``attempt`` + 1, ``resumed`` + 1);
+    the trainer then goes on from the folder's last checkpoint (:mod:`hw2.resume`).
+
 | transition | owner | writes |
 |---|---|---|
 | :func:`create` | the queue (:func:`hw2.queue.create_run`) | ``config.yaml`` and the whole first ``meta.json`` |
@@ -32,6 +35,7 @@
 | :func:`start_on_node` | the Slurm job itself, on its node (``python -m hw2.slurm.job``), before it becomes the trainer | status, started, host (the node), launched_by, pid; its job id |
 | :func:`end_by_executor` | the Slurm monitor (:class:`hw2.slurm.monitor.SlurmMonitor`, run by the scheduler daemon) | a job Slurm ended before the run recorded its end: failed/killed with Slurm's state in ``error`` |
 | :func:`overrule_kill` | the Slurm monitor | killed → failed: the harness recorded SIGTERM, Slurm says why (TIMEOUT, OUT_OF_MEMORY, NODE_FAIL, ...) |
+| :func:`reopen` | the run's executor (:meth:`hw2.executors.Executor.resume`, through :func:`hw2.resume.reopen`), under the queue lock | failed/killed → queued: attempt, resumed; clears the last attempt's end, process, launcher and Slurm job |
 
 Every change is a locked read-modify-write of the named fields only
 (:func:`hw2.contract.update_meta`), and checks the run's current status under that lock: a
@@ -79,6 +83,7 @@ LIFECYCLE_FIELDS: Final[frozenset[str]] = frozenset(
         "launcher_pid_create_time",
         "launched_by",
         "slurm_job_id",
+        "resumed",
     }
 )
 """Fields only the transitions below write; :func:`add_fields` refuses them."""
@@ -285,6 +290,45 @@ def overrule_kill(run_dir: Path, error: str) -> bool:
     except TransitionError:
         return False
     return True
+
+
+# --------------------------------------------------------------------------- resume
+
+RESUMABLE_STATUSES: Final = frozenset({"failed", "killed"})
+
+
+def reopen(run_dir: Path) -> RunMeta:
+    """failed/killed → queued: the same run folder, to go on from its last checkpoint
+    (:meth:`hw2.executors.Executor.resume`, under the queue lock). ``attempt`` + 1 and ``resumed``
+    + 1; the last attempt's end, process, launcher and Slurm job are cleared (its ``created`` stays,
+    and ``started`` is set again by the next start). The trainer resumes because ``resumed`` is
+    set (:func:`trainers.common.main`). A ``done`` run is refused: it has nothing left to do."""
+
+    def check(meta: RunMeta) -> None:
+        _expect(run_dir, RESUMABLE_STATUSES, "resume")(meta)
+
+    meta = contract.read_meta(run_dir)
+    resumed = int((meta.extra.get("resumed") if meta else 0) or 0)
+    attempt = int(meta.attempt or 1) if meta else 1
+    return contract.update_meta(
+        run_dir,
+        only_if=check,
+        status="queued",
+        attempt=attempt + 1,
+        resumed=resumed + 1,
+        started=None,
+        ended=None,
+        pid=None,
+        pid_create_time=None,
+        exit_code=None,
+        error=None,
+        launcher_pid=None,
+        launcher_pid_create_time=None,
+        launched_by=None,
+        slurm_job_id=None,
+        slurm_state=None,
+        slurm_reason=None,
+    )
 
 
 # --------------------------------------------------------------------------- the harness

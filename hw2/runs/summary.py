@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from hw2 import contract
 from hw2.runs.liveness import LOCAL, SLURM
 
 HPARAM_SKIP = ("name", "description", "data.data_dir")
@@ -175,6 +176,12 @@ class RunSummary:
     """What Slurm last said about a Slurm run's job (:func:`slurm_text`), None for local runs."""
     config_path: str | None = None
     error: str | None = None
+    attempt: int = 1
+    """1 for a first run; + 1 for each requeue (a new folder) or resume (the same folder)."""
+    resumed: int = 0
+    """How many times this folder's run was resumed from its checkpoint (``hw2-tui resume``)."""
+    checkpoint_bytes: int | None = None
+    """Size of the folder's last checkpoint (``checkpoint.pt`` / ``checkpoint.npz``); None: none."""
     created: float | None = None
     started: float | None = None
     ended: float | None = None
@@ -197,6 +204,19 @@ class RunSummary:
     hparams: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     # ------------------------------------------------------------------ derived on demand
+
+    @property
+    def resumable(self) -> bool:
+        """A failed or killed run whose folder holds a checkpoint: ``hw2-tui resume`` goes on from it."""
+        return self.status in ("failed", "killed") and self.checkpoint_bytes is not None
+
+    def status_text(self) -> str:
+        """The status with what resume adds: ``failed · resumable``, ``running · resumed 2×``."""
+        if self.resumable:
+            return f"{self.status} · resumable"
+        if self.resumed:
+            return f"{self.status} · resumed {self.resumed}×"
+        return self.status
 
     def elapsed(self, now: float) -> float | None:
         """Seconds from start to end (to ``now`` while running); the result's ``total_seconds``
@@ -264,6 +284,10 @@ class RunSummary:
             "seconds_per_epoch": self.seconds_per_epoch,
             "elapsed": self.elapsed(now),
             "error": self.error,
+            "attempt": self.attempt,
+            "resumed": self.resumed,
+            "resumable": self.resumable,
+            "checkpoint_bytes": self.checkpoint_bytes,
         }
 
     # ------------------------------------------------------------------ persistence
@@ -372,6 +396,12 @@ def summarize(
     seed = _get(meta, "seed")
     if seed is None:
         seed = config.get("seed")
+    ckpt = contract.checkpoint_file(path) if path else None
+    try:
+        ckpt_bytes = ckpt.stat().st_size if ckpt is not None else None
+    except OSError:  # removed meanwhile
+        ckpt_bytes = None
+    attempt, resumed = num(_get(meta, "attempt")), num(_get(meta, "resumed"))
     return RunSummary(
         run_id=run_id,
         name=str(_get(meta, "name") or run_id),
@@ -388,6 +418,9 @@ def summarize(
         slurm=slurm_text(meta),
         config_path=_get(meta, "config_path"),
         error=error,
+        attempt=int(attempt) if attempt else 1,
+        resumed=int(resumed) if resumed else 0,
+        checkpoint_bytes=ckpt_bytes,
         created=num(_get(meta, "created")),
         started=num(_get(meta, "started")),
         ended=num(_get(meta, "ended")),

@@ -60,8 +60,10 @@ class InlineExecutor:
         self.submit(runs_dir, [new_id])
         return new_id
 
-    def resume(self, runs_dir: Path, run_id: str) -> str:
-        raise ExecutorError(executors.RESUME_NOT_YET)
+    def resume(self, runs_dir: Path, run_id: str, *, force: bool = False) -> str:
+        executors.reopen(runs_dir, run_id, force)
+        self.submit(runs_dir, [run_id])
+        return f"resumed {run_id}"
 
     def describe(self, meta: RunMeta) -> str | None:
         return "waiting inline" if meta.status == "queued" else None
@@ -160,9 +162,3 @@ def test_the_local_scheduler_never_launches_another_executors_run(
         queue.kill_run(runs_dir, theirs)
     assert executors.of_run(_meta(runs_dir, theirs)).kill(runs_dir, theirs) is True  # its own kill
     assert _meta(runs_dir, theirs).status == "killed"
-
-
-def test_resume_says_it_is_not_available_yet() -> None:
-    for name in (executors.LOCAL, executors.SLURM):
-        with pytest.raises(ExecutorError, match=r"^resume: not available yet \(issue 18 §3\)$"):
-            executors.get(name).resume(Path("."), "any")

@@ -165,19 +165,20 @@ def test_requeue_failed_requeues_each_failed_identity_once(
     fd = locks.try_lock(runs_dir / queue.SCHEDULER_LOCK)
     assert fd is not None
     try:
-        new = sweep.requeue_failed(runs_dir, "RQ")
-        assert len(new) == 2
+        done = sweep.requeue_failed(runs_dir, "RQ")
+        new = done.requeued
+        assert len(new) == 2 and done.resumed == [] and done.refused == []  # no checkpoints: new runs
         metas = [_meta(runs_dir, rid) for rid in new]
         assert sorted(str(m.extra["variant"]) for m in metas) == ["bad", "gone"]
         assert all(m.status == "queued" and m.study == "RQ" for m in metas)
         bad_new = next(m for m in metas if m.extra["variant"] == "bad")
         assert bad_new.extra["requeued_from"] == again  # from the newest failed run of that identity
         assert bad_new.extra["identity"] == _meta(runs_dir, ids["bad"]).extra["identity"]
-        assert sweep.requeue_failed(runs_dir, "RQ") == []  # their twins are queued now
+        assert sweep.requeue_failed(runs_dir, "RQ") == sweep.Requeued()  # their twins are queued now
     finally:
         locks.release(fd)
     # No scheduler: requeue_failed hands the new run to the local executor, which starts one.
-    [x_new] = sweep.requeue_failed(runs_dir, str(other))  # by study file; "Other" only
+    [x_new] = sweep.requeue_failed(runs_dir, str(other)).requeued  # by study file; "Other" only
     assert _meta(runs_dir, x_new).extra["variant"] == "x"
     assert wait_for(lambda: _meta(runs_dir, x_new).status in contract.FINAL_STATUSES, timeout=120)
     assert (

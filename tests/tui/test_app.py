@@ -12,6 +12,7 @@ import pytest
 import yaml
 from textual.geometry import Region
 
+from hw2 import contract
 from tests.conftest import PROJECT_ROOT
 from tests.tui.conftest import (
     FIXED_NOW,
@@ -875,3 +876,43 @@ def test_screenshot_is_saved_where_exports_go(runs_dir: Path, configs_dir: Path,
         assert not any(n.severity == "error" for n in app._notifications)
 
     run_pilot(app, body)
+
+
+@pytest.mark.usefixtures("fake_env", "cleanup_runs")
+def test_u_resumes_a_killed_run_in_its_own_folder(
+    runs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HW2_FAKE_CHECKPOINT", "1")  # a checkpoint after each epoch
+    monkeypatch.setenv("HW2_FAKE_FAIL_AT_EPOCH", "2")  # SIGKILLed at the start of epoch 2
+    configs = write_configs(tmp_path / "configs", epochs=3, batches=2, model="sigkill")
+    app = _app(runs_dir, configs)
+
+    async def body(pilot: Any) -> None:
+        await _select_config(pilot, app, "experiment")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(app.runs) == 1, 15, "the new run")
+        (rid,) = app.runs
+        st = app.runs[rid]
+
+        def status_cell() -> str:
+            return str(app.table.get_cell(rid, "status"))
+
+        await wait_for(pilot, lambda: status_cell() == "killed · resumable", 60, "killed, resumable")
+        app.table.focus()
+        app.table.move_cursor(row=app.table.get_row_index(rid))
+        await pilot.press("u")
+        said = lambda: [str(n.message) for n in app._notifications]  # noqa: E731
+        await wait_for(pilot, lambda: any(f"resumed {rid} (attempt 2)" in m for m in said()), 20, "said")
+        await wait_for(pilot, lambda: st.status == "done", 60, "the resumed run done")
+        await wait_for(pilot, lambda: status_cell() == "done · resumed 1×", 10, "the resumed mark")
+        assert st.summary.attempt == 2 and st.summary.epochs_done == 3
+        assert len(app.runs) == 1  # the same folder, no new run
+
+    run_pilot(app, body)
+    (rid,) = [d.name for d in runs_dir.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    epochs = [
+        x["epoch"]
+        for x in contract.iter_metrics(runs_dir / rid / contract.METRICS_FILE)
+        if x["type"] == "epoch"
+    ]
+    assert epochs == [1, 2, 3]
