@@ -58,7 +58,9 @@ def test_requeue_failed_of_a_study(runs_dir: Path, write_config: WriteConfig, tm
     assert sorted(statuses(runs_dir).values()) == ["done", "failed"]
     req = cli("requeue", "--failed", str(study), runs_dir=runs_dir)
     assert req.returncode == 0, req.stderr
-    assert len(req.stdout.splitlines()) == 2 and "requeued 1 and resumed 0 failed or killed run(s)" in req.stdout
+    assert (
+        len(req.stdout.splitlines()) == 2 and "requeued 1 and resumed 0 failed or killed run(s)" in req.stdout
+    )
     assert wait_for(lambda: all_final(runs_dir), timeout=90)
     again = cli("requeue", "--failed", runs_dir=runs_dir)
     # the new attempt failed too: requeued once more (one per identity), never twice at once
