@@ -139,6 +139,7 @@ class HW2App(App[None]):
         self._lock = threading.Lock()
         self._series_wanted: set[str] = set()
         self._study_series_wanted: set[str] = set()
+        self._recheck_wanted: set[str] = set()  # finished runs changed by this app (resumed)
         self.log_target: tuple[str, Path] | None = None
         """(run id, train.log) the poll thread follows (set by the main screen)."""
         self.last_export: tuple[Path, Path] | None = None
@@ -252,8 +253,12 @@ class HW2App(App[None]):
         initial = True
         attach = self.start_scheduler  # start (re-attach) the scheduler if a run needs it
         while not worker.is_cancelled and not self._stop.is_set():
+            with self._lock:
+                recheck, self._recheck_wanted = self._recheck_wanted, set()
             try:
                 updates = watcher.poll()
+                # a finished run made live again here (resume) is re-read now, not on the round-robin
+                updates += [u for u in map(watcher.recheck, sorted(recheck)) if u is not None]
             except Exception as exc:  # a bad folder must never take the app down
                 self.call_from_thread(self.notify, f"reading runs failed: {exc}", severity="error")
                 updates = []
@@ -423,6 +428,12 @@ class HW2App(App[None]):
         self._wake.set()
         return ids
 
+    def _recheck(self, run_ids: Iterable[str]) -> None:
+        """Have the poller re-read these finished runs at once (their meta changed under it)."""
+        with self._lock:
+            self._recheck_wanted.update(run_ids)
+        self._wake.set()
+
     def _seen_by_a_poll(self, timeout: float = 2.0) -> None:
         """Wake the poller and wait (at most ``timeout`` s) until a poll that began after this call
         has finished, so folders just created reach the table in the state they were created in."""
@@ -531,6 +542,7 @@ class HW2App(App[None]):
             from hw2.sweep import requeue_failed
 
             done = requeue_failed(self.runs_dir, study)
+            self._recheck(done.resumed)
         except Exception as exc:
             self.call_from_thread(self.notify, f"re-queue failed: {exc}", severity="error")
             return
@@ -557,6 +569,7 @@ class HW2App(App[None]):
             if meta is None:
                 raise executors.ExecutorError(f"run {run_id}: meta.json missing or unreadable")
             said = executors.of_run(meta).resume(self.runs_dir, run_id)
+            self._recheck([run_id])
         except Exception as exc:
             self.call_from_thread(self.notify, f"resume failed: {exc}", severity="error", timeout=15)
             return

@@ -333,6 +333,7 @@ FOOTER_ACTIONS: dict[str, tuple[str, ...]] = {
         "study_view",
         "toggle_configs",
         "kill",
+        "resume",
         "requeue",
         "export",
         "cycle_sort",
