@@ -513,8 +513,13 @@ def make_callbacks(
             if restored is not None:
                 apply_callback_state(out, restored)
 
+        seconds = 0.0
+        """Time on the training thread in :func:`save_checkpoint` (serialising, handing over)."""
+
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            t0 = time.perf_counter()
             save_checkpoint(keras, ctx.run_dir, self.model, out, epoch + 1, writer=writer)
+            self.seconds += time.perf_counter() - t0
 
     if writer is not None:
         out["checkpoint"] = Checkpointer()
@@ -769,6 +774,8 @@ def fit_and_evaluate(ctx: RunContext) -> tuple[Any, dict[str, Any]]:
         "n_train": len(data.x_train),
         "n_val": len(data.x_val),
         "n_test": len(data.x_test),
+        "checkpoint_seconds": round(callbacks["checkpoint"].seconds, 4),
+        "checkpoint_write_seconds": round(writer.write_seconds, 4),
     }
     ctx.log.info(
         "best epoch %d (%s %.4f): test_loss %.4f  test_acc %.4f",
