@@ -247,8 +247,25 @@ class Scheduler:
                 continue
             if lifecycle.mark_vanished(path):
                 log.info("%s: process gone, marked failed", path.name)
+                self.auto_resume(path)
                 n += 1
         return n
+
+    def auto_resume(self, path: Path) -> None:
+        """With ``$HW2_AUTO_RESUME=1``, a run found vanished (a reboot, a killed daemon) that has a
+        checkpoint goes back to the queue in its own folder (:func:`hw2.resume.reopen`); without
+        it, the run stays ``failed`` (``failed · resumable``) for ``hw2-tui resume``."""
+        if os.environ.get("HW2_AUTO_RESUME") != "1" or contract.checkpoint_file(path) is None:
+            return
+        from hw2 import resume
+
+        try:
+            meta = resume.reopen(self.runs_dir, path.name)
+        except resume.ResumeError as exc:
+            log.info("%s: not resumed: %s", path.name, exc)
+            return
+        resume.log_line(path, "resume: by the scheduler ($HW2_AUTO_RESUME=1): the run's process was gone")
+        log.info("%s: resumed (attempt %s, $HW2_AUTO_RESUME=1)", path.name, meta.attempt)
 
     def sample_gpu_memory(self) -> None:
         """Track each GPU child's peak memory as NVML sees it (CUDA context and allocator cache
@@ -289,6 +306,7 @@ class Scheduler:
             if liveness.is_alive(meta) is False:
                 if lifecycle.mark_vanished(path):
                     log.info("%s: process gone, marked failed", path.name)
+                    self.auto_resume(path)
                 if not liveness.exit_will_be_recorded(meta):
                     continue  # gone: its slot is free (a launcher about to reap it still holds it)
             peak = self.expected_peak(memory_key_of(meta)) if meta.pid else None

@@ -190,6 +190,41 @@ def test_requeue_failed_resumes_what_has_a_checkpoint_and_fresh_requeues(
     assert killed in froms and new in froms
 
 
+@pytest.mark.usefixtures("checkpointing")
+@pytest.mark.parametrize("auto", [False, True], ids=["resume-by-hand", "auto-resume"])
+def test_a_run_lost_with_its_daemon_is_resumable(
+    runs_dir: Path, write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch, auto: bool
+) -> None:
+    monkeypatch.setenv("HW2_FAKE_SLEEP", "0.2")  # 0.6 s per epoch: time to pull the plug
+    cfg = write_config("lost", epochs=6, batches=3)
+    rid = _cli(runs_dir, "run", str(cfg), "--detach").stdout.split()[-1]
+    assert wait_for(lambda: contract.checkpoint_file(runs_dir / rid) is not None, timeout=LONG)
+    # a reboot: the daemon and the trainer die at once, and nobody records anything
+    daemon = (contract.read_json(runs_dir / ".scheduler.json") or {}).get("pid")
+    trainer = _meta(runs_dir, rid).pid
+    assert isinstance(daemon, int) and isinstance(trainer, int)
+    os.kill(daemon, signal.SIGKILL)
+    os.killpg(trainer, signal.SIGKILL)
+    assert wait_for(lambda: not contract.pid_alive(daemon) and not contract.pid_alive(trainer), timeout=30)
+    assert _meta(runs_dir, rid).status == "running"  # as the reboot left it
+    if auto:
+        monkeypatch.setenv("HW2_AUTO_RESUME", "1")
+
+    _cli(runs_dir, "scheduler", "start")  # the next daemon finds the run gone
+    if auto:  # failed for an instant, then queued again by the daemon itself
+        assert wait_for(lambda: _meta(runs_dir, rid).status == "done", timeout=LONG), _meta(runs_dir, rid)
+    meta = _final(runs_dir, rid)
+    if not auto:
+        assert meta.status == "failed" and meta.error == "process died without finishing (exit code unknown)"
+        assert "failed · resumable" in _cli(runs_dir, "ls").stdout
+        _cli(runs_dir, "resume", rid)
+        meta = _final(runs_dir, rid)
+    assert meta.status == "done" and meta.extra["resumed"] == 1, meta
+    assert [e["epoch"] for e in _lines(runs_dir, rid, "epoch")] == [1, 2, 3, 4, 5, 6]
+    log = (runs_dir / rid / contract.LOG_FILE).read_text(encoding="utf-8")
+    assert ("by the scheduler ($HW2_AUTO_RESUME=1)" in log) == auto
+
+
 # ----------------------------------------------------------------------------- the real trainers
 
 EPOCHS = 4
