@@ -25,6 +25,7 @@ from hw2 import contract, queue
 from tests.conftest import PROJECT_ROOT
 from tests.data.fixtures import write_cifar_imagefolder, write_mnist_idx
 from tests.runtime.conftest import WriteConfig, wait_for
+from tests.trainers import recipes
 
 LONG = 180.0  # a loaded 2-core CI box
 
@@ -235,19 +236,7 @@ CNN_BASE: dict[str, Any] = {
     "model": {"name": "base"},
     "optimizer": {"name": "momentum", "lr": 0.01, "momentum": 0.9, "schedule": {"name": "cosine"}},
 }
-CNN_REGULARIZED: dict[str, Any] = {
-    "trainer": "cnn",
-    "model": {"name": "regularized", "channels": [8, 16], "batch_norm": True, "dropout": 0.3},
-    "augment": {"enabled": True, "flip": True, "crop_padding": 4},
-    "optimizer": {
-        "name": "momentum",
-        "lr": 0.01,
-        "momentum": 0.9,
-        "nesterov": True,
-        "weight_decay": 5e-4,
-        "schedule": {"name": "onecycle", "max_lr": 0.1, "pct_start": 0.25},
-    },
-}
+CNN_REGULARIZED: dict[str, Any] = {"trainer": "cnn", **recipes.CNN_REGULARIZED}
 MLP: dict[str, Any] = {
     "trainer": "mlp",
     "model": {"name": "mlp", "hidden": [64, 32], "dropout": 0.3},

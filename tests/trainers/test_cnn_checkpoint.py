@@ -20,6 +20,7 @@ import torch
 
 from hw2 import contract
 from hw2.schema import ExperimentConfig
+from tests.trainers import recipes
 from trainers import checkpoint as ckpt
 from trainers import cnn
 from trainers.common import RunContext, RunKilled
@@ -39,18 +40,7 @@ BASE: dict[str, Any] = {
     },
     "train": {"early_stopping": {"enabled": True, "monitor": "val_loss", "patience": 50}},
 }
-REGULARIZED: dict[str, Any] = {
-    "model": {"name": "regularized", "channels": [8, 16], "batch_norm": True, "dropout": 0.3},
-    "augment": {"enabled": True, "flip": True, "crop_padding": 4},
-    "optimizer": {
-        "name": "momentum",
-        "lr": 0.01,
-        "momentum": 0.9,
-        "nesterov": True,
-        "weight_decay": 5e-4,
-        "schedule": {"name": "onecycle", "max_lr": 0.1, "pct_start": 0.25},
-    },
-}
+REGULARIZED = recipes.CNN_REGULARIZED
 
 CAPTURED: dict[str, Any] = {**BASE, "perf": {"threads": 1, "capture": True}}
 """The captured step's path (static buffers; on the CPU no graph): the lr is a tensor it reads."""
