@@ -16,6 +16,7 @@ cell), never by cutting a number; the note under the table names what is hidden.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,14 +102,46 @@ CELL_PADDING = 2  # a DataTable column's padding (one space each side)
 SCROLLBAR = 2  # room kept for the table's vertical scrollbar
 
 
-def study_runs(app: Host, study: str) -> list[RunSummary]:
-    """The summaries of a study's runs (not deleted, no smoke runs), oldest first."""
-    out = [
-        st.summary
-        for st in app.model.runs.values()
-        if st.summary.study == study and not st.deleted and not st.summary.smoke
-    ]
+_PLANS: dict[str, tuple[int, Any]] = {}  # study file -> (mtime_ns, study_info(...) or None)
+
+
+def _study_plan(study_file: str) -> Any:
+    """:func:`hw2.analysis.writer.study_info` of a study file, read again only when it changed;
+    None for a file that is gone or does not load (the view then shows the study's own runs)."""
+    try:
+        mtime = os.stat(study_file).st_mtime_ns
+    except OSError:
+        return None
+    hit = _PLANS.get(study_file)
+    if hit is not None and hit[0] == mtime:
+        return hit[1]
+    from hw2.analysis.writer import study_info
+
+    try:
+        plan: Any = study_info(Path(study_file))
+    except Exception:  # a config error: the tree says it; here, the own runs only
+        plan = None
+    _PLANS[study_file] = (mtime, plan)
+    return plan
+
+
+def study_runs(app: Host, study: str, study_file: str | None = None) -> list[RunSummary]:
+    """The summaries of a study's runs (not deleted, no smoke runs), oldest first. With its study
+    file, as ``report.md`` counts them (:func:`hw2.analysis.writer.twin_runs`): also the done runs
+    of other studies that compute one of its variants (2.2.3's relu arm is 2.2.2's base net), and
+    in the file's variant order, so the first variant is the reference here as in the report."""
+    live = [st.summary for st in app.model.runs.values() if not st.deleted and not st.summary.smoke]
+    out = [s for s in live if s.study == study]
     out.sort(key=lambda s: (s.created or 0.0, s.run_id))
+    plan = _study_plan(study_file) if study_file else None
+    if plan is None or plan[0].title != study:
+        return out
+    from hw2.analysis.writer import twin_runs
+
+    info, order = plan
+    out += twin_runs(info, out, [s for s in live if s.study != study])
+    rank = {v: i for i, v in enumerate(order)}
+    out.sort(key=lambda s: (rank.get(s.variant or s.name, len(rank)), s.created or 0.0, s.run_id))
     return out
 
 
@@ -364,7 +397,7 @@ class StudyScreen(Screen[None]):
 
     def runs_changed(self) -> None:
         """The app's runs changed (or the view opened): regroup in a thread, ask for new series."""
-        runs = study_runs(self.hw2, self.study)
+        runs = study_runs(self.hw2, self.study, self.study_file)
         stale = []
         for s in runs:
             key = (s.status, s.epochs_done)
@@ -574,7 +607,7 @@ class StudyScreen(Screen[None]):
     def action_pivot(self) -> None:
         from hw2.analysis.pivot import factors
 
-        runs = study_runs(self.hw2, self.study)
+        runs = study_runs(self.hw2, self.study, self.study_file)
         keys = factors(runs)
         if len(keys) < 2:
             self.notify(
@@ -582,7 +615,7 @@ class StudyScreen(Screen[None]):
                 severity="warning",
             )
             return
-        self.app.push_screen(PivotScreen(self.study, keys))
+        self.app.push_screen(PivotScreen(self.study, keys, self.study_file))
 
     def action_report(self) -> None:
         self.hw2.study_report(self.study, self.study_file)
@@ -666,9 +699,10 @@ class PivotScreen(Screen[None]):
     PivotScreen #pivot-note { width: 100%; padding: 0 1; color: $text-muted; }
     """
 
-    def __init__(self, study: str, keys: list[str]) -> None:
+    def __init__(self, study: str, keys: list[str], study_file: str | None = None) -> None:
         super().__init__()
         self.study = study
+        self.study_file = study_file
         self.keys = keys
         self.row_key, self.col_key = keys[0], keys[1]
         self.metric = PIVOT_METRICS[0]
@@ -697,7 +731,7 @@ class PivotScreen(Screen[None]):
     def on_mount(self) -> None:
         from hw2.analysis.pivot import full_grid
 
-        grid = full_grid(study_runs(self.hw2, self.study), self.keys)
+        grid = full_grid(study_runs(self.hw2, self.study, self.study_file), self.keys)
         if grid is not None:  # start on the pair of factors that forms a grid
             self.row_key, self.col_key = grid.row_key, grid.col_key
         self.rebuild()
@@ -716,7 +750,7 @@ class PivotScreen(Screen[None]):
     def rebuild(self) -> None:
         from hw2.analysis.pivot import full_grid, pivot
 
-        runs = study_runs(self.hw2, self.study)
+        runs = study_runs(self.hw2, self.study, self.study_file)
         pv = pivot(runs, self.row_key, self.col_key, self.metric)
         self.diagonal = full_grid(runs, self.keys) is None and changes_together(pv)
         if self.diagonal:

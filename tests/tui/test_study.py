@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from hw2.analysis.stats import compare, group_runs
 from hw2.contract import read_meta, write_meta, write_result
@@ -492,3 +493,56 @@ def test_factorial_view_of_a_grid_fits_without_cutting_a_number(
             assert pv.hidden == []
 
     run_pilot(app, body, size=size)
+
+
+def test_the_study_view_counts_a_twin_of_another_study_and_keeps_the_files_order(
+    runs_dir: Path, configs_dir: Path, tmp_path: Path
+) -> None:
+    """As report.md does (hw2.analysis.writer.twin_runs): a sweep never reruns a variant whose twin
+    another study already ran, so the view finds that run by its config, and the study file's
+    first variant is the reference even when its run is not the study's own."""
+    from hw2.config import load_experiment
+
+    files = tmp_path / "study-files"
+    files.mkdir()
+    base = {
+        "name": "seeds-base",
+        "trainer": "mlp",
+        "seed": 0,
+        "model": {"name": "mlp", "hidden": [256, 128]},
+        "optimizer": {"name": "sgd", "lr": 0.01},
+        "train": {"epochs": 6, "batch_size": 128},
+    }
+    (files / "seeds-base.yaml").write_text(yaml.safe_dump(base))
+    study_file = files / "seeds.yaml"
+    study_file.write_text(
+        yaml.safe_dump(
+            {
+                "study": "Seeds",
+                "base": "seeds-base.yaml",
+                "variants": [{"name": "base"}, {"name": "fast", "set": {"optimizer.lr": 0.1}}],
+            }
+        )
+    )
+    fast = [_study_run(runs_dir, i, "fast", i, lr=0.1, shift=0.02) for i in (1, 2)]
+    twin = make_fixed_run(
+        runs_dir, "20260101-000000-other-0000", "other", "done", epochs=6, done=6, study="Other"
+    )
+    for d in [runs_dir / r for r in fast] + [twin]:  # as queued runs are: the resolved config
+        cfg = yaml.safe_load((d / "config.yaml").read_text())
+        resolved = load_experiment(files / "seeds-base.yaml").model_dump(mode="json")
+        resolved["optimizer"]["lr"] = cfg["optimizer"]["lr"]
+        (d / "config.yaml").write_text(yaml.safe_dump(resolved))
+    app = _app(runs_dir, configs_dir)
+
+    async def body(pilot: Any) -> None:
+        await wait_for(pilot, lambda: app.table.row_count == 3, 10, "rows")
+        app.push_screen(StudyScreen("Seeds", str(study_file)))
+        await wait_for(pilot, lambda: isinstance(app.screen, StudyScreen), 5, "the study view")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.figures is not None and screen.table.row_count == 2, 20, "rows")
+        rows = [[str(c).strip() for c in screen.table.get_row_at(i)] for i in range(2)]
+        assert (rows[0][0], rows[0][1], rows[1][0], rows[1][1]) == ("base", "1 of 1 done", "fast", "2 of 2 done"), rows
+        assert rows[0][-1] == "reference" and rows[1][-1] != "reference", rows
+
+    run_pilot(app, body, size=(160, 48))
