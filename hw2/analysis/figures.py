@@ -55,6 +55,11 @@ def best_epoch(curve: MeanCurve) -> float | None:
     return curve.epochs[i]
 
 
+LEGEND_INSIDE_MAX = 3
+"""Up to this many variants, each panel has its own legend (6 lines); more would cover the curves,
+so the figure gets one key below both panels: a colour per variant, line styles for train / val."""
+
+
 def study_figure(
     title: str,
     groups: Sequence[VariantGroup],
@@ -72,6 +77,7 @@ def study_figure(
 
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    keyed: list[tuple[str, str]] = []  # (label, colour) of each variant drawn
     for i, group in enumerate(groups):
         runs = [series.get(r.run_id, ()) for r in group.done]
         runs = [s for s in runs if s]
@@ -80,6 +86,7 @@ def study_figure(
         colour = colours[i % len(colours)]
         n = len(runs)
         label = f"{group.variant} (n={n})"
+        keyed.append((label, colour))
         for ax, field, scale in (
             (ax_loss, "train_loss", 1.0),
             (ax_loss, "val_loss", 1.0),
@@ -128,8 +135,19 @@ def study_figure(
     for ax in (ax_loss, ax_acc):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
-        if ax.lines:
+        if ax.lines and len(keyed) <= LEGEND_INSIDE_MAX:
             ax.legend(fontsize="small")
+    if len(keyed) > LEGEND_INSIDE_MAX:  # a legend that would cover the curves: one key below both
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], color=c, label=label) for label, c in keyed]
+        handles += [
+            Line2D([], [], color="black", linestyle="-", label="train"),
+            Line2D([], [], color="black", linestyle="--", label="val"),
+        ]
+        ncol = min(4, len(handles))
+        fig.set_size_inches(11, 4.2 + 0.22 * -(-len(handles) // ncol))
+        fig.legend(handles=handles, loc="outside lower center", ncol=ncol, fontsize="small", frameon=False)
     fig.suptitle(title)
     return fig
 

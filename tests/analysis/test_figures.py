@@ -68,3 +68,22 @@ def test_study_figure_objects(tmp_path: Path) -> None:
 
     with Image.open(png) as im:
         assert im.size[0] > 800
+
+
+def test_a_grid_s_figure_keys_its_variants_below_the_panels_not_over_the_curves(tmp_path: Path) -> None:
+    runs = [summary(f"r{i}", f"lr-{i}", 0) for i in range(9)]
+    data = {f"r{i}": series(0.01 * i) for i in range(9)}
+    fig = study_figure("2.1 grid", group_runs(runs), data)
+    ax_loss, ax_acc = fig.axes
+    assert ax_loss.get_legend() is None and ax_acc.get_legend() is None  # nothing inside a panel
+    [key] = fig.legends
+    labels = [t.get_text() for t in key.get_texts()]
+    assert labels == [f"lr-{i} (n=1)" for i in range(9)] + ["train", "val"]
+    fig.canvas.draw()
+    box = key.get_window_extent()
+    for ax in (ax_loss, ax_acc):  # the key lies below the panels' drawing area
+        assert box.y1 <= ax.get_window_extent().y0 + 1
+    save_figure(fig, tmp_path / "grid")
+    # up to three variants keep one legend per panel
+    few = study_figure("few", group_runs(runs[:3]), data)
+    assert all(ax.get_legend() is not None for ax in few.axes) and not few.legends
