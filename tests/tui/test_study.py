@@ -542,7 +542,12 @@ def test_the_study_view_counts_a_twin_of_another_study_and_keeps_the_files_order
         screen = app.screen
         await wait_for(pilot, lambda: screen.figures is not None and screen.table.row_count == 2, 20, "rows")
         rows = [[str(c).strip() for c in screen.table.get_row_at(i)] for i in range(2)]
-        assert (rows[0][0], rows[0][1], rows[1][0], rows[1][1]) == ("base", "1 of 1 done", "fast", "2 of 2 done"), rows
+        assert (rows[0][0], rows[0][1], rows[1][0], rows[1][1]) == (
+            "base",
+            "1 of 1 done",
+            "fast",
+            "2 of 2 done",
+        ), rows
         assert rows[0][-1] == "reference" and rows[1][-1] != "reference", rows
 
     run_pilot(app, body, size=(160, 48))
