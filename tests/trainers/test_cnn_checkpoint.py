@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from hw2.schema import ExperimentConfig
 from tests.trainers import recipes
 from trainers import checkpoint as ckpt
 from trainers import cnn
-from trainers.common import RunContext, RunKilled
+from trainers.common import RunKilled
 
 pytestmark = pytest.mark.usefixtures("isolated_trainer_env")
 
@@ -47,30 +46,10 @@ CAPTURED: dict[str, Any] = {**BASE, "perf": {"threads": 1, "capture": True}}
 
 
 def _cfg(sections: dict[str, Any]) -> ExperimentConfig:
-    d: dict[str, Any] = {
-        "name": "cnn-ckpt",
-        "trainer": "cnn",
-        "seed": 0,
-        "data": {"val_split": 0.25},
-        "train": {"epochs": EPOCHS, "batch_size": 8, "progress_every": 1},
-        "perf": {"threads": 1},
-    }
-    for key, value in sections.items():
-        d[key] = {**d.get(key, {}), **value}
-    return ExperimentConfig.model_validate(d)
+    return recipes.experiment("cnn", "cnn-ckpt", EPOCHS, 8, sections)  # type: ignore[no-any-return]
 
 
-@dataclass
-class KilledContext(RunContext):
-    """A RunContext whose run is stopped (RunKilled, as on SIGTERM) at epoch ``kill_epoch``'s first
-    progress line, i.e. in the middle of that epoch's training."""
-
-    kill_epoch: int = 0
-
-    def progress(self, epoch: int, *args: Any, **kwargs: Any) -> None:
-        if epoch == self.kill_epoch:
-            raise RunKilled("SIGTERM")
-        super().progress(epoch, *args, **kwargs)
+KilledContext = recipes.KilledContext
 
 
 def _train(

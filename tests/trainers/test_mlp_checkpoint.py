@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,10 @@ import pytest
 from hw2 import contract
 from hw2.schema import ExperimentConfig
 from tests.data.fixtures import write_mnist_idx
+from tests.trainers import recipes
 from trainers import checkpoint as ckpt
 from trainers import mlp
-from trainers.common import RunContext, RunKilled
+from trainers.common import RunKilled
 
 EPOCHS = 4
 KILL_IN_EPOCH = 3  # killed during epoch 3: the checkpoint holds epoch 2
@@ -54,30 +54,10 @@ def _isolated_env(isolated_trainer_env: None, monkeypatch: pytest.MonkeyPatch) -
 
 
 def _cfg(sections: dict[str, Any]) -> ExperimentConfig:
-    d: dict[str, Any] = {
-        "name": "mlp-ckpt",
-        "trainer": "mlp",
-        "seed": 0,
-        "data": {"val_split": 0.25},
-        "train": {"epochs": EPOCHS, "batch_size": 16, "progress_every": 1},
-        "perf": {"threads": 1},
-    }
-    for key, value in sections.items():
-        d[key] = {**d.get(key, {}), **value}
-    return ExperimentConfig.model_validate(d)
+    return recipes.experiment("mlp", "mlp-ckpt", EPOCHS, 16, sections)  # type: ignore[no-any-return]
 
 
-@dataclass
-class KilledContext(RunContext):
-    """A RunContext whose run is stopped (RunKilled, as on SIGTERM) at epoch ``kill_epoch``'s first
-    progress line, i.e. in the middle of that epoch's training."""
-
-    kill_epoch: int = 0
-
-    def progress(self, epoch: int, *args: Any, **kwargs: Any) -> None:
-        if epoch == self.kill_epoch:
-            raise RunKilled("SIGTERM")
-        super().progress(epoch, *args, **kwargs)
+KilledContext = recipes.KilledContext
 
 
 def _train(
