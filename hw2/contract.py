@@ -381,6 +381,18 @@ def list_run_dirs(runs_dir: Path) -> list[Path]:
     return [p for p in entries if (p / META_FILE).exists()]
 
 
+RESUMABLE_STATUSES: Final = frozenset({"failed", "killed"})
+"""The statuses a run resumes from (``hw2-tui resume``), when its folder holds a checkpoint."""
+
+
+def append_log_line(run_dir: Path | str, line: str) -> None:
+    """One ``--- hw2: …`` line at the end of the run's ``train.log``, where the launcher, the Slurm
+    monitor and resume say what happened to the run; a log that cannot be written is skipped (the
+    meta holds the fact)."""
+    with contextlib.suppress(OSError), open(Path(run_dir) / LOG_FILE, "a", encoding="utf-8") as fh:
+        fh.write(f"--- hw2: {line}\n")
+
+
 def checkpoint_file(run_dir: Path | str) -> Path | None:
     """The run folder's last checkpoint (:data:`CHECKPOINT_FILES`), or None when it has none."""
     for name in CHECKPOINT_FILES:

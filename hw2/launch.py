@@ -185,11 +185,10 @@ def finalize_exit(run_dir: Path, returncode: int) -> str:
 def _log_exit(run_dir: Path, returncode: int, status: str, error: str | None) -> None:
     """Append how the trainer ended to ``train.log``: the one place a SIGKILL leaves a trace that
     the TUI's log pane (and ``tail train.log``) shows, next to the traceback of a failure."""
-    line = f"--- hw2: trainer exited with code {returncode}: {status}"
+    line = f"trainer exited with code {returncode}: {status}"
     if error:
         line += f" ({error})"
-    with contextlib.suppress(OSError), open(Path(run_dir) / contract.LOG_FILE, "a", encoding="utf-8") as fh:
-        fh.write(line + "\n")
+    contract.append_log_line(run_dir, line)
 
 
 def mark_dead_run(run_dir: Path) -> bool:

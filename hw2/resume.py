@@ -24,20 +24,12 @@ import yaml
 from hw2 import contract, launch
 from hw2.runs import lifecycle
 
-RESUMED_FIELD = "resumed"
-"""Meta field: how many times the run was resumed (absent: never)."""
 CODE_FIELD = "trainer_code"
 """Meta field: :func:`hw2.contract.trainer_code_hash` of the attempt that wrote the checkpoint."""
 
 
 class ResumeError(Exception):
     """A run that cannot be resumed (one line: the run, why, the fix)."""
-
-
-def resumable(meta: contract.RunMeta, status: str, run_dir: Path | str) -> bool:
-    """Whether a run in effective ``status`` would resume from a checkpoint: failed or killed, and
-    its folder holds one."""
-    return status in lifecycle.RESUMABLE_STATUSES and contract.checkpoint_file(run_dir) is not None
 
 
 def _current_config_hash(run_dir: Path) -> str:
@@ -59,7 +51,7 @@ def check(run_dir: Path, meta: contract.RunMeta, *, force: bool = False) -> Path
     """Whether ``meta``'s run may resume; its checkpoint (None: none, it starts again from epoch
     1). Raises :class:`ResumeError`."""
     rid = meta.run_id
-    if meta.status not in lifecycle.RESUMABLE_STATUSES:
+    if meta.status not in contract.RESUMABLE_STATUSES:
         raise ResumeError(
             f"run {rid} is {meta.status}: only a failed or killed run resumes"
             + ("; fix: requeue it for a new run" if meta.status == "done" else "")
@@ -110,14 +102,8 @@ def reopen_locked(run_dir: Path, *, force: bool = False) -> contract.RunMeta:
         else f"from epoch 1 (no {' or '.join(contract.CHECKPOINT_FILES)})"
     )
     forced = " (--force: config or code changed)" if force else ""
-    log_line(run_dir, f"resume: attempt {new.attempt} queued, to go on {what}{forced}")
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    contract.append_log_line(
+        run_dir, f"{stamp} resume: attempt {new.attempt} queued, to go on {what}{forced}"
+    )
     return new
-
-
-def log_line(run_dir: Path, text: str) -> None:
-    """One ``--- hw2:`` line in the run's ``train.log`` (as the launcher marks a trainer's exit)."""
-    try:
-        with open(run_dir / contract.LOG_FILE, "a", encoding="utf-8") as fh:
-            fh.write(f"--- hw2: {time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
-    except OSError:
-        pass  # the meta says it; a log that cannot be written never stops a resume

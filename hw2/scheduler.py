@@ -264,7 +264,9 @@ class Scheduler:
         except resume.ResumeError as exc:
             log.info("%s: not resumed: %s", path.name, exc)
             return
-        resume.log_line(path, "resume: by the scheduler ($HW2_AUTO_RESUME=1): the run's process was gone")
+        contract.append_log_line(
+            path, "resume: by the scheduler ($HW2_AUTO_RESUME=1): the run's process was gone"
+        )
         log.info("%s: resumed (attempt %s, $HW2_AUTO_RESUME=1)", path.name, meta.attempt)
 
     def sample_gpu_memory(self) -> None:

@@ -294,8 +294,6 @@ def overrule_kill(run_dir: Path, error: str) -> bool:
 
 # --------------------------------------------------------------------------- resume
 
-RESUMABLE_STATUSES: Final = frozenset({"failed", "killed"})
-
 
 def reopen(run_dir: Path) -> RunMeta:
     """failed/killed → queued: the same run folder, to go on from its last checkpoint
@@ -304,15 +302,12 @@ def reopen(run_dir: Path) -> RunMeta:
     and ``started`` is set again by the next start). The trainer resumes because ``resumed`` is
     set (:func:`trainers.common.main`). A ``done`` run is refused: it has nothing left to do."""
 
-    def check(meta: RunMeta) -> None:
-        _expect(run_dir, RESUMABLE_STATUSES, "resume")(meta)
-
     meta = contract.read_meta(run_dir)
     resumed = int((meta.extra.get("resumed") if meta else 0) or 0)
     attempt = int(meta.attempt or 1) if meta else 1
     return contract.update_meta(
         run_dir,
-        only_if=check,
+        only_if=_expect(run_dir, contract.RESUMABLE_STATUSES, "resume"),
         status="queued",
         attempt=attempt + 1,
         resumed=resumed + 1,

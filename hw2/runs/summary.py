@@ -208,7 +208,7 @@ class RunSummary:
     @property
     def resumable(self) -> bool:
         """A failed or killed run whose folder holds a checkpoint: ``hw2-tui resume`` goes on from it."""
-        return self.status in ("failed", "killed") and self.checkpoint_bytes is not None
+        return self.status in contract.RESUMABLE_STATUSES and self.checkpoint_bytes is not None
 
     def status_text(self) -> str:
         """The status with what resume adds: ``failed · resumable``, ``running · resumed 2×``."""

@@ -129,7 +129,7 @@ class SlurmMonitor:
                 f"slurm requeued job {info.job_id} ({info.reason or info.state}); requeue the run to retry"
             )
             if lifecycle.end_by_executor(path, "failed", error):
-                _log_line(path, f"--- hw2: {error}")
+                contract.append_log_line(path, error)
             with contextlib.suppress(SlurmError):
                 commands.scancel([info.job_id])
         if (meta.extra.get("slurm_state"), meta.extra.get("slurm_reason")) != (info.state, info.reason):
@@ -154,7 +154,7 @@ class SlurmMonitor:
             lifecycle.add_fields(path, slurm_state=state, slurm_reason=reason)
         if ended:
             log.info("%s: slurm job %s %s -> %s (%s)", path.name, job, state, status, error)
-            _log_line(path, f"--- hw2: slurm job {job} ended {state}: {status} ({error})")
+            contract.append_log_line(path, f"slurm job {job} ended {state}: {status} ({error})")
         return ended
 
 
@@ -176,8 +176,3 @@ def _end_of(meta: RunMeta, job: str, state: str, info: JobInfo | None, path: Pat
 def _exit_code(info: JobInfo | None) -> int | None:
     code = (info.exit_code if info else "").split(":", 1)[0]
     return int(code) if code.isdigit() else None
-
-
-def _log_line(path: Path, line: str) -> None:
-    with contextlib.suppress(OSError), open(path / contract.LOG_FILE, "a", encoding="utf-8") as fh:
-        fh.write(line + "\n")

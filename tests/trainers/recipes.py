@@ -52,3 +52,10 @@ class KilledContext(RunContext):
         if epoch == self.kill_epoch:
             raise RunKilled("SIGTERM")
         super().progress(epoch, *args, **kwargs)
+
+
+def epoch_lines(run_dir: Any) -> list[dict[str, Any]]:
+    """The epoch lines of a run folder's ``metrics.jsonl``, in file order."""
+    from hw2 import contract
+
+    return [x for x in contract.iter_metrics(run_dir / contract.METRICS_FILE) if x["type"] == "epoch"]

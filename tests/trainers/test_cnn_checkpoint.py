@@ -76,8 +76,7 @@ def _train(
         metrics.close()
 
 
-def _epochs(run_dir: Path) -> list[dict[str, Any]]:
-    return [x for x in contract.iter_metrics(run_dir / contract.METRICS_FILE) if x["type"] == "epoch"]
+_epochs = recipes.epoch_lines
 
 
 KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")

@@ -82,8 +82,7 @@ def _train(
         metrics.close()
 
 
-def _epochs(run_dir: Path) -> list[dict[str, Any]]:
-    return [x for x in contract.iter_metrics(run_dir / contract.METRICS_FILE) if x["type"] == "epoch"]
+_epochs = recipes.epoch_lines
 
 
 @pytest.mark.parametrize("sections", [PLAIN, REGULARIZED], ids=["plain", "dropout-augment"])

@@ -683,6 +683,15 @@ def test_command_palette_has_every_action(runs_dir: Path, configs_dir: Path) -> 
 # ---------------------------------------------------------------------- fake trainer, real scheduler
 
 
+async def _launch_the_experiment(pilot: Any, app: HW2App) -> tuple[str, Any]:
+    """Enter on the configs tree's experiment; the new run's id and state once it is listed."""
+    await _select_config(pilot, app, "experiment")
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: len(app.runs) == 1, 15, "the new run")
+    (rid,) = app.runs
+    return rid, app.runs[rid]
+
+
 @pytest.mark.usefixtures("fake_env", "cleanup_runs")
 def test_launch_one_run_queued_running_done_and_plotted(
     runs_dir: Path, configs_dir: Path, monkeypatch: pytest.MonkeyPatch
@@ -692,11 +701,7 @@ def test_launch_one_run_queued_running_done_and_plotted(
     app = _app(runs_dir, configs_dir)
 
     async def body(pilot: Any) -> None:
-        await _select_config(pilot, app, "experiment")
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: len(app.runs) == 1, 15, "the new run")
-        (rid,) = app.runs
-        st = app.runs[rid]
+        rid, st = await _launch_the_experiment(pilot, app)
         await wait_for(pilot, lambda: st.status in ("done", "failed", "killed"), 60, "run finished")
         assert st.status == "done", (st.error, (runs_dir / rid / "train.log").read_text()[-2000:])
         assert st.status_history == ["queued", "running", "done"]
@@ -890,11 +895,7 @@ def test_u_resumes_a_killed_run_in_its_own_folder(
     app = _app(runs_dir, configs)
 
     async def body(pilot: Any) -> None:
-        await _select_config(pilot, app, "experiment")
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: len(app.runs) == 1, 15, "the new run")
-        (rid,) = app.runs
-        st = app.runs[rid]
+        rid, st = await _launch_the_experiment(pilot, app)
 
         def status_cell() -> str:
             return str(app.table.get_cell(rid, "status"))
