@@ -23,6 +23,7 @@ import yaml
 
 from hw2 import contract, launch
 from hw2.runs import lifecycle
+from hw2.runs.summary import awaiting_requeue
 
 CODE_FIELD = "trainer_code"
 """Meta field: :func:`hw2.contract.trainer_code_hash` of the attempt that wrote the checkpoint."""
@@ -47,14 +48,21 @@ def _current_config_hash(run_dir: Path) -> str:
         raise ResumeError(f"{path}: invalid config: {first}; fix: requeue the run as a new one") from exc
 
 
-def check(run_dir: Path, meta: contract.RunMeta, *, force: bool = False) -> Path | None:
+def check(
+    run_dir: Path, meta: contract.RunMeta, *, force: bool = False, by_its_job: bool = False
+) -> Path | None:
     """Whether ``meta``'s run may resume; its checkpoint (None: none, it starts again from epoch
-    1). Raises :class:`ResumeError`."""
+    1). ``by_its_job``: the caller is the run's own requeued Slurm job. Raises :class:`ResumeError`."""
     rid = meta.run_id
     if meta.status not in contract.RESUMABLE_STATUSES:
         raise ResumeError(
             f"run {rid} is {meta.status}: only a failed or killed run resumes"
             + ("; fix: requeue it for a new run" if meta.status == "done" else "")
+        )
+    if awaiting_requeue(meta) and not by_its_job:
+        raise ResumeError(
+            f"run {rid}: Slurm requeued its job {meta.extra.get('slurm_job_id')}, which resumes it "
+            f"when it starts; fix: wait, or hw2-tui kill {rid} to stop it"
         )
     recorded = meta.extra.get("config_hash")
     if isinstance(recorded, str) and not force:
@@ -86,14 +94,17 @@ def reopen(runs_dir: Path | str, run_id: str, *, force: bool = False) -> contrac
         raise ResumeError(str(exc)) from exc
 
 
-def reopen_locked(run_dir: Path, *, force: bool = False) -> contract.RunMeta:
-    """:func:`reopen` for a caller that holds the queue lock already (``requeue --failed``)."""
+def reopen_locked(
+    run_dir: Path, *, force: bool = False, keep_slurm_job: bool = False, why: str | None = None
+) -> contract.RunMeta:
+    """:func:`reopen` for a caller that holds the queue lock already (``requeue --failed``, and a
+    Slurm job restarting its own run: ``keep_slurm_job``, ``why`` for the log line)."""
     meta = contract.read_meta(run_dir)
     if meta is None:
         raise ResumeError(f"{run_dir / contract.META_FILE}: missing or unreadable")
-    ckpt = check(run_dir, meta, force=force)
+    ckpt = check(run_dir, meta, force=force, by_its_job=keep_slurm_job)
     try:
-        new = lifecycle.reopen(run_dir)
+        new = lifecycle.reopen(run_dir, keep_slurm_job=keep_slurm_job)
     except lifecycle.TransitionError as exc:
         raise ResumeError(str(exc)) from exc
     what = (
@@ -104,6 +115,8 @@ def reopen_locked(run_dir: Path, *, force: bool = False) -> contract.RunMeta:
     forced = " (--force: config or code changed)" if force else ""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     contract.append_log_line(
-        run_dir, f"{stamp} resume: attempt {new.attempt} queued, to go on {what}{forced}"
+        run_dir,
+        f"{stamp} resume: attempt {new.attempt} queued, to go on {what}{forced}"
+        + (f" ({why})" if why else ""),
     )
     return new

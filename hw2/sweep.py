@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hw2 import contract, executors, launch, queue, resume
 from hw2.contract import RunMeta
+from hw2.runs.summary import awaiting_requeue
 
 
 def _of_study(meta: RunMeta, study: str) -> bool:
@@ -59,6 +60,9 @@ def requeue_failed(runs_dir: Path | str, study: str | None = None, *, fresh: boo
                 if study is not None and not _of_study(run.meta, study):
                     continue
                 if run.identity is None or run.identity in taken:
+                    continue
+                if awaiting_requeue(run.meta):  # its requeued Slurm job resumes it when it starts
+                    taken.add(run.identity)
                     continue
                 executor = executors.of_run(run.meta)
                 run_dir = runs_dir / run.run_id

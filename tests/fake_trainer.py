@@ -41,7 +41,7 @@ import time
 from typing import Any
 
 from trainers import checkpoint as ckpt
-from trainers.common import RunContext, main
+from trainers.common import RunContext, epoch_boundary, main
 
 
 def _env_float(name: str, default: float) -> float:
@@ -120,6 +120,7 @@ def _train(ctx: RunContext) -> dict[str, Any]:
             best_epoch, best_val_acc = int(saved["best_epoch"]), float(saved["best_val_acc"])
         ctx.rewind_metrics(start)
     for epoch in range(start + 1, epochs + 1):
+        epoch_boundary(epoch - 1)
         if fail_at is not None and epoch == fail_at:
             if mode == "sigkill":
                 os.kill(os.getpid(), signal.SIGKILL)

@@ -56,7 +56,7 @@ from hw2 import contract
 from hw2.schedule import phases, schedule_text
 from trainers import checkpoint as ckpt
 from trainers.cnn_models import build_model, count_params, ignored_model_options
-from trainers.common import RunContext, main
+from trainers.common import RunContext, epoch_boundary, main
 from trainers.torch_shortcuts import eager_step, skip_lazy_dynamo_import
 
 PROGRESS_INTERVAL_S = 0.25  # same spacing as RunContext.progress's rate limit
@@ -914,6 +914,7 @@ def train(ctx: RunContext) -> dict[str, Any]:
         for epoch in range(loop.epoch + 1, epochs + 1):
             if loop.stopped_early:
                 break
+            epoch_boundary(loop.epoch)  # a stop asked for (a Slurm time limit near) happens here
             t_epoch = time.time()
             model.train()
             stepper.reset()

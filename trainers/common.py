@@ -56,6 +56,12 @@ class RunKilled(BaseException):
     """
 
 
+class TimeLimitNear(RunKilled):
+    """Raised in a Slurm job whose time limit is near (:mod:`hw2.slurm.requeue`): at an epoch
+    boundary (:func:`epoch_boundary`) once ``executor.grace`` seconds are left, or mid-epoch at the
+    latest. The harness then requeues the job, which resumes the run from its checkpoint."""
+
+
 def git_commit() -> str | None:
     try:
         out = subprocess.run(
@@ -199,7 +205,66 @@ def raise_if_stopped() -> None:
     the first one (Keras' threaded callbacks can) must not train on. Trainers call it at epoch
     boundaries, in the main thread."""
     if _stopped_by:
-        raise RunKilled(_stopped_by[0])
+        raise (TimeLimitNear if _stopped_by[0] == _TIME_LIMIT else RunKilled)(_stopped_by[0])
+
+
+def epoch_boundary(epochs_done: int) -> None:
+    """Called by each trainer, in the main thread, before each epoch (``epochs_done`` epochs are
+    trained and their checkpoint handed over): stops here when a stop signal arrived earlier
+    (:func:`raise_if_stopped`) or when a Slurm job's time limit is near (:class:`TimeLimitNear`)."""
+    _limit.epochs_done = epochs_done
+    raise_if_stopped()
+    if _limit.stopping:
+        _stopped_by.append(_TIME_LIMIT)
+        raise TimeLimitNear(f"{_TIME_LIMIT}, after epoch {epochs_done}")
+
+
+_TIME_LIMIT = "slurm time limit"
+
+
+@dataclass
+class _Limit:
+    """A Slurm job's time limit as the harness follows it after Slurm's USR1
+    (:class:`hw2.slurm.requeue.Warned`)."""
+
+    warned: Any = None
+    stopping: bool = False  # past warned.stop_at: stop at the next epoch boundary
+    epochs_done: int = 0
+
+
+_limit = _Limit()
+
+
+def _on_slurm_warning(_signum: int, _frame: Any) -> None:
+    """USR1 from Slurm: ask how long the job has left and set an alarm for ``grace`` seconds
+    before the end (the signal itself may come a minute early, or spuriously on a restart)."""
+    from hw2.slurm import requeue
+
+    warned = requeue.Warned(requeue.time_left_s(), requeue.grace_s())
+    _limit.warned = warned
+    logging.getLogger("hw2.trainer").info(
+        "slurm: time limit warning (SIGUSR1): %s s left; stopping at an epoch boundary in %.0f s, "
+        "mid-epoch in %.0f s at the latest",
+        "?" if warned.left_s is None else f"{warned.left_s:.0f}",
+        warned.stop_at - time.monotonic(),
+        warned.deadline - time.monotonic(),
+    )
+    _on_alarm(signal.SIGALRM, None)
+
+
+def _on_alarm(_signum: int, _frame: Any) -> None:
+    warned = _limit.warned
+    if warned is None:
+        return
+    now = time.monotonic()
+    if now >= warned.deadline:
+        _stopped_by.append(_TIME_LIMIT)
+        raise TimeLimitNear(f"{_TIME_LIMIT}, mid-epoch after epoch {_limit.epochs_done}")
+    if now >= warned.stop_at:
+        _limit.stopping = True
+        signal.setitimer(signal.ITIMER_REAL, max(0.01, warned.deadline - now))
+    else:
+        signal.setitimer(signal.ITIMER_REAL, max(0.01, warned.stop_at - now))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -265,8 +330,12 @@ def main(
     resumed = int(meta.extra.get("resumed") or 0)
 
     _stopped_by.clear()
+    _limit.__init__()  # type: ignore[misc]
     signal.signal(signal.SIGTERM, _raise_killed)
     signal.signal(signal.SIGINT, _raise_killed)
+    if _slurm_requeue_on():
+        signal.signal(signal.SIGALRM, _on_alarm)
+        signal.signal(signal.SIGUSR1, _on_slurm_warning)
 
     metrics = MetricsWriter(run_dir / contract.METRICS_FILE)
     ctx = RunContext(
@@ -289,10 +358,15 @@ def main(
         status, code = "done", 0
         log.info("done: test_acc %.4f, best_val_acc %.4f", result["test_acc"], result["best_val_acc"])
     except RunKilled as exc:
-        status, code, error = "killed", EXIT_KILLED, f"stopped by {exc}"
-        log.warning("run stopped by %s", exc)
+        if _stopped_by and _stopped_by[0] == _TIME_LIMIT:
+            status, code, error = _end_for_time_limit(run_dir, log)
+        else:
+            status, code, error = "killed", EXIT_KILLED, f"stopped by {exc}"
+            log.warning("run stopped by %s", exc)
     except BaseException as exc:  # noqa: BLE001 - any failure must be recorded, never lost
-        if _stopped_by:  # a framework turned our RunKilled into its own error: still a kill
+        if _stopped_by and _stopped_by[0] == _TIME_LIMIT:  # surfaced from the framework as its own error
+            status, code, error = _end_for_time_limit(run_dir, log)
+        elif _stopped_by:  # a framework turned our RunKilled into its own error: still a kill
             status, code, error = "killed", EXIT_KILLED, f"stopped by {_stopped_by[0]}"
             log.warning(
                 "run stopped by %s (surfaced from the framework as %s)", _stopped_by[0], type(exc).__name__
@@ -309,6 +383,26 @@ def main(
             ctx.metrics.close()
         _finish(run_dir, status, code, error)
     return code
+
+
+def _slurm_requeue_on() -> bool:
+    if not os.environ.get("SLURM_JOB_ID"):
+        return False  # imports nothing of Slurm's outside a job
+    from hw2.slurm import requeue
+
+    return requeue.in_job()
+
+
+def _end_for_time_limit(run_dir: Path, log: logging.Logger) -> tuple[str, int, str]:
+    """The time limit is near: requeue the job while restarts are left
+    (:func:`hw2.slurm.requeue.end_attempt`); ``(status, exit code, error)`` to record."""
+    from hw2.slurm import requeue
+
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # scontrol requeue sends this job one
+    status, code, error = requeue.end_attempt(run_dir, _limit.epochs_done)
+    log.warning("%s", error)
+    return status, code, error
 
 
 def _start(run_dir: Path, log: logging.Logger, **run: Any) -> contract.RunMeta | None:

@@ -40,7 +40,7 @@ from hw2 import contract
 from hw2.schedule import phases, schedule_text
 from hw2.schema import ExperimentConfig
 from trainers import checkpoint as ckpt
-from trainers.common import RunContext, main, raise_if_stopped
+from trainers.common import RunContext, epoch_boundary, main, raise_if_stopped
 
 BACKEND_PACKAGES = {"tensorflow": "tensorflow", "torch": "torch", "jax": "jax"}
 IMAGE_SHAPE = (28, 28)
@@ -428,7 +428,7 @@ def make_callbacks(
             self._t0 = time.perf_counter()
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            raise_if_stopped()
+            epoch_boundary(epoch)  # the last epoch's checkpoint is handed over: a stop may happen here
             self._epoch = epoch + 1
             self._last_batch = 0
             self._t0 = time.perf_counter()

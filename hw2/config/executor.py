@@ -10,6 +10,8 @@ asks for. It may stand in a project's ``hw2-slurm.yaml``, in an experiment file 
       cpus: 4                 # --cpus-per-task
       mem: 16G                # --mem (a number with K/M/G/T)
       array_parallelism: 8    # at most this many runs of a study at once (--array=...%8)
+      grace: 120              # seconds before the time limit: checkpoint, requeue, resume (0: off)
+      max_restarts: 3         # requeues (time limit, preemption, lost node) a run resumes after
       sbatch: ["--qos=normal", "--constraint=a100"]   # extra #SBATCH lines, verbatim
 
 Every key is optional. The section says how and where runs go, not what they compute: it is not
@@ -56,6 +58,13 @@ class SlurmSettings(BaseModel):
     mem: str | None = Field(None, description="memory per run (--mem), e.g. '8G'")
     array_parallelism: Annotated[int, Field(ge=1)] | None = Field(
         None, description="at most this many runs of one study at once (--array=...%N)"
+    )
+    grace: Annotated[int, Field(ge=0, le=3600)] = Field(
+        120,
+        description="seconds before the time limit when a job checkpoints and requeues itself (--signal=B:USR1@N; 0: off)",
+    )
+    max_restarts: Annotated[int, Field(ge=0, le=100)] = Field(
+        3, description="times a requeued job (time limit, preemption, lost node) resumes its run"
     )
     sbatch: list[str] = Field(default_factory=list, description="extra #SBATCH options, verbatim")
 

@@ -228,8 +228,8 @@ def start_on_node(run_dir: Path, job_id: str, **fields: Any) -> RunMeta:
 
     ``host`` is the node; ``pid`` is this process, which becomes the trainer (exec), so the
     harness finds its run already running. Refused (:class:`TransitionError`) when the run is no
-    longer queued (killed while pending, or a second start of the same job after Slurm requeued
-    it: a run never restarts) or belongs to another job.
+    longer queued (killed while pending; a job Slurm restarted reopens its run first,
+    :func:`hw2.slurm.requeue.on_restart`) or belongs to another job.
     """
     _refuse_lifecycle_fields(fields)
 
@@ -249,6 +249,8 @@ def start_on_node(run_dir: Path, job_id: str, **fields: Any) -> RunMeta:
         executor=liveness.SLURM,
         launched_by="slurm",
         slurm_job_id=job_id,
+        slurm_state="RUNNING",  # the job knows before the monitor's next poll
+        slurm_reason=None,
         pid=me,
         pid_create_time=contract.process_create_time(me),
         **fields,
@@ -295,12 +297,14 @@ def overrule_kill(run_dir: Path, error: str) -> bool:
 # --------------------------------------------------------------------------- resume
 
 
-def reopen(run_dir: Path) -> RunMeta:
+def reopen(run_dir: Path, *, keep_slurm_job: bool = False) -> RunMeta:
     """failed/killed → queued: the same run folder, to go on from its last checkpoint
     (:meth:`hw2.executors.Executor.resume`, under the queue lock). ``attempt`` + 1 and ``resumed``
     + 1; the last attempt's end, process, launcher and Slurm job are cleared (its ``created`` stays,
     and ``started`` is set again by the next start). The trainer resumes because ``resumed`` is
-    set (:func:`trainers.common.main`). A ``done`` run is refused: it has nothing left to do."""
+    set (:func:`trainers.common.main`). A ``done`` run is refused: it has nothing left to do.
+    ``keep_slurm_job``: the run's Slurm job was requeued and restarts it (:mod:`hw2.slurm.requeue`),
+    so its job id stays (the job's node clears it no more than the monitor's last word on it)."""
 
     meta = contract.read_meta(run_dir)
     resumed = int((meta.extra.get("resumed") if meta else 0) or 0)
@@ -320,9 +324,7 @@ def reopen(run_dir: Path) -> RunMeta:
         launcher_pid=None,
         launcher_pid_create_time=None,
         launched_by=None,
-        slurm_job_id=None,
-        slurm_state=None,
-        slurm_reason=None,
+        **({} if keep_slurm_job else {"slurm_job_id": None, "slurm_state": None, "slurm_reason": None}),
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Final
 
 from hw2 import contract
 from hw2.runs.liveness import LOCAL, SLURM
@@ -180,6 +180,9 @@ class RunSummary:
     """1 for a first run; + 1 for each requeue (a new folder) or resume (the same folder)."""
     resumed: int = 0
     """How many times this folder's run was resumed from its checkpoint (``hw2-tui resume``)."""
+    requeued: bool = False
+    """A Slurm run whose job Slurm requeued (time limit, preemption, lost node) and holds to start
+    again: it resumes by itself (:func:`awaiting_requeue`)."""
     checkpoint_bytes: int | None = None
     """Size of the folder's last checkpoint (``checkpoint.pt`` / ``checkpoint.npz``); None: none."""
     created: float | None = None
@@ -211,7 +214,10 @@ class RunSummary:
         return self.status in contract.RESUMABLE_STATUSES and self.checkpoint_bytes is not None
 
     def status_text(self) -> str:
-        """The status with what resume adds: ``failed · resumable``, ``running · resumed 2×``."""
+        """The status with what resume adds: ``failed · resumable``, ``running · resumed 2×``,
+        ``killed · requeued`` (Slurm will start it again)."""
+        if self.requeued:
+            return f"{self.status} · requeued"
         if self.resumable:
             return f"{self.status} · resumable"
         if self.resumed:
@@ -339,6 +345,23 @@ def slurm_text(meta: Any) -> str | None:
     return state or None
 
 
+REQUEUED_STATES: Final = frozenset({"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED"})
+"""Slurm job states of a requeued job waiting to start again."""
+
+
+def awaiting_requeue(meta: Any) -> bool:
+    """Whether a failed or killed Slurm run's job is back in Slurm's queue (requeued by the time
+    limit, a preemption or a lost node): the job resumes the run when it starts
+    (:mod:`hw2.slurm.requeue`), so nobody else may."""
+    return (
+        _get(meta, "executor") == SLURM
+        and _get(meta, "status") in contract.RESUMABLE_STATUSES
+        and _get(meta, "started") is not None  # a run killed while queued waits for nothing
+        and bool(_get(meta, "slurm_job_id"))
+        and _get(meta, "slurm_state") in REQUEUED_STATES
+    )
+
+
 def slurm_count_text(pending: int, running: int) -> str | None:
     """``"slurm: 3 pending · 2 running"``; None when both are 0."""
     if not pending and not running:
@@ -420,6 +443,7 @@ def summarize(
         error=error,
         attempt=int(attempt) if attempt else 1,
         resumed=int(resumed) if resumed else 0,
+        requeued=awaiting_requeue(meta),
         checkpoint_bytes=ckpt_bytes,
         created=num(_get(meta, "created")),
         started=num(_get(meta, "started")),

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hw2 import contract, launch
 from hw2.runs import lifecycle
+from hw2.runs.summary import awaiting_requeue
 from hw2.slurm import EXECUTOR, commands, is_slurm
 from hw2.slurm.settings import SlurmSettings, run_settings
 from hw2.slurm.submit import submit_locked
@@ -46,6 +47,13 @@ def kill(runs_dir: Path | str, run_id: str) -> bool:
             raise ControlError(f"run {run_id} is not a Slurm run")
         cancelled = meta.status == "queued" and lifecycle.cancel_queued(path)
     job = meta.extra.get("slurm_job_id")
+    if awaiting_requeue(meta) and job:  # ended, but Slurm holds its job to resume it: cancel that
+        try:
+            commands.scancel([str(job)])
+        except commands.SlurmError as exc:
+            raise ControlError(f"run {run_id}: {exc}") from exc
+        contract.append_log_line(path, f"killed: slurm job {job} cancelled before it could resume the run")
+        return True
     if meta.status not in ("queued", "running"):
         return False
     if job:

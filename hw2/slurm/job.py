@@ -3,7 +3,8 @@
 It checks that this node sees the run folder (the runs folder must be on a filesystem shared by
 the login and compute nodes; a node that cannot see or write it prints one line into the job's
 Slurm output and exits, and the monitor turns "the job ended, the run never started" into the
-run's error), marks the run running here (:func:`hw2.runs.lifecycle.start_on_node`: host = this
+run's error), reopens a run that Slurm requeued (:func:`hw2.slurm.requeue.on_restart`), marks
+the run running here (:func:`hw2.runs.lifecycle.start_on_node`: host = this
 node, pid = this process), points stdout/stderr at the run's ``train.log`` and execs the trainer
 (:func:`hw2.launch.trainer_command`) in its place: the same pid, the same virtualenv, the
 ``CUDA_VISIBLE_DEVICES`` Slurm gave the job. The harness then finds its run running and records
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from hw2 import contract, launch
 from hw2.runs import lifecycle
+from hw2.slurm import requeue
 
 SHARED_FS_HINT = (
     "the runs folder must be on a filesystem shared by the login and compute nodes (docs/slurm.md)"
@@ -59,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         lifecycle.end_by_executor(run_dir, "failed", str(exc))
         print(f"hw2: {exc}", file=sys.stderr)
         return 1
+    if requeue.restart_count() > 0:  # Slurm requeued this job: its run resumes, within max_restarts
+        why = requeue.on_restart(run_dir, job)
+        if why is not None:
+            print(f"hw2: slurm job {job}: not starting: {why}", file=sys.stderr)
+            return 0
     try:
         lifecycle.start_on_node(
             run_dir, job, trainer_module=module, slurm_gpus=os.environ.get("SLURM_JOB_GPUS") or None

@@ -24,6 +24,11 @@ one call per run). Per poll:
   done/failed       anything                     unchanged (only ``slurm_state`` recorded)
   ================  ===========================  =============================================
 
+A job Slurm *requeued* (PENDING again: the harness asked for it as the time limit neared, or a
+preemption, a lost node, ``scontrol requeue``) stays in ``squeue`` and is left to itself: when it
+starts again it resumes its run (:mod:`hw2.slurm.requeue`). Meanwhile its run reads
+``killed · requeued`` (:func:`hw2.runs.summary.awaiting_requeue`).
+
 A run is watched until its ``slurm_state`` is an ended one (:data:`ENDED`), so even a run the
 harness finished gets Slurm's last word. A poll whose ``squeue`` fails (slurmctld down) concludes
 nothing; on a machine without Slurm's commands the monitor says so once (:attr:`SlurmMonitor.unavailable`)
@@ -122,16 +127,8 @@ class SlurmMonitor:
         return sum(self.settle(path, job, ended.get(job)) for path, job in gone)
 
     def _note(self, path: Path, meta: RunMeta, info: JobInfo) -> None:
-        if meta.status == "running" and info.state in ("PENDING", "REQUEUED", "REQUEUE_HOLD"):
-            # Slurm requeued a job that had started the run (a lost node, with --requeue in the
-            # user's sbatch lines): a run never restarts, so this attempt ends and the job goes.
-            error = (
-                f"slurm requeued job {info.job_id} ({info.reason or info.state}); requeue the run to retry"
-            )
-            if lifecycle.end_by_executor(path, "failed", error):
-                contract.append_log_line(path, error)
-            with contextlib.suppress(SlurmError):
-                commands.scancel([info.job_id])
+        # A requeued job (PENDING again after a time limit, a preemption, a lost node) is left to
+        # itself: when it starts it resumes its run (hw2.slurm.requeue.on_restart).
         if (meta.extra.get("slurm_state"), meta.extra.get("slurm_reason")) != (info.state, info.reason):
             with contextlib.suppress(contract.ContractError, OSError):
                 lifecycle.add_fields(path, slurm_state=info.state, slurm_reason=info.reason)

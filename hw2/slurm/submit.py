@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Final
 
 from hw2 import contract, launch
 from hw2.runs import lifecycle
-from hw2.slurm import EXECUTOR, commands
+from hw2.slurm import EXECUTOR, commands, requeue
 from hw2.slurm.settings import SlurmSettings, load_settings
 
 if TYPE_CHECKING:
@@ -57,7 +57,14 @@ def job_script(
     if many:
         throttle = f"%{settings.array_parallelism}" if settings.array_parallelism else ""
         lines.append(f"#SBATCH --array=0-{len(run_dirs) - 1}{throttle}")
-    lines += ["#SBATCH --no-requeue", f"#SBATCH --chdir={cwd}", f"#SBATCH --cpus-per-task={settings.cpus}"]
+    # --requeue: a time limit (through the USR1 below), a preemption or a lost node puts the job
+    # back in the queue, and the run resumes from its checkpoint (hw2.slurm.requeue);
+    # --open-mode=append keeps every attempt's Slurm output in one file.
+    lines += ["#SBATCH --requeue", "#SBATCH --open-mode=append"]
+    grace = effective_grace(settings)
+    if grace:
+        lines.append(f"#SBATCH --signal=B:USR1@{grace}")
+    lines += [f"#SBATCH --chdir={cwd}", f"#SBATCH --cpus-per-task={settings.cpus}"]
     for opt, value in (("partition", settings.partition), ("account", settings.account)):
         if value:
             lines.append(f"#SBATCH --{opt}={value}")
@@ -71,6 +78,7 @@ def job_script(
     lines.append(f"# hw2: {len(run_dirs)} run(s), submitted {time.strftime('%Y-%m-%d %H:%M:%S')}")
     if not settings.gpus:
         lines.append("export CUDA_VISIBLE_DEVICES=  # a CPU job: no GPU, whatever the login node had")
+    lines.append(f"export {requeue.GRACE_ENV}={grace} {requeue.MAX_RESTARTS_ENV}={settings.max_restarts}")
     lines.append("RUNS=(")
     lines += [f"  {shlex.quote(str(p))}" for p in run_dirs]
     lines.append(")")
@@ -78,6 +86,33 @@ def job_script(
         f'exec {shlex.quote(sys.executable)} -m hw2.slurm.job "${{RUNS[${{SLURM_ARRAY_TASK_ID:-0}}]}}"'
     )
     return "\n".join(lines) + "\n"
+
+
+def effective_grace(settings: SlurmSettings) -> int:
+    """``executor.grace``, at most half the time limit (a 1-minute job warned 120 s ahead would be
+    told to stop as it starts): the seconds before the limit at which Slurm sends USR1."""
+    limit = time_limit_s(settings.time) if settings.time else None
+    return min(settings.grace, limit // 2) if limit else settings.grace
+
+
+def time_limit_s(text: str) -> int | None:
+    """Seconds in a Slurm ``--time`` (``M``, ``M:S``, ``H:M:S``, ``D-H``, ``D-H:M``, ``D-H:M:S``);
+    None for anything else."""
+    days, _, rest = text.rpartition("-") if "-" in text else ("0", "", text)
+    try:
+        parts = [int(p) for p in rest.split(":")]
+        day = int(days)
+    except ValueError:
+        return None
+    if "-" in text:  # D-H, D-H:M, D-H:M:S
+        h, m, sec = (parts + [0, 0])[:3]
+    elif len(parts) == 1:
+        h, m, sec = 0, parts[0], 0
+    elif len(parts) == 2:
+        h, m, sec = 0, parts[0], parts[1]
+    else:
+        h, m, sec = parts[:3]
+    return ((day * 24 + h) * 60 + m) * 60 + sec
 
 
 def submit_runs(

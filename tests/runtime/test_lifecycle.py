@@ -291,7 +291,7 @@ def test_slurm_transitions_each_from_their_own_state(runs_dir: Path, write_confi
     assert (meta.status, meta.host, meta.pid) == ("running", contract.host_name(), os.getpid())
     assert meta.extra["launched_by"] == "slurm" and meta.extra["executor"] == "slurm"
     with pytest.raises(TransitionError, match="cannot start a run that is running"):
-        lifecycle.start_on_node(run, "41_0")  # a job Slurm requeued never restarts the run
+        lifecycle.start_on_node(run, "41_0")  # never started twice: a restarted job reopens it first
     assert lifecycle.record_submission(run, "41_0") is False  # the job was faster: nothing to add
     # A reader never asks Slurm: the run is trusted as written, and nobody but the monitor ends it.
     assert liveness.effective_status(meta) == "running"

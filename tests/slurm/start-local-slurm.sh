@@ -13,7 +13,9 @@
 # a finished job is kept by slurmctld for MinJobAge seconds, for `scontrol show job`, and its end is
 # appended to the job-completion log JobCompLoc), a partition `debug` (Default=YES), short timeouts
 # (KillWait, SlurmdTimeout, ReturnToService=2) so the tests' cancel / time-limit / lost-node cases
-# end in seconds rather than minutes.
+# end in seconds rather than minutes, and a requeued job starts again within seconds
+# (AuthInfo=cred_expire=10: Slurm holds a requeued job for cred_expire + 1 s, 121 s by default;
+# sched_interval/bf_interval=5: the scheduler looks every 5 s, not every 30-60 s).
 set -euo pipefail
 
 start=$(date +%s.%N)
@@ -83,6 +85,8 @@ SlurmctldTimeout=10
 InactiveLimit=0
 Waittime=0
 SchedulerType=sched/backfill
+SchedulerParameters=sched_interval=5,bf_interval=5
+AuthInfo=cred_expire=10
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$real_mem State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF

@@ -151,7 +151,8 @@ def test_runs_folder_the_job_cannot_see_is_a_one_line_error(
 
 
 def test_time_limit_is_failed_timeout(runs_dir: Path, write_config: WriteConfig) -> None:
-    [rid], _job = _submit(runs_dir, write_config("too-long", epochs=1000, batches=20), time="1")
+    # grace 0: no warning signal, so no requeue before the limit (test_slurm_requeue.py has that)
+    [rid], _job = _submit(runs_dir, write_config("too-long", epochs=1000, batches=20), time="1", grace=0)
     run = runs_dir / rid
     _status_is(run, "running")
     started = time.monotonic()
@@ -161,17 +162,37 @@ def test_time_limit_is_failed_timeout(runs_dir: Path, write_config: WriteConfig)
     assert _meta(run).extra.get("slurm_state") == "TIMEOUT"
 
 
-def test_slurmd_lost_mid_run_the_run_follows(runs_dir: Path, write_config: WriteConfig) -> None:
-    [rid], job = _submit(runs_dir, write_config("node-lost", epochs=1000, batches=20))
+def test_slurmd_lost_mid_run_the_run_resumes_when_the_node_is_back(
+    runs_dir: Path, write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Slurm declares the node lost (NODE_FAIL after SlurmdTimeout) and requeues the job (--requeue);
+    # when the node is back, the job starts again, stops what is left of the lost attempt and
+    # resumes the run from its checkpoint (hw2.slurm.requeue.on_restart).
+    monkeypatch.setenv("HW2_FAKE_CHECKPOINT", "1")
+    monkeypatch.setenv("HW2_FAKE_SLEEP", "0.3")  # 60 epochs x 5 batches x 0.3 s: 90 s
+    [rid], job = _submit(runs_dir, write_config("node-lost", epochs=60, batches=5))
     run = runs_dir / rid
     _status_is(run, "running")
+    assert wait_for(lambda: "epoch 2/60" in (run / contract.LOG_FILE).read_text(), timeout=LONG_S)
     pid_file = Path("/var/spool/hw2-slurm/slurmd.pid")
     if not pid_file.exists():
         pytest.skip("slurmd was not started by tests/slurm/start-local-slurm.sh")
     try:
         subprocess.run(["kill", pid_file.read_text().strip()], check=True)
-        meta = _status_is(run, "failed", "killed", "done", timeout=LONG_S)
-        assert meta.status == "failed" and "NODE_FAIL" in (meta.error or ""), meta.error
+        assert wait_for(lambda: _job_state(job) in ("PENDING", "REQUEUED"), timeout=LONG_S, interval=0.5)
     finally:
         subprocess.run(["bash", str(START_SCRIPT)], check=True, timeout=120)
-    assert wait_for(lambda: job not in _squeue_ids(), timeout=LONG_S)
+    assert wait_for(lambda: job not in _squeue_ids() and _meta(run).status != "running", timeout=LONG_S * 2)
+    meta = _meta(run)
+    log = (run / contract.LOG_FILE).read_text()
+    assert meta.status == "done", f"{meta.error}; {log[-3000:]}"
+    assert meta.extra["resumed"] >= 1 and f"slurm restarted job {job}" in log, log[-3000:]
+    epochs = [line["epoch"] for line in store.read_epoch_lines(run)]
+    assert epochs == list(range(1, 61)), epochs
+
+
+def _job_state(job: str) -> str:
+    out = subprocess.run(
+        ["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True, check=False, timeout=60
+    )
+    return out.stdout.strip()
