@@ -1,0 +1,96 @@
+"""Text from a shared login node's users (run names, study titles, descriptions, folder names)
+lands in files other tools read: ``report.tex`` and ``homework2.tex`` (pdflatex), ``report.md`` and
+``environment.md`` (a Markdown viewer), and every CSV (a spreadsheet). None of it may run commands
+or break the file's structure there."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hw2 import contract
+from hw2.analysis.pivot import pivot, to_csv
+from hw2.export import FORMULA_STARTS, export_csv
+from hw2.runs.summary import EpochStats, summarize
+
+
+def _grid_run(name: str, act: str, width: int, seed: int) -> object:
+    stats = EpochStats()
+    stats.add({"type": "epoch", "epoch": 1, "epochs": 1, "val_acc": 0.9 + width / 1000, "train_acc": 0.95})
+    return summarize(
+        run_id=f"{act}-{width}-{seed}",
+        meta={"name": name, "study": "9.2", "variant": f"{name} {act} {width}", "seed": seed},
+        status="done",
+        config={"seed": seed, "model": {"activation": act, "width": width}},
+        stats=stats,
+        result={"test_acc": 0.9, "best_val_acc": 0.9 + width / 1000, "best_epoch": 1, "params": 10},
+    )
+
+
+# --------------------------------------------------------------------------- CSV
+
+FORMULAS = ('=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tlead", "\rlead")
+
+
+def _done_run(runs_dir: Path, name: str, i: int) -> None:
+    run_id = f"r{i}"
+    d = runs_dir / run_id
+    d.mkdir(parents=True)
+    config = {"name": name, "trainer": "mlp", "optimizer": {"name": name, "lr": -0.5}}
+    (d / contract.CONFIG_FILE).write_text(yaml.safe_dump(config), encoding="utf-8")
+    writer = contract.MetricsWriter(d / contract.METRICS_FILE)
+    writer.epoch(
+        epoch=1, epochs=1, train_loss=0.1, train_acc=0.9, val_loss=0.2, val_acc=0.8, lr=0.1, seconds=1.0
+    )
+    writer.close()
+    contract.write_meta(d, contract.RunMeta(run_id=run_id, name=name, study=name, trainer="mlp"))
+    contract.write_result(
+        d,
+        {
+            "test_acc": 0.8,
+            "test_loss": -0.25,
+            "best_val_acc": 0.8,
+            "best_epoch": 1,
+            "total_seconds": 1.0,
+            "params": 10,
+        },
+    )
+    contract.update_meta(d, status="done", exit_code=0, started=1000.0, ended=1001.0)
+
+
+def _text_cells(path: Path) -> list[str]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return [cell for row in csv.reader(fh) for cell in row]
+
+
+def _formula(cell: str) -> bool:
+    """A spreadsheet would read ``cell`` as a formula: text (not a number) starting like one."""
+    try:
+        float(cell)
+    except ValueError:
+        return cell.startswith(FORMULA_STARTS)
+    return False
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_csv_cells_never_start_a_formula(tmp_path: Path, formula: str) -> None:
+    runs_dir = tmp_path / "runs"
+    _done_run(runs_dir, formula, 0)
+    results, metrics = export_csv(runs_dir, tmp_path / "out")
+    quoted = "'" + formula.replace("\r", "\n")  # OWASP's quote; a CR ends no row: it is written as LF
+    for path in (results, metrics):
+        cells = _text_cells(path)
+        assert quoted in cells, path.name
+        assert formula not in cells and not any(_formula(c) for c in cells), path.name
+    with open(results, newline="", encoding="utf-8") as fh:
+        row = next(csv.DictReader(fh))
+    assert row["cfg.optimizer.lr"] == "-0.5" and row["test_loss"] == "-0.25"  # numbers stay numbers
+
+    runs = [_grid_run(formula, act, w, 0) for act in (formula, "relu") for w in (8, 16)]
+    lines = list(csv.reader(io.StringIO(to_csv(pivot(runs, "model.activation", "model.width")), newline="")))
+    cells = [cell for row in lines for cell in row]
+    assert quoted in cells and not any(_formula(c) for c in cells)
