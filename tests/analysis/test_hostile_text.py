@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ import yaml
 
 from hw2 import contract
 from hw2.analysis.pivot import pivot, to_csv
+from hw2.analysis.report import StudyInfo, build, markdown
+from hw2.analysis.writer import Environment, environment_md
 from hw2.export import FORMULA_STARTS, export_csv
 from hw2.runs.summary import EpochStats, summarize
 
@@ -29,6 +32,43 @@ def _grid_run(name: str, act: str, width: int, seed: int) -> object:
         stats=stats,
         result={"test_acc": 0.9, "best_val_acc": 0.9 + width / 1000, "best_epoch": 1, "params": 10},
     )
+
+
+# --------------------------------------------------------------------------- Markdown
+
+_PIPE = re.compile(r"(?<!\\)\|")
+
+
+def test_markdown_escapes_every_cell_title_and_description() -> None:
+    runs = [_grid_run("a|b", act, w, s) for act in ("relu", "tanh|x") for w in (8, 16) for s in (0, 1)]
+    title = "9.2 Pipes <img src=x onerror=alert(1)>\n# injected heading"
+    description = "Line one | two\n\n<script>alert(1)</script> [click](javascript:alert(1))"
+    rep = build(StudyInfo(title, description), runs)
+    assert rep.grid is not None  # activation × width: the grid table is there
+    md = markdown(rep)
+    lines = md.splitlines()
+    # every row of each table has as many cells as its header
+    tables: list[list[str]] = [[]]
+    for line in lines:
+        if line.startswith("|"):
+            tables[-1].append(line)
+        elif tables[-1]:
+            tables.append([])
+    tables = [t for t in tables if t]
+    assert len(tables) == 2, md  # the variants and the grid
+    for table in tables:
+        widths = {len(_PIPE.findall(row)) for row in table}
+        assert len(widths) == 1, table
+    # the title is one heading; neither it nor the description puts HTML, a heading or a link in
+    assert [ln for ln in lines if ln.startswith("#") and not ln.startswith("##")] == [lines[0]]
+    for raw in ("<img", "<script>", "](javascript:"):  # unescaped, they would be HTML or a link
+        assert not re.search(r"(?<!\\)" + re.escape(raw), md), raw
+
+
+def test_environment_md_escapes_file_cells() -> None:
+    env = Environment((), ("mnist",), (("/data/a|b`c.gz", 26, "ab12"),))
+    rows = [ln for ln in environment_md(env).splitlines() if ln.startswith("|")]
+    assert len({len(_PIPE.findall(row)) for row in rows}) == 1, rows
 
 
 # --------------------------------------------------------------------------- CSV
