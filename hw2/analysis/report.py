@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hw2.analysis import markdown as md
-from hw2.analysis.latex import escape, markdown_to_latex, path_text
+from hw2.analysis.latex import escape, file_name, markdown_to_latex, path_text
 from hw2.analysis.pivot import Pivot, factors, full_grid, table, to_latex
 from hw2.analysis.stats import (
     METRIC_NAMES,
@@ -506,14 +506,20 @@ def _md_code_to_tex(text: str) -> str:
 def _figure_path(figure: str, local: bool) -> list[str]:
     """``\\includegraphics`` of ``figure``: as given (relative to the including document's folder),
     or, ``local``, relative to the fragment's own folder wherever it is ``\\input`` from (LaTeX's
-    ``\\CurrentFilePath``; the compile folder on a LaTeX older than 2021)."""
-    if not local:
-        return [f"\\includegraphics[width=\\linewidth]{{{figure}}}"]
-    return [
-        "\\ifdefined\\CurrentFilePath\\edef\\hwtwodir{\\CurrentFilePath}\\else\\def\\hwtwodir{}\\fi",
-        "\\ifx\\hwtwodir\\empty\\def\\hwtwodir{.}\\fi",
-        f"\\includegraphics[width=\\linewidth]{{\\hwtwodir/{figure}}}",
-    ]
+    ``\\CurrentFilePath``, whose characters LaTeX keeps as plain characters; the compile folder on a
+    LaTeX older than 2021). A path with TeX's special characters (``reports/100% done #1``) goes
+    through :func:`hw2.analysis.latex.file_name`: found, and nothing in it runs."""
+    lines = []
+    if local:
+        lines += [
+            "\\ifdefined\\CurrentFilePath\\edef\\hwtwodir{\\CurrentFilePath}\\else\\def\\hwtwodir{}\\fi",
+            "\\ifx\\hwtwodir\\empty\\def\\hwtwodir{.}\\fi",
+        ]
+    prefix = "\\hwtwodir/" if local else ""
+    define = file_name(figure, "hwtwofigure", prefix)
+    if define is None:
+        return [*lines, f"\\includegraphics[width=\\linewidth]{{{prefix}{figure}}}"]
+    return [*lines, define, "\\includegraphics[width=\\linewidth]{\\hwtwofigure}"]
 
 
 def latex(rep: StudyReport, figure: str | None = None, *, local: bool = False) -> str:

@@ -14,11 +14,14 @@ import pytest
 import yaml
 
 from hw2 import contract
+from hw2.analysis.document import write_homework
+from hw2.analysis.latex import file_name
 from hw2.analysis.pivot import pivot, to_csv
 from hw2.analysis.report import StudyInfo, build, markdown
-from hw2.analysis.writer import Environment, environment_md
+from hw2.analysis.writer import Environment, environment_md, write_study_report
 from hw2.export import FORMULA_STARTS, export_csv
 from hw2.runs.summary import EpochStats, summarize
+from tests.analysis.support import compile_tex, fabricate_study, pdflatex_or_skip, write_study
 
 
 def _grid_run(name: str, act: str, width: int, seed: int) -> object:
@@ -32,6 +35,69 @@ def _grid_run(name: str, act: str, width: int, seed: int) -> object:
         stats=stats,
         result={"test_acc": 0.9, "best_val_acc": 0.9 + width / 1000, "best_epoch": 1, "params": 10},
     )
+
+
+HOSTILE_FOLDERS = ("100% done #1", "x\\typeout{PWNED}y", "a~b$c^^41d&e_f{g}")
+"""A TeX comment, a space and a macro parameter; a command TeX would run if the path went in raw;
+the other characters TeX reads as markup (``^^41`` is how TeX writes an ``A``)."""
+
+
+def _ran_typeout(log: str) -> bool:
+    """``\\typeout{PWNED}`` ran: its text stands alone on a line of the log (the folder's name typeset
+    as text shows up inside other lines, e.g. in a box warning)."""
+    return any(line.strip() == "PWNED" for line in log.splitlines())
+
+
+def test_reports_in_hostile_folders_compile_and_run_no_tex(tmp_path: Path) -> None:
+    exe = pdflatex_or_skip()
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    study = write_study(
+        tmp_path / "configs",
+        "9.1 Hostile paths",
+        {"a": {"optimizer.lr": 0.1}, "b": {"optimizer.lr": 0.01}},
+        epochs=2,
+    )
+    fabricate_study(runs_dir, study, repeat=1)
+    root = tmp_path / "reports"
+    # what `hw2-tui report STUDY --out DIR` writes, once per folder
+    written = [write_study_report(runs_dir, study, root / name) for name in (*HOSTILE_FOLDERS, "plain")]
+    assert all(w.figure is not None for w in written)
+
+    # each report.tex \input from its own folder (a path with % cannot be typed in \input{})
+    for name in HOSTILE_FOLDERS:
+        folder = root / name
+        (folder / "main.tex").write_text(
+            "\\documentclass{article}\\usepackage{booktabs}\\usepackage{graphicx}\n"
+            "\\begin{document}\n\\input{report.tex}\n\\end{document}\n",
+            encoding="utf-8",
+        )
+        log = compile_tex(exe, folder, "main.tex")
+        assert not _ran_typeout(log), name
+        assert "figure.pdf  used on input line" in log, name
+
+    # \input{../reports/plain/report.tex} from another working folder: the figure is found next to
+    # the .tex; so are the hostile folders' figures, their paths given to \input as plain characters
+    elsewhere = tmp_path / "thesis"
+    elsewhere.mkdir()
+    hostile = [file_name(str(root / name / "report.tex"), "hostile") for name in HOSTILE_FOLDERS]
+    (elsewhere / "main.tex").write_text(
+        "\\documentclass{article}\\usepackage{booktabs}\\usepackage{graphicx}\n\\begin{document}\n"
+        "\\input{../reports/plain/report.tex}\n"
+        + "".join(f"{define}\\input{{\\hostile}}\n" for define in hostile)
+        + "\\end{document}\n",
+        encoding="utf-8",
+    )
+    log = compile_tex(exe, elsewhere, "main.tex")
+    assert not _ran_typeout(log)
+    assert "../reports/plain/figure.pdf  used on input line" in log
+    assert log.count("figure.pdf  used on input line") == len(written)
+
+    # the whole homework over every folder: its figure paths name them
+    tex = write_homework(written, root)
+    log = compile_tex(exe, root, tex.name)
+    assert not _ran_typeout(log)
+    assert log.count("figure.pdf  used on input line") == len(written)
 
 
 # --------------------------------------------------------------------------- Markdown
