@@ -12,6 +12,13 @@ Streaming: summaries come through the runs folder's summary cache (finished runs
 rows are written one by one, and ``metrics.csv`` reads one run's epoch lines at a time, so memory
 holds one summary per run and never every run's metric lines. Numbers are written with ``repr`` (exact round trip);
 integral floats as integers. Both files appear atomically (temp file, then rename).
+
+Every CSV the tool writes (these two, a report's ``runs.csv``, the TUI's pivot export) goes through
+:func:`write_csv_rows`, so every cell goes through :func:`csv_cell`: free text (run names, study
+titles, config values) that a spreadsheet would read as a formula (``=``, ``+``, ``-``, ``@``, a
+tab or a carriage return first) gets a leading ``'``, OWASP's rule against CSV injection. Numbers
+are never prefixed (``-0.5`` stays a number). A carriage return in text is written as a line feed
+(quoted), so no text can end a row early.
 """
 
 from __future__ import annotations
@@ -19,10 +26,10 @@ from __future__ import annotations
 import csv
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from hw2 import contract
 from hw2.runs.index import SummaryCache
@@ -72,14 +79,38 @@ def _iso(ts: Any) -> str:
     return datetime.fromtimestamp(float(ts)).astimezone().isoformat(timespec="seconds")
 
 
-def _cell(value: Any) -> Any:
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet reads as the start of a formula when a text cell begins with it (OWASP)."""
+
+
+def csv_cell(value: Any) -> Any:
+    """One cell as a CSV file of the tool holds it: None empty, booleans ``true``/``false``,
+    integral floats as integers, numbers as they are, and text that would start a formula in a
+    spreadsheet prefixed with ``'`` (the student opens the export in one; a run named
+    ``=HYPERLINK(...)`` must stay a name)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
-    return value
+    if isinstance(value, int | float):
+        return value
+    text = str(value)
+    if text.startswith(FORMULA_STARTS):
+        text = "'" + text
+    # a carriage return is not quoted under the "\n" line ending and a reader ends the row there
+    # (the rest of the cell would start a row of its own): line breaks in text are line feeds
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def write_csv_rows(fh: IO[str], header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """The one CSV writer of the tool: ``header``, then ``rows``, every cell through
+    :func:`csv_cell`; ``fh`` opened with ``newline=""``."""
+    writer = csv.writer(fh, lineterminator="\n")
+    writer.writerow([csv_cell(h) for h in header])
+    for row in rows:
+        writer.writerow([csv_cell(v) for v in row])
 
 
 def result_row(summary: RunSummary, now: float) -> dict[str, Any]:
@@ -101,10 +132,7 @@ def result_row(summary: RunSummary, now: float) -> dict[str, Any]:
 def _write_csv(path: Path, columns: list[str], rows: Iterable[Mapping[str, Any]]) -> None:
     """Write rows one by one to a temp file next to ``path``, then rename it over ``path``."""
     with contract.atomic_writer(path, newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _cell(row.get(k)) for k in columns})
+        write_csv_rows(fh, columns, ([row.get(k) for k in columns] for row in rows))
 
 
 def _metric_rows(summaries: Iterable[RunSummary]) -> Iterator[dict[str, Any]]:

@@ -3,7 +3,9 @@ Markdown (``conclusion.md``) to LaTeX.
 
 :func:`escape` makes any text safe in LaTeX's normal mode (the ten special characters, a few
 typographic symbols, accented Latin letters as accent commands; anything else becomes ``?`` rather
-than an error under a plain ``pdflatex`` with no font packages). :func:`markdown_to_latex` keeps
+than an error under a plain ``pdflatex`` with no font packages); :func:`file_name` puts a file's path
+(not text: ``\\includegraphics``' argument) into TeX code so that nothing in it runs or breaks the
+line, whatever the folder is called. :func:`markdown_to_latex` keeps
 paragraphs (blank-line separated), ``*emphasis*``/``_emphasis_``, ``**bold**``/``__bold__``,
 ```code```, bullet and numbered lists, ``#`` headings, and passes inline maths ``$...$`` (and
 display maths ``$$...$$``) through verbatim; everything else is escaped. HTML comments
@@ -102,6 +104,28 @@ def escape(text: str) -> str:
 def path_text(path: str) -> str:
     """A file path in typewriter type that may break after each ``/`` (no overfull lines)."""
     return "\\texttt{" + escape(path).replace("/", "/\\allowbreak{}") + "}"
+
+
+_FILE_SPECIAL = re.compile(r'[\\{}%#~$^&_" \x00-\x1f\x7f]')
+"""Characters of a file name that TeX would read as markup (or that end a line)."""
+
+
+def file_name(path: str, macro: str, prefix: str = "") -> str | None:
+    """TeX code that defines ``\\<macro>`` as ``prefix`` (TeX code, expanded) followed by the
+    characters of the file ``path`` (for ``\\includegraphics{\\<macro>}``), or None when ``path`` holds no special character and can be
+    written as it is. A path is not text: ``\\%`` would be looked up as a file named so, and a raw
+    ``%`` ends the line, ``#`` breaks the macro, ``\\typeout{...}`` runs. Each special character is
+    written ``\\string\\%`` under ``\\escapechar=-1``, which yields the character itself as a
+    harmless "other" character (the LaTeX kernel's way of reading file names); a control character
+    as its ``^^`` code. Whatever the folder is called, the path is found and nothing in it runs."""
+    if not _FILE_SPECIAL.search(path):
+        return None
+
+    def one(m: re.Match[str]) -> str:
+        ch = m.group()
+        return f"\\string\\^^{ord(ch):02x}" if ord(ch) < 32 or ord(ch) == 127 else f"\\string\\{ch}"
+
+    return f"{{\\escapechar=-1 \\xdef\\{macro}{{{prefix}{_FILE_SPECIAL.sub(one, path)}}}}}"
 
 
 # --------------------------------------------------------------------------- Markdown → LaTeX

@@ -145,26 +145,20 @@ def _value_text(value: Any) -> str:
 
 
 def to_csv(pv: Pivot) -> str:
-    """The pivot as CSV: numbers, not text (mean and std columns per cell)."""
-    import csv
+    """The pivot as CSV: numbers, not text (mean and std columns per cell), written by the tool's
+    one CSV writer (:func:`hw2.export.write_csv_rows`: no cell a spreadsheet reads as a formula)."""
     import io
 
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow([pv.row_key, pv.col_key, f"{pv.metric}_mean", f"{pv.metric}_std", "n", "best"])
+    from hw2.export import write_csv_rows
+
+    buf = io.StringIO(newline="")
+    header = [pv.row_key, pv.col_key, f"{pv.metric}_mean", f"{pv.metric}_std", "n", "best"]
+    rows = []
     for r in pv.rows:
         for c in pv.cols:
             agg = pv.cells.get((r, c), Aggregate.of([]))
-            w.writerow(
-                [
-                    r,
-                    c,
-                    "" if agg.mean is None else repr(agg.mean),
-                    "" if agg.std is None else repr(agg.std),
-                    agg.n,
-                    "yes" if pv.best == (r, c) else "",
-                ]
-            )
+            rows.append([r, c, agg.mean, agg.std, agg.n, "yes" if pv.best == (r, c) else ""])
+    write_csv_rows(buf, header, rows)
     return buf.getvalue()
 
 

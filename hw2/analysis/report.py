@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hw2.analysis.latex import escape, markdown_to_latex, path_text
+from hw2.analysis import markdown as md
+from hw2.analysis.latex import escape, file_name, markdown_to_latex, path_text
 from hw2.analysis.pivot import Pivot, factors, full_grid, table, to_latex
 from hw2.analysis.stats import (
     METRIC_NAMES,
@@ -417,9 +418,9 @@ def heading(info: StudyInfo) -> str:
 
 
 def markdown(rep: StudyReport, figure: str | None = None) -> str:
-    out = [f"# {heading(rep.info)}", ""]
-    if rep.info.description:
-        out += [rep.info.description.strip(), ""]
+    out = [f"# {md.text(heading(rep.info))}", ""]
+    if rep.info.description:  # one paragraph of text, as in report.tex
+        out += [md.text(rep.info.description), ""]
     if rep.as_run:
         out += ["> **As run:** " + " ".join(rep.as_run), ""]
     if rep.partial and rep.groups:  # with no runs at all, the to-do line below says it
@@ -429,10 +430,9 @@ def markdown(rep: StudyReport, figure: str | None = None) -> str:
         out += [f"**To do:** {todo}.", ""]
     if rep.groups:
         header = ["variant", *rep.keys, *COLUMNS]
-        out += ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-        for g in rep.groups:
-            cells = [g.variant, *_variant_values(g, rep.keys), *_row_figures(g)]
-            out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        out += md.table(
+            header, ([g.variant, *_variant_values(g, rep.keys), *_row_figures(g)] for g in rep.groups)
+        )
         out += [
             "",
             "Accuracies are mean ± std over the done seeds; train accuracy is the final epoch's, validation "
@@ -448,11 +448,10 @@ def markdown(rep: StudyReport, figure: str | None = None) -> str:
             f"{name[0].upper()}{name[1:]}, mean ± std over seeds, over the grid; the best cell in bold:",
             "",
         ]
-        out += ["| " + " | ".join(rows[0]) + " |", "|" + "|".join("---" for _ in rows[0]) + "|"]
-        for line in rows[1:]:
-            cells = [f"**{c.removesuffix(' *')}**" if c.endswith(" *") else c for c in line]
-            out.append("| " + " | ".join(cells) + " |")
-        out += [""]
+        body = [
+            [md.strong(c.removesuffix(" *")) if c.endswith(" *") else c for c in line] for line in rows[1:]
+        ]
+        out += [*md.table(rows[0], body), ""]
     if rep.verdicts:
         lines, note = verdict_lines(rep)
         out += [f"## Verdicts (Welch's t-test on test accuracy over seeds: {rep.verdicts_against})", ""]
@@ -465,7 +464,7 @@ def markdown(rep: StudyReport, figure: str | None = None) -> str:
         out += [f"- {s}" for s in rep.facts]
         out += [""]
     if figure:
-        out += ["## Curves", "", f"![{rep.info.title}: loss and accuracy per variant]({figure})", ""]
+        out += ["## Curves", "", f"![{md.text(rep.info.title)}: loss and accuracy per variant]({figure})", ""]
     if rep.conclusion is not None:
         out += ["## Conclusion", ""]
         if rep.conclusion.written:
@@ -507,14 +506,20 @@ def _md_code_to_tex(text: str) -> str:
 def _figure_path(figure: str, local: bool) -> list[str]:
     """``\\includegraphics`` of ``figure``: as given (relative to the including document's folder),
     or, ``local``, relative to the fragment's own folder wherever it is ``\\input`` from (LaTeX's
-    ``\\CurrentFilePath``; the compile folder on a LaTeX older than 2021)."""
-    if not local:
-        return [f"\\includegraphics[width=\\linewidth]{{{figure}}}"]
-    return [
-        "\\ifdefined\\CurrentFilePath\\edef\\hwtwodir{\\CurrentFilePath}\\else\\def\\hwtwodir{}\\fi",
-        "\\ifx\\hwtwodir\\empty\\def\\hwtwodir{.}\\fi",
-        f"\\includegraphics[width=\\linewidth]{{\\hwtwodir/{figure}}}",
-    ]
+    ``\\CurrentFilePath``, whose characters LaTeX keeps as plain characters; the compile folder on a
+    LaTeX older than 2021). A path with TeX's special characters (``reports/100% done #1``) goes
+    through :func:`hw2.analysis.latex.file_name`: found, and nothing in it runs."""
+    lines = []
+    if local:
+        lines += [
+            "\\ifdefined\\CurrentFilePath\\edef\\hwtwodir{\\CurrentFilePath}\\else\\def\\hwtwodir{}\\fi",
+            "\\ifx\\hwtwodir\\empty\\def\\hwtwodir{.}\\fi",
+        ]
+    prefix = "\\hwtwodir/" if local else ""
+    define = file_name(figure, "hwtwofigure", prefix)
+    if define is None:
+        return [*lines, f"\\includegraphics[width=\\linewidth]{{{prefix}{figure}}}"]
+    return [*lines, define, "\\includegraphics[width=\\linewidth]{\\hwtwofigure}"]
 
 
 def latex(rep: StudyReport, figure: str | None = None, *, local: bool = False) -> str:

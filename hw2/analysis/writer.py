@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hw2 import contract
+from hw2.analysis import markdown as md
 from hw2.analysis.latex import strip_comments
 from hw2.analysis.report import (
     Conclusion,
@@ -256,8 +257,10 @@ def environment_md(env: Environment) -> str:
     elif env.data:
         used = ", ".join(DATASET_NAMES.get(d, d) for d in env.datasets)
         out += [f"Files of the dataset(s) the runs used ({used}):", ""]
-        out += ["| file | bytes | sha256 |", "|---|---|---|"]
-        out += [f"| `{f}` | {size:,} | `{sha}` |" for f, size, sha in env.data]
+        out += md.table(
+            ["file", "bytes", "sha256"],
+            ([md.code(f), f"{size:,}", md.code(sha)] for f, size, sha in env.data),
+        )
     else:
         used = ", ".join(DATASET_NAMES.get(d, d) for d in env.datasets)
         out.append(f"No files of {used} found (set HW2_DATA_DIR to record their checksums).")
