@@ -170,7 +170,7 @@ def _progress() -> Any:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from hw2 import executors, launch, queue
-    from hw2.runs.store import load_run
+    from hw2.runs.readers import load_run
     from hw2.runs.summary import EpochStats, fmt_duration, fmt_float, fold_lines
     from hw2.tail import MetricsTailer
 
@@ -267,8 +267,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _follow(runs_dir: Path, run_ids: list[str]) -> int:
     """Progress bars for ``run_ids`` until all are final; exit code from the worst outcome."""
-    from hw2.runs.store import RunsWatcher, load_run
+    from hw2.runs.readers import load_run
     from hw2.runs.summary import fmt_float
+    from hw2.runs.watcher import RunsWatcher
 
     statuses: dict[str, str] = {}
     interrupted = False
@@ -378,7 +379,7 @@ def _said(sub: Any) -> None:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from hw2.runs.store import list_runs
+    from hw2.runs.readers import list_runs
     from hw2.runs.summary import fmt_duration, fmt_float
 
     now = time.time()
@@ -661,7 +662,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
     from hw2 import queue
-    from hw2.runs.store import list_runs
+    from hw2.runs.readers import list_runs
 
     runs_dir = _runs_dir(args)
     if args.action == "start":

@@ -33,7 +33,7 @@ from typing import IO, Any
 
 from hw2 import contract
 from hw2.runs.index import SummaryCache
-from hw2.runs.store import iter_summaries, read_epoch_lines
+from hw2.runs.readers import iter_summaries, read_epoch_lines
 from hw2.runs.summary import RunSummary
 
 RESULT_COLUMNS = [

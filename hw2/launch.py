@@ -27,7 +27,7 @@ from hw2 import contract, locks, registry
 from hw2.env import env_float
 from hw2.runs import lifecycle
 
-# Re-exported for the read side (hw2.store) and older callers; the lifecycle owns them.
+# Re-exported for the read side (hw2.runs.readers) and older callers; the lifecycle owns them.
 from hw2.runs.lifecycle import DIED_ERROR as DIED_ERROR
 from hw2.runs.lifecycle import describe_exit as describe_exit
 

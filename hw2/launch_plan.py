@@ -385,11 +385,11 @@ def make_plan(
 ) -> LaunchPlan:
     """The plan of launching ``planned`` (a study's or an experiment's planned runs) into
     ``runs_dir`` on ``executor``. Reads the runs folder (its summaries through the summary cache,
-    :func:`hw2.runs.store.list_runs`, unless ``summaries`` are given): call it off the UI thread."""
+    :func:`hw2.runs.readers.list_runs`, unless ``summaries`` are given): call it off the UI thread."""
     from hw2.queue import plan_sweep
 
     if summaries is None:
-        from hw2.runs.store import list_runs
+        from hw2.runs.readers import list_runs
 
         summaries = list_runs(runs_dir)
     sweep = plan_sweep(runs_dir, list(planned))

@@ -53,7 +53,8 @@ def test_no_import_cycles_in_hw2_or_tui() -> None:
     [
         "hw2.cli",
         "hw2.config",
-        "hw2.runs.store",
+        "hw2.runs.readers",
+        "hw2.runs.watcher",
         "hw2.queue",
         "hw2.export",
         "hw2.analysis.report",

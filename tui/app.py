@@ -1,6 +1,6 @@
 """The hw2-tui Textual app: the data flow; the screen itself is :class:`tui.main_screen.MainScreen`.
 
-Data flow (one way, memray style): ONE thread worker polls :class:`hw2.runs.store.RunsWatcher` every
+Data flow (one way, memray style): ONE thread worker polls :class:`hw2.runs.watcher.RunsWatcher` every
 ``poll_interval`` seconds and posts a batched :class:`RunsUpdated`; the app folds it into its
 :class:`tui.model.RunsModel` and hands the changes to the main screen, which touches only the
 table cells and plots that changed. The same worker loads the epoch series of the runs being
@@ -48,7 +48,7 @@ Clock = Callable[[], float]
 
 
 class RunsUpdated(Message):
-    """A batch of store updates from one poll (posted from the poll thread)."""
+    """A batch of watcher updates from one poll (posted from the poll thread)."""
 
     def __init__(self, updates: list[Any], initial: bool) -> None:
         super().__init__()
@@ -245,7 +245,7 @@ class HW2App(App[None]):
     @work(thread=True, exclusive=True, group="poll", name="runs-poll")
     def _poll_runs(self) -> None:
         """The one poller: run folders every ``poll_interval`` s, the plotted series, the followed log."""
-        from hw2.runs.store import RunsWatcher
+        from hw2.runs.watcher import RunsWatcher
 
         worker = get_current_worker()
         watcher = RunsWatcher(self.runs_dir, max_new_per_poll=MAX_NEW_PER_POLL)
@@ -288,7 +288,7 @@ class HW2App(App[None]):
     @staticmethod
     def _series_of(watcher: Any, run_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """A plotted run's epoch lines and resolved config (both empty for a vanished run)."""
-        from hw2.runs.store import read_config
+        from hw2.runs.readers import read_config
 
         summary = watcher.summary(run_id)
         if summary is None:

@@ -212,7 +212,7 @@ class RunsModel:
         return len(self.runs)
 
     def apply(self, updates: Iterable[Any]) -> Changes:
-        """Fold a batch of :class:`hw2.runs.store.RunUpdate` (``summary``, ``config``, ``new_lines``,
+        """Fold a batch of :class:`hw2.runs.watcher.RunUpdate` (``summary``, ``config``, ``new_lines``,
         ``truncated``, ``removed``…) into the states; returns what changed."""
         changes = Changes()
         for u in updates:

@@ -135,7 +135,7 @@ def study_slug(study_file: Path) -> str:
 
 
 def _series(runs: Iterable[RunSummary]) -> dict[str, list[EpochPoint]]:
-    from hw2.runs.store import read_epoch_lines
+    from hw2.runs.readers import read_epoch_lines
 
     out: dict[str, list[EpochPoint]] = {}
     for r in runs:
@@ -317,7 +317,7 @@ def write_study_report(
     Smoke runs (``sweep --smoke``) are left out unless ``include_smoke``."""
     from hw2.analysis.figures import save_figure, study_figure
     from hw2.export import export_csv
-    from hw2.runs.store import list_runs
+    from hw2.runs.readers import list_runs
 
     info, order = study_info(study_file)
     out_dir = out_dir or DEFAULT_REPORTS_DIR / study_slug(study_file)

@@ -142,7 +142,7 @@ def test_a_variant_run_by_another_study_is_found_by_its_config(tmp_path: Path) -
     a run of another config is not taken."""
     import shutil
 
-    from hw2.runs.store import list_runs
+    from hw2.runs.readers import list_runs
 
     runs = tmp_path / "runs"
     first = write_study(tmp_path / "s", "1.1 First", {"adam": OPTIMIZERS["adam"]}, epochs=3, stem="first")

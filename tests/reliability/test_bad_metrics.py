@@ -18,7 +18,8 @@ from typing import Any
 
 from hw2 import contract
 from hw2.export import export_csv
-from hw2.runs.store import RunsWatcher, load_run
+from hw2.runs.readers import load_run
+from hw2.runs.watcher import RunsWatcher
 from tests.reliability.conftest import cli, csv_rows
 from tests.tui.conftest import run_pilot, wait_for
 from tui.app import make_app

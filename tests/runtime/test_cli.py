@@ -351,7 +351,7 @@ def _fabricated_run(runs_dir: Path, run_id: str, status: str, epochs: int, **met
 def test_ls_export_and_the_summary_agree(runs_dir: Path, tmp_path: Path) -> None:
     """One run with a result, one still running, one failed: `ls --json`, the export's
     results.csv and the run's summary show the same figures."""
-    from hw2.runs.store import load_run
+    from hw2.runs.readers import load_run
 
     done = _fabricated_run(runs_dir, "20260101-000000-done-0001", "done", 4, ended=1009.6)
     contract.write_result(

@@ -19,7 +19,7 @@ from hw2 import cli, contract, executors, launch, queue
 from hw2.contract import RunMeta
 from hw2.executors import ExecutorError, Submitted
 from hw2.runs import lifecycle
-from hw2.runs.store import list_runs
+from hw2.runs.readers import list_runs
 from tests.runtime.conftest import WriteConfig, wait_for
 
 NAME = "inline"

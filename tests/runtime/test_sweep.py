@@ -13,7 +13,7 @@ import yaml
 
 from hw2 import contract, locks, queue, sweep
 from hw2.config import expand_study
-from hw2.runs.store import list_runs
+from hw2.runs.readers import list_runs
 from tests.conftest import PROJECT_ROOT
 from tests.runtime.conftest import WriteConfig, all_final, wait_for
 

@@ -18,7 +18,7 @@ import yaml
 
 from hw2 import contract, queue
 from hw2.config import expand_study
-from hw2.runs import store
+from hw2.runs import readers
 from hw2.slurm import control, describe, summary_line
 from hw2.slurm.settings import SlurmSettings
 from hw2.slurm.submit import submit_planned, submit_runs
@@ -77,7 +77,7 @@ def test_study_as_job_array_all_done(runs_dir: Path, tmp_path: Path, write_confi
     # The monitor records Slurm's last word, and the scheduler daemon then exits (nothing to watch).
     assert wait_for(lambda: all(_meta(runs_dir / r).extra.get("slurm_state") for r in ids), timeout=LONG_S)
     assert wait_for(lambda: not queue.scheduler_lock_held(runs_dir), timeout=60)
-    listed = {r.run_id: r for r in store.list_runs(runs_dir)}
+    listed = {r.run_id: r for r in readers.list_runs(runs_dir)}
     assert all(listed[r].status == "done" for r in ids)
 
 
@@ -187,7 +187,7 @@ def test_slurmd_lost_mid_run_the_run_resumes_when_the_node_is_back(
     log = (run / contract.LOG_FILE).read_text()
     assert meta.status == "done", f"{meta.error}; {log[-3000:]}"
     assert meta.extra["resumed"] >= 1 and f"slurm restarted job {job}" in log, log[-3000:]
-    epochs = [line["epoch"] for line in store.read_epoch_lines(run)]
+    epochs = [line["epoch"] for line in readers.read_epoch_lines(run)]
     assert epochs == list(range(1, 61)), epochs
 
 

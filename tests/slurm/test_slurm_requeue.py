@@ -18,7 +18,7 @@ import pytest
 
 from hw2 import contract, resume
 from hw2.config import expand_study
-from hw2.runs import store
+from hw2.runs import readers
 from hw2.slurm import control
 from hw2.slurm.settings import SlurmSettings
 from hw2.slurm.submit import submit_planned
@@ -77,7 +77,7 @@ def _held(run: Path) -> bool:
 
 
 def _status_text(runs_dir: Path) -> str:
-    [summary] = store.list_runs(runs_dir, use_cache=False)
+    [summary] = readers.list_runs(runs_dir, use_cache=False)
     return summary.status_text()
 
 

@@ -88,7 +88,7 @@ def test_smoke_failure_queues_nothing(runs_dir: Path, tmp_path: Path) -> None:
 
     run_pilot(app, body)
     # only the 4 smoke runs exist, all failed: no real run was queued
-    from hw2.runs.store import list_runs
+    from hw2.runs.readers import list_runs
 
     runs = list_runs(runs_dir)
     assert len(runs) == 4 and all(s.smoke for s in runs), [(s.name, s.smoke) for s in runs]

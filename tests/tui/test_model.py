@@ -44,7 +44,7 @@ def _progress(e: int, b: int, n: int = 100) -> dict:
 
 @dataclass
 class Update:
-    """What ``hw2.store.RunUpdate`` carries (the contract the model is written against)."""
+    """What ``hw2.runs.watcher.RunUpdate`` carries (the contract the model is written against)."""
 
     run_id: str
     summary: RunSummary | None

@@ -97,7 +97,7 @@ def test_study_view_rows_verdict_and_band_curves(runs_dir: Path, configs_dir: Pa
         best = {g.variant: g.stats["best_epoch"] for g in group_runs(app.runs[r].summary for r in app.runs)}
         assert [rows[v][ep] for v in ("slow", "fast")] == [count_text(best[v]) for v in ("slow", "fast")]
         # the verdict, recomputed from the summaries on disk with the core
-        from hw2.runs.store import list_runs
+        from hw2.runs.readers import list_runs
 
         groups = {g.variant: g for g in group_runs(s for s in list_runs(runs_dir) if s.study == "Seeds")}
         v = compare(groups["slow"], groups["fast"])

@@ -15,7 +15,8 @@ import pytest
 from hw2 import contract, procs
 from hw2.contract import RunMeta
 from hw2.runs.index import CACHE_FILE
-from hw2.runs.store import DIED_ERROR, RunsWatcher, list_runs, load_run
+from hw2.runs.readers import DIED_ERROR, list_runs, load_run
+from hw2.runs.watcher import RunsWatcher
 
 
 def _make_run(runs_dir: Path, run_id: str, **meta_fields: object) -> Path:
@@ -376,7 +377,7 @@ def test_the_summary_cache_version_follows_run_summarys_fields(
     grown.__module__ = RunSummary.__module__
     assert index.summary_version(grown) != index.CACHE_VERSION
     retyped = dataclasses.make_dataclass("EpochPoint", [("epoch", "str")], bases=(EpochPoint,), frozen=True)
-    retyped.__module__ = "tests.runtime.test_store"  # found by name where the summary lives
+    retyped.__module__ = "tests.runtime.test_readers_watcher"  # found by name where the summary lives
     monkeypatch.setattr(sys.modules[RunSummary.__module__], "EpochPoint", retyped)
     assert index.summary_version(RunSummary) != index.CACHE_VERSION  # a nested dataclass counts too
     monkeypatch.undo()
