@@ -314,13 +314,13 @@ def _follow(runs_dir: Path, run_ids: list[str]) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from hw2 import queue
+    from hw2 import planning
 
     planned = _plan(args, args.study)
     runs_dir = _runs_dir(args)
     data_dir = _data_dir(args)
     executor, settings = _executor(args, planned[0])  # a bad executor section fails before any folder
-    plan = queue.plan_sweep(runs_dir, planned, force=args.force) if runs_dir.is_dir() else None
+    plan = planning.plan_sweep(runs_dir, planned, force=args.force) if runs_dir.is_dir() else None
     summary = plan.summary() if plan is not None else f"queue {len(planned)}"
     if not args.yes:
         if not sys.stdin.isatty():
@@ -334,7 +334,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.smoke:
         todo = plan.to_queue if plan is not None else planned
         print(f"smoke test: {len(todo)} config(s), one epoch on a small subset each ...", file=sys.stderr)
-        failures = queue.smoke_test(runs_dir, todo, data_dir=data_dir)
+        failures = planning.smoke_test(runs_dir, todo, data_dir=data_dir)
         if failures:
             for f in failures:
                 print(f"{PROG}: smoke: {f.line()}", file=sys.stderr)
@@ -344,7 +344,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             )
             return EXIT_FAILED
         print(f"smoke test passed: {len(todo)} config(s)", file=sys.stderr)
-    plan = queue.enqueue_sweep(runs_dir, planned, force=args.force, data_dir=data_dir, executor=executor.name)
+    plan = planning.enqueue_sweep(
+        runs_dir, planned, force=args.force, data_dir=data_dir, executor=executor.name
+    )
     print(plan.summary(), file=sys.stderr)  # stdout stays the new run ids, one a line, for scripts
     _said(executor.submit(runs_dir, plan.queued, settings))
     for rid in plan.queued:
@@ -661,14 +663,14 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
-    from hw2 import queue
+    from hw2 import daemon
     from hw2.runs.readers import list_runs
 
     runs_dir = _runs_dir(args)
     if args.action == "start":
-        queue.ensure_scheduler(runs_dir)
+        daemon.ensure_scheduler(runs_dir)
     elif args.action == "stop":
-        if queue.stop_scheduler(runs_dir):
+        if daemon.stop_scheduler(runs_dir):
             print("scheduler stopped (running trainers keep running)")
         else:
             print("no scheduler running")
@@ -677,7 +679,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     for s in list_runs(runs_dir) if runs_dir.is_dir() else []:
         counts[s.status] = counts.get(s.status, 0) + 1
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("queued", "running"))
-    info = queue.scheduler_info(runs_dir) if runs_dir.is_dir() else None
+    info = daemon.scheduler_info(runs_dir) if runs_dir.is_dir() else None
     if info:
         where = f"{info.get('gpus')} GPU x {info.get('slots_per_gpu')}" if info.get("gpus") else "CPU"
         print(f"scheduler: running (pid {info.get('pid')}, {info.get('slots')} slot(s), {where}); {summary}")

@@ -3,8 +3,8 @@ epochs each, where they run, about how long that takes, and why earlier runs of 
 counted as twins.
 
 Why a module of its own: the TUI's launch dialog shows it, but the facts come from the core and
-must not be guessed twice. Twins are :func:`hw2.queue.plan_sweep`'s, identities
-:func:`hw2.queue.identity`'s, a run's settings and its measured seconds per epoch come from its
+must not be guessed twice. Twins are :func:`hw2.planning.plan_sweep`'s, identities
+:func:`hw2.run_keys.identity`'s, a run's settings and its measured seconds per epoch come from its
 summary (:mod:`hw2.runs.summary`), a setting that differs is :func:`hw2.analysis.report.plan_diff`'s,
 and how many runs the local scheduler runs at once is :class:`hw2.scheduler.Scheduler`'s.
 
@@ -239,7 +239,8 @@ def not_twins(planned: Sequence[Any], summaries: Iterable[RunSummary], study: st
     less what is no part of a run's identity (:data:`hw2.queue.NOT_IDENTITY`; the seed apart)."""
     if not study or not planned:
         return []
-    from hw2.queue import BLOCKING_STATUSES, identity
+    from hw2.queue import BLOCKING_STATUSES
+    from hw2.run_keys import identity
 
     wanted = {identity(p.cfg) for p in planned}
     flats = [flatten_config(p.cfg.model_dump(mode="json")) for p in planned]
@@ -258,9 +259,9 @@ def not_twins(planned: Sequence[Any], summaries: Iterable[RunSummary], study: st
 
 
 def _identity_of(s: RunSummary) -> str | None:
-    """An existing run's identity (:func:`hw2.queue.run_identity`), from its folder."""
+    """An existing run's identity (:func:`hw2.planning.run_identity`), from its folder."""
     from hw2 import contract
-    from hw2.queue import run_identity
+    from hw2.planning import run_identity
 
     meta = contract.read_meta(Path(s.path)) if s.path else None
     return run_identity(Path(s.path), meta) if meta is not None else None
@@ -386,7 +387,7 @@ def make_plan(
     """The plan of launching ``planned`` (a study's or an experiment's planned runs) into
     ``runs_dir`` on ``executor``. Reads the runs folder (its summaries through the summary cache,
     :func:`hw2.runs.readers.list_runs`, unless ``summaries`` are given): call it off the UI thread."""
-    from hw2.queue import plan_sweep
+    from hw2.planning import plan_sweep
 
     if summaries is None:
         from hw2.runs.readers import list_runs

@@ -34,7 +34,7 @@ class ResumeError(Exception):
 
 
 def _current_config_hash(run_dir: Path) -> str:
-    from hw2.queue import config_hash
+    from hw2.run_keys import config_hash
     from hw2.schema import ExperimentConfig
 
     path = run_dir / contract.CONFIG_FILE

@@ -1,7 +1,7 @@
 """The scheduler daemon: ``python -m hw2.scheduler --runs-dir D``.
 
 Why a daemon: queued runs must start (and finished ones be reaped) even when no TUI is open and
-the SSH session that queued them is gone. It is started by :func:`hw2.queue.ensure_scheduler`
+the SSH session that queued them is gone. It is started by :func:`hw2.daemon.ensure_scheduler`
 fully detached and holds an exclusive ``flock`` on ``runs/.scheduler.lock`` for its lifetime (one
 scheduler per runs dir, so no run is launched twice). :meth:`Scheduler.run` first marks
 ``running`` runs whose process vanished while no scheduler watched as ``failed``
@@ -30,7 +30,7 @@ joins a GPU that already has runs only if NVML's free memory, minus what the run
 are still expected to grow by, leaves room for the new run's expected peak plus
 ``$HW2_GPU_MEM_MARGIN_MB`` (default 1024). The expected peak is the largest of ``peak_mem_mb`` in
 ``result.json`` and the NVML-observed ``gpu_mem_peak_mb`` the scheduler records in meta, over
-earlier runs with the same memory key (:func:`hw2.queue.memory_key`: runs that differ only in
+earlier runs with the same memory key (:func:`hw2.run_keys.memory_key`: runs that differ only in
 seed, learning rate or epochs share it; runs queued before it existed fall back to their config
 hash); a run never measured only gets an empty GPU. An empty GPU is always admitted.
 
@@ -52,8 +52,8 @@ from pathlib import Path
 from typing import Any
 
 from hw2 import contract, gpu, launch, locks
+from hw2.daemon import SCHEDULER_INFO, SCHEDULER_LOCK
 from hw2.env import env_flag, env_float, env_int
-from hw2.queue import SCHEDULER_INFO, SCHEDULER_LOCK
 from hw2.runs import lifecycle, liveness
 from hw2.statcache import StatCache
 

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hw2 import contract, executors, launch, queue, resume
+from hw2 import contract, executors, launch, planning, queue, resume
 from hw2.contract import RunMeta
 from hw2.runs.summary import awaiting_requeue
 
@@ -52,8 +52,8 @@ def requeue_failed(runs_dir: Path | str, study: str | None = None, *, fresh: boo
     by_executor: dict[str, list[str]] = {}  # created or reopened under the lock, handed over after it
     try:
         with launch.queue_lock(runs_dir):
-            existing = queue._existing_runs(runs_dir)
-            taken = set(queue._blocking_twins(existing))
+            existing = planning._existing_runs(runs_dir)
+            taken = set(planning._blocking_twins(existing))
             for run in reversed(existing):  # newest first
                 if run.status not in {"failed", "killed"} or run.smoke:
                     continue

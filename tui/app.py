@@ -300,7 +300,7 @@ class HW2App(App[None]):
 
     def _ensure_scheduler_quietly(self) -> None:
         try:
-            from hw2.queue import ensure_scheduler
+            from hw2.daemon import ensure_scheduler
 
             ensure_scheduler(self.runs_dir)
         except Exception as exc:
@@ -450,7 +450,7 @@ class HW2App(App[None]):
         the local scheduler or submitted to Slurm. Returns the queued run ids."""
         from hw2 import executors
         from hw2.launch_plan import planned_runs
-        from hw2.queue import enqueue_sweep, smoke_test
+        from hw2.planning import enqueue_sweep, smoke_test
 
         notify = self.call_from_thread
         try:

@@ -1,5 +1,5 @@
 """The local executor: runs queued in their folders and started by the scheduler daemon on this box
-(:mod:`hw2.scheduler`, made sure of by :func:`hw2.queue.ensure_scheduler`)."""
+(:mod:`hw2.scheduler`, made sure of by :func:`hw2.daemon.ensure_scheduler`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hw2 import queue
+from hw2 import daemon, queue
 from hw2.contract import RunMeta
 from hw2.executors import LOCAL, ExecutorError, Placement, Submitted, reopen
 
@@ -21,7 +21,7 @@ class LocalExecutor:
 
     def submit(self, runs_dir: Path, run_ids: Sequence[str], settings: Any = None) -> Submitted:
         if run_ids:
-            _queue_call(queue.ensure_scheduler, runs_dir)
+            _queue_call(daemon.ensure_scheduler, runs_dir)
         return Submitted(list(run_ids))
 
     def kill(self, runs_dir: Path, run_id: str) -> bool:
@@ -29,12 +29,12 @@ class LocalExecutor:
 
     def requeue(self, runs_dir: Path, run_id: str) -> str:
         new_id = str(_queue_call(queue.requeue, runs_dir, run_id))
-        _queue_call(queue.ensure_scheduler, runs_dir)
+        _queue_call(daemon.ensure_scheduler, runs_dir)
         return new_id
 
     def resume(self, runs_dir: Path, run_id: str, *, force: bool = False) -> str:
         meta = reopen(runs_dir, run_id, force)
-        _queue_call(queue.ensure_scheduler, runs_dir)
+        _queue_call(daemon.ensure_scheduler, runs_dir)
         return f"resumed {run_id} (attempt {meta.attempt}): queued on this box"
 
     def describe(self, meta: RunMeta) -> str | None:
@@ -49,7 +49,7 @@ def placement(runs_dir: Path | str) -> Placement:
     GPUs x ``$HW2_SLOTS_PER_GPU``, or ``$HW2_CPU_SLOTS`` runs at once on the CPU."""
     info: dict[str, Any] | None = None
     try:
-        info = queue.scheduler_info(runs_dir)
+        info = daemon.scheduler_info(runs_dir)
     except queue.QueueError:  # a runs folder we cannot lock: describe the scheduler that would start
         info = None
     slots, gpus = (info or {}).get("slots"), (info or {}).get("gpus")

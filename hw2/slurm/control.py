@@ -70,7 +70,7 @@ def requeue(runs_dir: Path | str, run_id: str, settings: SlurmSettings | None = 
     Raises :class:`ControlError` (the old run cannot be read) or
     :class:`hw2.slurm.commands.SlurmError` (``sbatch`` refused; the new run is then ``failed``).
     """
-    from hw2 import queue
+    from hw2 import daemon, queue
 
     runs_dir = Path(runs_dir).resolve()
     if settings is None:  # the layers as they read now, for the file the run came from
@@ -86,5 +86,5 @@ def requeue(runs_dir: Path | str, run_id: str, settings: SlurmSettings | None = 
         sub = submit_locked(runs_dir, [new_id], settings)
     if not sub.job_id:
         raise ControlError(f"run {new_id}: not submitted: {sub.skipped.get(new_id, 'unknown reason')}")
-    queue.ensure_scheduler(runs_dir)
+    daemon.ensure_scheduler(runs_dir)
     return new_id

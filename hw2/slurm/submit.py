@@ -128,16 +128,16 @@ def submit_runs(
     A run that is not queued, or already has a job, is skipped (``Submission.skipped``). When
     ``sbatch`` refuses, every run of the submission is marked failed with its one-line answer and
     :class:`hw2.slurm.commands.SlurmError` is raised. Then the scheduler daemon is made sure of
-    (:func:`hw2.queue.ensure_scheduler`): it runs the Slurm monitor while Slurm runs are active.
+    (:func:`hw2.daemon.ensure_scheduler`): it runs the Slurm monitor while Slurm runs are active.
     """
     runs_dir = Path(runs_dir).resolve()
     settings = settings if settings is not None else load_settings()
     with launch.queue_lock(runs_dir):
         sub = submit_locked(runs_dir, run_ids, settings, name=name)
     if start_monitor and sub.job_id:
-        from hw2 import queue  # the queue imports launch; imported late to keep this module light
+        from hw2 import daemon  # the queue imports launch; imported late to keep this module light
 
-        queue.ensure_scheduler(runs_dir)
+        daemon.ensure_scheduler(runs_dir)
     return sub
 
 

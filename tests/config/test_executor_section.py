@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hw2 import queue
+from hw2 import run_keys
 from hw2.config import ConfigError, expand_study, load_experiment
 from hw2.config.executor import SlurmSettings, file_settings
 from hw2.slurm.settings import SETTINGS_ENV, load_settings, resolve
@@ -67,10 +67,10 @@ def test_the_section_is_not_part_of_a_runs_config_or_identity(tmp_path: Path) ->
     sectioned = _write(tmp_path / "b" / "exp.yaml", EXPERIMENT + "executor: {kind: slurm, gpus: 2}\n")
     a, b = load_experiment(plain), load_experiment(sectioned)
     assert a == b and "executor" not in b.model_dump()
-    assert queue.identity(a) == queue.identity(b) and queue.config_hash(a) == queue.config_hash(b)
+    assert run_keys.identity(a) == run_keys.identity(b) and run_keys.config_hash(a) == run_keys.config_hash(b)
     study = _write(tmp_path / "b" / "st.yaml", "study: S\nbase: exp.yaml\nexecutor: {cpus: 4}\n")
     [run] = expand_study(study)
-    assert queue.identity(run.cfg) == queue.identity(a)
+    assert run_keys.identity(run.cfg) == run_keys.identity(a)
     assert file_settings(study).cpus == 4 and file_settings(study).gpus == 2
 
 

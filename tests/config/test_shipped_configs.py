@@ -191,7 +191,7 @@ def test_a_section_added_later_at_its_default_keeps_old_identities(
 ) -> None:
     """A run recorded before optimizer.schedule (or model.block_dropout) existed stays the twin of
     the same config today, with the same memory key; a value that is not the default makes another run."""
-    from hw2.queue import config_hash, identity, memory_key
+    from hw2.run_keys import config_hash, identity, memory_key
 
     cfg = load_experiment(CONFIGS / "cnn/tutorial.yaml")
     today = cfg.model_dump(mode="json")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hw2 import contract, queue
+from hw2 import contract, daemon, queue
 from tests.conftest import PROJECT_ROOT
 from tests.runtime.conftest import WriteConfig, all_final, statuses, wait_for
 
@@ -119,7 +119,7 @@ def test_run_detach_survives_the_cli(runs_dir: Path, write_config: WriteConfig) 
     # ... and the detached scheduler, in its own session, carries it to the end
     assert wait_for(lambda: all_final(runs_dir), timeout=60)
     assert statuses(runs_dir)[rid] == "done"
-    log = runs_dir / queue.SCHEDULER_LOG
+    log = runs_dir / daemon.SCHEDULER_LOG
     assert wait_for(lambda: f"{rid}: exited with 0 -> done" in log.read_text(), timeout=10)
     assert f"{rid}: started pid" in log.read_text()
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from hw2 import cli, contract, executors, launch, queue
+from hw2 import cli, contract, daemon, executors, launch, queue
 from hw2.contract import RunMeta
 from hw2.executors import ExecutorError, Submitted
 from hw2.runs import lifecycle
@@ -114,7 +114,7 @@ def test_a_third_executor_runs_kills_and_requeues_through_the_cli(
     assert meta.status == "queued" and meta.extra["executor"] == NAME
     assert EXECUTOR.pending == [(runs_dir, run_id)]
     assert executors.of_run(meta).describe(meta) == "waiting inline"
-    assert not (runs_dir / queue.SCHEDULER_INFO).exists()  # the local scheduler was never asked
+    assert not (runs_dir / daemon.SCHEDULER_INFO).exists()  # the local scheduler was never asked
 
     code, out, err = _run_cli(["kill", run_id, "--runs-dir", str(runs_dir)], capsys)  # its kill
     assert code == cli.EXIT_OK, err
@@ -133,7 +133,7 @@ def test_a_third_executor_runs_kills_and_requeues_through_the_cli(
     assert done.status == "done" and done.extra["launched_by"] == NAME
     [summary] = [s for s in list_runs(runs_dir, use_cache=False) if s.run_id == new_id]
     assert summary.epochs_done == 2
-    assert not (runs_dir / queue.SCHEDULER_INFO).exists()
+    assert not (runs_dir / daemon.SCHEDULER_INFO).exists()
 
 
 def test_an_unregistered_executor_is_refused_in_one_line(
@@ -156,7 +156,7 @@ def test_the_local_scheduler_never_launches_another_executors_run(
     executors.get(NAME).submit(runs_dir, [theirs])
     executors.get(executors.LOCAL).submit(runs_dir, [mine])
     assert wait_for(lambda: _meta(runs_dir, mine).status == "done", timeout=60)
-    assert wait_for(lambda: not queue.scheduler_lock_held(runs_dir), timeout=60)  # it exits: nothing left
+    assert wait_for(lambda: not daemon.scheduler_lock_held(runs_dir), timeout=60)  # it exits: nothing left
     assert _meta(runs_dir, theirs).status == "queued"
     with pytest.raises(queue.QueueError, match=f"is a {NAME} run; kill it through its executor"):
         queue.kill_run(runs_dir, theirs)

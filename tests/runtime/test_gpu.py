@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hw2 import contract, gpu, queue
+from hw2 import contract, daemon, gpu, queue
 from hw2.config import expand_study
 from tests.runtime.conftest import WriteConfig, all_final, statuses, wait_for
 
@@ -96,17 +96,17 @@ def test_scheduler_pins_each_run_to_one_gpu(
     n = gpu.gpu_count()
     planned = expand_study(write_config("on-gpu", epochs=2, batches=20))[0]
     ids = [queue.create_run(runs_dir, planned) for _ in range(n + 1)]
-    queue.ensure_scheduler(runs_dir)
+    daemon.ensure_scheduler(runs_dir)
     assert wait_for(lambda: all_final(runs_dir), timeout=240), statuses(runs_dir)
     # the daemon exits once it has reaped everything (and recorded the GPU peaks)
-    assert wait_for(lambda: not queue.scheduler_lock_held(runs_dir), timeout=30)
+    assert wait_for(lambda: not daemon.scheduler_lock_held(runs_dir), timeout=30)
     per_gpu = _assert_each_run_had_one_gpu(runs_dir, ids, list(range(n)))
     assert sum(len(r) for r in per_gpu.values()) == n + 1 and max(len(r) for r in per_gpu.values()) == 2
     if holds_memory:
         for rid in ids:  # NVML saw the trainer's buffer on the GPU it was given
             meta = contract.read_meta(runs_dir / rid)
             assert meta is not None and meta.extra.get("gpu_mem_peak_mb", 0) >= 256, meta.to_dict()
-    info_log = (runs_dir / queue.SCHEDULER_LOG).read_text()
+    info_log = (runs_dir / daemon.SCHEDULER_LOG).read_text()
     assert f"{n} GPU x 1" in info_log
 
 
@@ -139,7 +139,7 @@ def test_memory_aware_packing_on_a_real_gpu(
     y = expand_study(write_config("pack-y", epochs=3, batches=20, model="fake-y"))[0]
 
     def drain() -> list[dict[str, str]]:
-        queue.ensure_scheduler(runs_dir)
+        daemon.ensure_scheduler(runs_dir)
         samples = []
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
@@ -147,7 +147,7 @@ def test_memory_aware_packing_on_a_real_gpu(
             samples.append(st)
             if all(s in contract.FINAL_STATUSES for s in st.values()):
                 # the daemon exits once it has reaped everything (and recorded GPU peaks)
-                assert wait_for(lambda: not queue.scheduler_lock_held(runs_dir), timeout=30)
+                assert wait_for(lambda: not daemon.scheduler_lock_held(runs_dir), timeout=30)
                 return samples
             time.sleep(0.05)
         raise AssertionError(f"runs did not finish: {statuses(runs_dir)}")

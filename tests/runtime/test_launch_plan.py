@@ -20,7 +20,7 @@ from hw2.launch_plan import (
     speed_keys,
     wall_seconds,
 )
-from hw2.queue import enqueue_sweep
+from hw2.planning import enqueue_sweep
 from hw2.runs.summary import RunSummary
 
 CPU1 = Executor("local", 1, "cpu", "local CPU")

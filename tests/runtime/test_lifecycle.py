@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hw2 import contract, launch, queue
+from hw2 import contract, daemon, launch, queue, run_keys
 from hw2.config import expand_study
 from hw2.runs import lifecycle, liveness
 from hw2.runs.lifecycle import TransitionError
@@ -237,15 +237,17 @@ def test_runs_differing_in_what_takes_memory_do_not_share_a_memory_key(
         variants=[{"name": "a", "set": {"seed": 3, "optimizer.lr": 0.5}}, {"name": "b", "set": changes}],
     )
     a, b = expand_study(study)
-    assert queue.memory_key(a.cfg) != queue.memory_key(b.cfg)
+    assert run_keys.memory_key(a.cfg) != run_keys.memory_key(b.cfg)
     # dropout counts as on/off only, regularisation strengths not at all
     c = a.cfg.model_copy(deep=True)
     c.model.l2 = 0.01
-    assert queue.memory_key(c) == queue.memory_key(a.cfg)
+    assert run_keys.memory_key(c) == run_keys.memory_key(a.cfg)
     c.model.dropout = 0.3
     d = c.model_copy(deep=True)
     d.model.dropout = 0.5
-    assert queue.memory_key(c) != queue.memory_key(a.cfg) and queue.memory_key(c) == queue.memory_key(d)
+    assert run_keys.memory_key(c) != run_keys.memory_key(a.cfg) and run_keys.memory_key(
+        c
+    ) == run_keys.memory_key(d)
 
 
 def test_update_meta_changes_only_the_named_fields(runs_dir: Path, write_config: WriteConfig) -> None:
@@ -323,9 +325,9 @@ def test_local_scheduler_never_launches_a_slurm_run(runs_dir: Path, write_config
     [planned] = expand_study(write_config("slurm-only", epochs=1))
     slurm_run = runs_dir / queue.create_run(runs_dir, planned, extra={"executor": "slurm"})
     local_run = _queued(runs_dir, write_config, "local-next", epochs=1)
-    queue.ensure_scheduler(runs_dir)
+    daemon.ensure_scheduler(runs_dir)
     assert wait_for(lambda: _meta(local_run).status == "done", timeout=60)
-    assert wait_for(lambda: not queue.scheduler_lock_held(runs_dir), timeout=30)  # nothing to watch: it left
+    assert wait_for(lambda: not daemon.scheduler_lock_held(runs_dir), timeout=30)  # nothing to watch: it left
     meta = _meta(slurm_run)
     assert meta.status == "queued" and meta.pid is None and not (slurm_run / contract.LOG_FILE).exists()
 
@@ -339,12 +341,12 @@ def test_scheduler_without_slurm_commands_leaves_slurm_runs_and_exits(
     assert lifecycle.record_submission(run, "999999")
     monkeypatch.setenv("PATH", str(runs_dir / "no-such-bin"))
     monkeypatch.setenv("HW2_SLURM_POLL_S", "0.2")
-    queue.ensure_scheduler(runs_dir)
+    daemon.ensure_scheduler(runs_dir)
     assert wait_for(lambda: "slurm runs left as they are" in _scheduler_log(runs_dir), timeout=30)
-    assert wait_for(lambda: not queue.scheduler_lock_held(runs_dir), timeout=30)
+    assert wait_for(lambda: not daemon.scheduler_lock_held(runs_dir), timeout=30)
     assert _meta(run).status == "queued"
 
 
 def _scheduler_log(runs_dir: Path) -> str:
-    path = runs_dir / queue.SCHEDULER_LOG
+    path = runs_dir / daemon.SCHEDULER_LOG
     return path.read_text() if path.exists() else ""

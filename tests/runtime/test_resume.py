@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hw2 import contract, queue
+from hw2 import contract, daemon
 from tests.conftest import PROJECT_ROOT
 from tests.data.fixtures import write_cifar_imagefolder, write_mnist_idx
 from tests.runtime.conftest import WriteConfig, wait_for
@@ -71,7 +71,7 @@ def checkpointing(monkeypatch: pytest.MonkeyPatch) -> None:
 def _fail_at(runs_dir: Path, monkeypatch: pytest.MonkeyPatch, epoch: int) -> None:
     """Where the next fake runs fail: the scheduler daemon passes on its own environment, so wait
     for the current one to exit (idle) before the next one starts with this."""
-    assert wait_for(lambda: not queue.scheduler_lock_held(runs_dir), timeout=60)
+    assert wait_for(lambda: not daemon.scheduler_lock_held(runs_dir), timeout=60)
     monkeypatch.setenv("HW2_FAKE_FAIL_AT_EPOCH", str(epoch))
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hw2 import contract, queue
+from hw2 import contract, daemon, queue
 from hw2.config import expand_study
 from hw2.runs import liveness
 from hw2.scheduler import admit_on_gpu, visible_gpu_ids
@@ -69,7 +69,7 @@ def test_scheduler_drains_queue_never_exceeding_slots(
 ) -> None:
     monkeypatch.setenv("HW2_CPU_SLOTS", "2")
     ids = _enqueue(runs_dir, write_config("drain", epochs=2, batches=20), n=5)
-    queue.ensure_scheduler(runs_dir)
+    daemon.ensure_scheduler(runs_dir)
     max_running = 0
     seen_running: set[str] = set()
     deadline = time.monotonic() + 90
@@ -90,11 +90,11 @@ def test_scheduler_drains_queue_never_exceeding_slots(
         assert (runs_dir / rid / contract.RESULT_FILE).is_file()
         assert _meta(runs_dir, rid).cuda_visible_devices == ""  # CPU slot hides GPUs
     # oldest first: the scheduler launched them in queue order
-    log = (runs_dir / queue.SCHEDULER_LOG).read_text().splitlines()
+    log = (runs_dir / daemon.SCHEDULER_LOG).read_text().splitlines()
     launched = [line.split(": started pid")[0].split()[-1] for line in log if ": started pid" in line]
     assert launched == ids
     # the daemon exits by itself once the queue is empty
-    assert wait_for(lambda: not queue.scheduler_lock_held(runs_dir), timeout=10)
+    assert wait_for(lambda: not daemon.scheduler_lock_held(runs_dir), timeout=10)
 
 
 def test_kill_queued_run_is_immediate(runs_dir: Path, write_config: WriteConfig) -> None:
@@ -106,10 +106,10 @@ def test_kill_queued_run_is_immediate(runs_dir: Path, write_config: WriteConfig)
     assert queue.kill_run(runs_dir, rid) is False  # already final
     # The scheduler drains the queue: it launches the run queued after the killed one (which was
     # older, so it would have gone first) and never the killed one.
-    queue.ensure_scheduler(runs_dir)
+    daemon.ensure_scheduler(runs_dir)
     assert wait_for(lambda: all_final(runs_dir), timeout=60)
     assert _meta(runs_dir, after).status == "done"
-    log = (runs_dir / queue.SCHEDULER_LOG).read_text()
+    log = (runs_dir / daemon.SCHEDULER_LOG).read_text()
     assert [
         line.split(": started pid")[0].split()[-1] for line in log.splitlines() if ": started pid" in line
     ] == [after], log
@@ -119,7 +119,7 @@ def test_kill_queued_run_is_immediate(runs_dir: Path, write_config: WriteConfig)
 
 def test_kill_running_run_records_killed(runs_dir: Path, write_config: WriteConfig) -> None:
     [rid] = _enqueue(runs_dir, write_config("long", epochs=50, batches=20))
-    queue.ensure_scheduler(runs_dir)
+    daemon.ensure_scheduler(runs_dir)
     assert wait_for(lambda: (runs_dir / rid / contract.METRICS_FILE).exists() and _meta(runs_dir, rid).pid)
     pid = _meta(runs_dir, rid).pid
     assert queue.kill_run(runs_dir, rid) is True
@@ -135,7 +135,7 @@ def test_kill_is_recorded_when_the_framework_turns_it_into_its_own_error(
     # TensorFlow, stopped while it traces a function, raises a TypeError instead of our RunKilled
     # (seen in CI); the signal, not the exception that surfaced, says what happened.
     [rid] = _enqueue(runs_dir, write_config("converts", epochs=50, batches=20, model="convert"))
-    queue.ensure_scheduler(runs_dir)
+    daemon.ensure_scheduler(runs_dir)
     assert wait_for(lambda: (runs_dir / rid / contract.METRICS_FILE).exists() and _meta(runs_dir, rid).pid)
     assert queue.kill_run(runs_dir, rid) is True
     assert wait_for(lambda: _meta(runs_dir, rid).status == "killed", timeout=30), _meta(
@@ -180,7 +180,7 @@ def test_kill_escalates_to_sigkill_when_sigterm_is_ignored(runs_dir: Path, write
 
 def test_trainer_sigkill_is_recorded_by_the_reaper(runs_dir: Path, write_config: WriteConfig) -> None:
     [rid] = _enqueue(runs_dir, write_config("crash", model="sigkill"))
-    queue.ensure_scheduler(runs_dir)
+    daemon.ensure_scheduler(runs_dir)
     assert wait_for(lambda: all_final(runs_dir), timeout=30)
     meta = _meta(runs_dir, rid)
     assert meta.status == "killed"
@@ -193,7 +193,7 @@ def test_trainer_exception_fails_with_traceback_in_log(
 ) -> None:
     monkeypatch.setenv("HW2_FAKE_FAIL_AT_EPOCH", "2")
     [rid] = _enqueue(runs_dir, write_config("boom", epochs=3))
-    queue.ensure_scheduler(runs_dir)
+    daemon.ensure_scheduler(runs_dir)
     assert wait_for(lambda: all_final(runs_dir), timeout=30)
     meta = _meta(runs_dir, rid)
     assert meta.status == "failed" and meta.exit_code == 1
@@ -206,7 +206,7 @@ def test_trainer_exception_fails_with_traceback_in_log(
 
 def test_concurrent_ensure_scheduler_starts_one_daemon(runs_dir: Path, write_config: WriteConfig) -> None:
     ids = _enqueue(runs_dir, write_config("race", epochs=1, batches=5), n=3)
-    code = "import sys; from hw2 import queue; queue.ensure_scheduler(sys.argv[1])"
+    code = "import sys; from hw2 import queue; daemon.ensure_scheduler(sys.argv[1])"
     procs = [
         subprocess.Popen([sys.executable, "-c", code, str(runs_dir)], cwd=PROJECT_ROOT) for _ in range(4)
     ]
@@ -216,7 +216,7 @@ def test_concurrent_ensure_scheduler_starts_one_daemon(runs_dir: Path, write_con
     assert statuses(runs_dir) == {rid: "done" for rid in ids}
     for rid in ids:
         assert _launch_count(runs_dir / rid) == 1
-    log = (runs_dir / queue.SCHEDULER_LOG).read_text()
+    log = (runs_dir / daemon.SCHEDULER_LOG).read_text()
     started = [line for line in log.splitlines() if ": started pid" in line]
     assert len(started) == 3
     # one daemon held the lock while the runs were launched: a loser that starts very late (a
@@ -234,7 +234,7 @@ def test_scheduler_reconciles_runs_that_died_unwatched(runs_dir: Path, write_con
     proc.wait()
     contract.update_meta(runs_dir / rid, status="running", pid=proc.pid, pid_create_time=ctime)
     [rid2] = _enqueue(runs_dir, write_config("after-ghost", epochs=1))
-    queue.ensure_scheduler(runs_dir)
+    daemon.ensure_scheduler(runs_dir)
     assert wait_for(lambda: all_final(runs_dir), timeout=30)
     meta = _meta(runs_dir, rid)
     assert meta.status == "failed" and meta.error == "process died without finishing (exit code unknown)"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hw2 import contract, locks, queue, sweep
+from hw2 import contract, daemon, locks, planning, queue, run_keys, sweep
 from hw2.config import expand_study
 from hw2.runs.readers import list_runs
 from tests.conftest import PROJECT_ROOT
@@ -45,21 +45,21 @@ def _status_by_variant(runs_dir: Path) -> dict[str, list[str]]:
 
 def _drain(runs_dir: Path) -> None:
     """Run the queue to the end and wait for the scheduler to exit (so later runs stay queued)."""
-    queue.ensure_scheduler(runs_dir)
+    daemon.ensure_scheduler(runs_dir)
     assert wait_for(lambda: all_final(runs_dir), timeout=120)
-    assert wait_for(lambda: not queue.scheduler_lock_held(runs_dir), timeout=60)
+    assert wait_for(lambda: not daemon.scheduler_lock_held(runs_dir), timeout=60)
 
 
 def test_identity_ignores_name_description_and_data_dir_only(write_config: WriteConfig) -> None:
     [p] = expand_study(write_config("ident"))
-    base = queue.identity(p.cfg)
+    base = run_keys.identity(p.cfg)
     cfg = p.cfg.model_copy(deep=True)
     cfg.name, cfg.description, cfg.data.data_dir = "other", "other text", "/elsewhere"
-    assert queue.identity(cfg) == base
+    assert run_keys.identity(cfg) == base
     for change in ({"seed": 1}, {"optimizer": {"lr": 0.5}}, {"train": {"epochs": 3, "batch_size": 3}}):
         other = type(p.cfg).model_validate({**p.cfg.model_dump(mode="json"), **change})
-        assert queue.identity(other) != base, change
-    assert queue.identity(p.cfg, smoke=True) != base
+        assert run_keys.identity(other) != base, change
+    assert run_keys.identity(p.cfg, smoke=True) != base
 
 
 def test_relaunch_queues_only_runs_without_a_live_twin(
@@ -72,12 +72,14 @@ def test_relaunch_queues_only_runs_without_a_live_twin(
         {"ok1": {"seed": 1}, "ok2": {"seed": 2}, "bad": {"model.name": "fail"}, "gone": {"seed": 3}},
     )
     planned = expand_study(study)
-    first = queue.enqueue_sweep(runs_dir, planned)
+    first = planning.enqueue_sweep(runs_dir, planned)
     assert len(first.queued) == 4 and not first.skipped
     assert first.summary() == "none of 4 done or queued yet: queue 4"
     ids = dict(zip([p.variant for p in planned], first.queued, strict=True))
     for variant, rid in ids.items():  # identity recorded at creation, the planned run's
-        assert _meta(runs_dir, rid).extra["identity"] == queue.identity(planned[list(ids).index(variant)].cfg)
+        assert _meta(runs_dir, rid).extra["identity"] == run_keys.identity(
+            planned[list(ids).index(variant)].cfg
+        )
     assert queue.kill_run(runs_dir, ids["gone"])  # queued -> killed
     _drain(runs_dir)
     assert _status_by_variant(runs_dir) == {
@@ -88,7 +90,7 @@ def test_relaunch_queues_only_runs_without_a_live_twin(
     }
 
     # relaunched: the failed and the killed run are queued again, the done ones are not
-    second = queue.enqueue_sweep(runs_dir, expand_study(study))
+    second = planning.enqueue_sweep(runs_dir, expand_study(study))
     assert sorted(p.variant for p in second.to_queue) == ["bad", "gone"]
     assert len(second.queued) == 2
     assert {(t.planned.variant, t.run_id, t.status) for t in second.skipped} == {
@@ -98,7 +100,7 @@ def test_relaunch_queues_only_runs_without_a_live_twin(
     assert second.summary() == "2 of 4 already done or queued: queue 2"
 
     # relaunched again while those are queued: nothing
-    third = queue.enqueue_sweep(runs_dir, expand_study(study))
+    third = planning.enqueue_sweep(runs_dir, expand_study(study))
     assert third.queued == [] and third.summary() == "4 of 4 already done or queued: queue none"
     assert {t.status for t in third.skipped} == {"done", "queued"}
 
@@ -106,12 +108,12 @@ def test_relaunch_queues_only_runs_without_a_live_twin(
     data = yaml.safe_load(study.read_text())
     data["variants"][1]["set"]["optimizer.lr"] = 0.05  # ok2
     study.write_text(yaml.safe_dump(data, sort_keys=False))
-    fourth = queue.enqueue_sweep(runs_dir, expand_study(study))
+    fourth = planning.enqueue_sweep(runs_dir, expand_study(study))
     assert [p.variant for p in fourth.to_queue] == ["ok2"] and len(fourth.queued) == 1
     assert _meta(runs_dir, fourth.queued[0]).extra["variant"] == "ok2"
 
     # --force queues all
-    forced = queue.enqueue_sweep(runs_dir, expand_study(study), force=True)
+    forced = planning.enqueue_sweep(runs_dir, expand_study(study), force=True)
     assert len(forced.queued) == 4 and not forced.skipped
     assert len(contract.list_run_dirs(runs_dir)) == 4 + 2 + 1 + 4
 
@@ -125,19 +127,19 @@ def test_runs_queued_before_identities_existed_are_twins_by_their_config(
     assert meta is not None
     del meta["identity"]
     contract.atomic_write_json(runs_dir / rid / contract.META_FILE, meta)
-    plan = queue.plan_sweep(runs_dir, [p])
+    plan = planning.plan_sweep(runs_dir, [p])
     assert plan.to_queue == [] and [t.run_id for t in plan.skipped] == [rid]
 
 
 def test_smoke_runs_and_real_runs_are_never_twins(runs_dir: Path, write_config: WriteConfig) -> None:
     [p] = expand_study(write_config("both", epochs=1, batches=1))
-    real = queue.enqueue_sweep(runs_dir, [p])
-    smoke = queue.enqueue_sweep(runs_dir, [p], smoke=True)
+    real = planning.enqueue_sweep(runs_dir, [p])
+    smoke = planning.enqueue_sweep(runs_dir, [p], smoke=True)
     assert len(real.queued) == 1 and len(smoke.queued) == 1  # each blind to the other
     assert _meta(runs_dir, smoke.queued[0]).extra["smoke"] is True
     assert "smoke" not in _meta(runs_dir, real.queued[0]).extra
-    assert queue.plan_sweep(runs_dir, [p]).to_queue == []
-    assert queue.plan_sweep(runs_dir, [p], smoke=True).to_queue == []
+    assert planning.plan_sweep(runs_dir, [p]).to_queue == []
+    assert planning.plan_sweep(runs_dir, [p], smoke=True).to_queue == []
     summaries = {s.run_id: s for s in list_runs(runs_dir, use_cache=False)}
     assert summaries[smoke.queued[0]].smoke and not summaries[real.queued[0]].smoke
     requeued = queue.requeue(runs_dir, smoke.queued[0])  # a smoke run requeued stays one
@@ -153,7 +155,7 @@ def test_requeue_failed_requeues_each_failed_identity_once(
         tmp_path / "rq.yaml", base, {"ok": {}, "bad": {"model.name": "fail"}, "gone": {"seed": 5}}, "RQ"
     )
     other = _study(tmp_path / "other.yaml", base, {"x": {"model.name": "fail", "seed": 9}}, "Other")
-    plan = queue.enqueue_sweep(runs_dir, expand_study(study) + expand_study(other))
+    plan = planning.enqueue_sweep(runs_dir, expand_study(study) + expand_study(other))
     ids = dict(zip(["ok", "bad", "gone", "x"], plan.queued, strict=True))
     assert queue.kill_run(runs_dir, ids["gone"])
     _drain(runs_dir)
@@ -162,7 +164,7 @@ def test_requeue_failed_requeues_each_failed_identity_once(
     assert _meta(runs_dir, again).status == "failed"
 
     # A scheduler "busy elsewhere" (its lock held): the requeued runs are handed to it and stay queued.
-    fd = locks.try_lock(runs_dir / queue.SCHEDULER_LOCK)
+    fd = locks.try_lock(runs_dir / daemon.SCHEDULER_LOCK)
     assert fd is not None
     try:
         done = sweep.requeue_failed(runs_dir, "RQ")
@@ -184,7 +186,7 @@ def test_requeue_failed_requeues_each_failed_identity_once(
     assert (
         _meta(runs_dir, x_new).status == "failed" and _meta(runs_dir, x_new).started
     )  # it ran, and failed again
-    assert wait_for(lambda: not queue.scheduler_lock_held(runs_dir), timeout=60)
+    assert wait_for(lambda: not daemon.scheduler_lock_held(runs_dir), timeout=60)
 
 
 def test_two_launchers_at_once_queue_each_run_once(
@@ -196,13 +198,13 @@ def test_two_launchers_at_once_queue_each_run_once(
     script = textwrap.dedent(
         f"""
         import os, sys, time
-        from hw2 import queue
+        from hw2 import daemon, planning, queue, run_keys
         from hw2.config import expand_study
         planned = expand_study({str(study)!r})
         print("ready", flush=True)
         while not os.path.exists({str(go)!r}):
             time.sleep(0.001)
-        print(len(queue.enqueue_sweep({str(runs_dir)!r}, planned).queued))
+        print(len(planning.enqueue_sweep({str(runs_dir)!r}, planned).queued))
         """
     )
     procs = [
@@ -228,7 +230,7 @@ def test_repeat_at_launch_is_seeds_per_variant(
     runs_dir: Path, write_config: WriteConfig, tmp_path: Path, repeat: int
 ) -> None:
     study = _study(tmp_path / "rep.yaml", write_config("rep"), {"a": {}, "b": {"optimizer.lr": 0.1}})
-    plan = queue.enqueue_sweep(runs_dir, expand_study(study, repeat=repeat))
+    plan = planning.enqueue_sweep(runs_dir, expand_study(study, repeat=repeat))
     metas = [_meta(runs_dir, rid) for rid in plan.queued]
     assert sorted((m.extra["variant"], m.extra["seed"]) for m in metas) == sorted(
         (v, s) for v in "ab" for s in range(repeat)
@@ -237,14 +239,14 @@ def test_repeat_at_launch_is_seeds_per_variant(
 
 def test_a_running_twin_blocks_and_a_killed_one_does_not(runs_dir: Path, write_config: WriteConfig) -> None:
     [p] = expand_study(write_config("long", epochs=2, batches=400, model="slow"))
-    [rid] = queue.enqueue_sweep(runs_dir, [p]).queued
-    queue.ensure_scheduler(runs_dir)
+    [rid] = planning.enqueue_sweep(runs_dir, [p]).queued
+    daemon.ensure_scheduler(runs_dir)
     assert wait_for(lambda: _meta(runs_dir, rid).status == "running" and bool(_meta(runs_dir, rid).pid))
-    plan = queue.plan_sweep(runs_dir, [p])
+    plan = planning.plan_sweep(runs_dir, [p])
     assert plan.to_queue == [] and [(t.run_id, t.status) for t in plan.skipped] == [(rid, "running")]
     assert queue.kill_run(runs_dir, rid, grace=0)
     assert wait_for(lambda: _meta(runs_dir, rid).status == "killed")
-    assert queue.plan_sweep(runs_dir, [p]).to_queue == [p]
+    assert planning.plan_sweep(runs_dir, [p]).to_queue == [p]
 
 
 def test_smoke_test_reports_failures_and_runs_past_the_timeout(
@@ -260,7 +262,7 @@ def test_smoke_test_reports_failures_and_runs_past_the_timeout(
             "stuck": {"model.name": "slow", "train.batch_size": 5000},
         },
     )
-    failures = queue.smoke_test(runs_dir, expand_study(study), timeout=30)
+    failures = planning.smoke_test(runs_dir, expand_study(study), timeout=30)
     by_variant = {f.variant: f for f in failures}
     assert sorted(by_variant) == ["broken", "stuck"]
     assert all(f.file == str(study) for f in failures)

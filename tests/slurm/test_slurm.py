@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hw2 import contract, queue
+from hw2 import contract, daemon
 from hw2.config import expand_study
 from hw2.runs import readers
 from hw2.slurm import control, describe, summary_line
@@ -76,7 +76,7 @@ def test_study_as_job_array_all_done(runs_dir: Path, tmp_path: Path, write_confi
         assert (runs_dir / rid / contract.METRICS_FILE).read_text().count('"type":"epoch"') == 2
     # The monitor records Slurm's last word, and the scheduler daemon then exits (nothing to watch).
     assert wait_for(lambda: all(_meta(runs_dir / r).extra.get("slurm_state") for r in ids), timeout=LONG_S)
-    assert wait_for(lambda: not queue.scheduler_lock_held(runs_dir), timeout=60)
+    assert wait_for(lambda: not daemon.scheduler_lock_held(runs_dir), timeout=60)
     listed = {r.run_id: r for r in readers.list_runs(runs_dir)}
     assert all(listed[r].status == "done" for r in ids)
 
@@ -141,7 +141,7 @@ def test_runs_folder_the_job_cannot_see_is_a_one_line_error(
     shutil.move(away, run)
     # With its only run gone from the folder the daemon had nothing to watch and left; whoever
     # looks next (a TUI, the CLI) makes sure of it, as here.
-    queue.ensure_scheduler(runs_dir)
+    daemon.ensure_scheduler(runs_dir)
     meta = _status_is(run, "failed", "killed", "done")
     assert meta.status == "failed"
     assert "without starting the run" in meta.error and "shared by the login and compute nodes" in meta.error

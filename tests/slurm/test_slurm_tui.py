@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hw2 import contract, queue
+from hw2 import contract, daemon
 from tests.conftest import PROJECT_ROOT
 from tests.runtime.conftest import wait_for as wait_until
 from tests.tui.conftest import open_launch_dialog, put_tree_cursor, tree_nodes, wait_for, write_configs
@@ -81,7 +81,7 @@ def _stop_daemon(runs_dir: Path) -> None:
     if isinstance(pid, int) and contract.pid_alive(pid, info.get("pid_create_time")):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    assert wait_until(lambda: not queue.scheduler_lock_held(runs_dir), timeout=30)
+    assert wait_until(lambda: not daemon.scheduler_lock_held(runs_dir), timeout=30)
 
 
 def test_tui_reopened_reattaches_to_pending_and_running_slurm_jobs(
@@ -134,7 +134,7 @@ def test_tui_reopened_reattaches_to_pending_and_running_slurm_jobs(
         await wait_for(pilot, lambda: st.epochs_done >= start + 2, 60, "new epochs after reopening")
         await wait_for(pilot, lambda: "slurm: 3 pending · 1 running" in _bar(second), 10, "the slurm line")
         # the reopened TUI started the monitor again: it follows Slurm (the kill below ends the run)
-        await wait_for(pilot, lambda: queue.scheduler_lock_held(runs_dir), 20, "the monitor restarted")
+        await wait_for(pilot, lambda: daemon.scheduler_lock_held(runs_dir), 20, "the monitor restarted")
         second.table.focus()
         second.table.move_cursor(row=second.table.get_row_index(running))
         await pilot.press("k")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hw2 import contract, queue
+from hw2 import contract, daemon, planning, queue
 from hw2.config import expand_study
 from tests.conftest import PROJECT_ROOT
 
@@ -30,7 +30,7 @@ def smoke_env(monkeypatch: pytest.MonkeyPatch, shared_cache_dir: Path, runs_dir:
     monkeypatch.delenv("HW2_LOG_REDIRECTED", raising=False)
     monkeypatch.chdir(PROJECT_ROOT)
     yield
-    queue.stop_scheduler(runs_dir)
+    daemon.stop_scheduler(runs_dir)
     for d in contract.list_run_dirs(runs_dir):
         meta = contract.read_meta(d)
         if meta is not None and meta.status in {"queued", "running"}:
@@ -61,7 +61,7 @@ def test_smoke_catches_a_model_failing_at_its_first_forward_pass(
     )
     planned = expand_study(study)
 
-    failures = queue.smoke_test(runs_dir, planned, timeout=600, data_dir=str(shared_data_dir))
+    failures = planning.smoke_test(runs_dir, planned, timeout=600, data_dir=str(shared_data_dir))
 
     assert [(f.file, f.variant) for f in failures] == [(str(study), "too-deep")]
     [failure] = failures

@@ -84,7 +84,7 @@ def configs_dir(tmp_path: Path) -> Path:
 def cleanup_runs(runs_dir: Path) -> Iterator[Path]:
     """Stop the scheduler and any trainer still alive in ``runs_dir`` after the test."""
     yield runs_dir
-    from hw2.queue import stop_scheduler
+    from hw2.daemon import stop_scheduler
 
     with contextlib.suppress(Exception):
         stop_scheduler(runs_dir, timeout=5)

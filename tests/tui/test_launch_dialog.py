@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from hw2.config import expand_study
-from hw2.queue import enqueue_sweep, ensure_scheduler
+from hw2.daemon import ensure_scheduler
+from hw2.planning import enqueue_sweep
 from tests.tui.conftest import open_launch_dialog, run_pilot, wait_for
 from tui.app import HW2App, make_app
 from tui.launch import LaunchScreen
