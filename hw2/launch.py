@@ -71,8 +71,21 @@ def trainer_module(trainer: str) -> str:
 
 
 def _check_module_name(module: str, what: str) -> None:
-    if not registry.MODULE_NAME_RE.match(module):
+    if not registry.MODULE_NAME_RE.fullmatch(module):
         raise LaunchError(f"{what}, which is not a Python module name")
+
+
+def run_trainer_module(meta: contract.RunMeta) -> str:
+    """The module a run's trainer runs as: meta.json's ``trainer_module`` (recorded by the
+    launch that started it) or its trainer's from the registry; checked to be a module name
+    either way (a run folder's meta.json is a file, and the launcher puts it on a command line).
+    Every launcher asks here: :func:`start_trainer`, the Slurm job and its submission."""
+    recorded = meta.extra.get("trainer_module")
+    if not recorded:
+        return trainer_module(meta.trainer)
+    module = str(recorded)
+    _check_module_name(module, f"meta.json trainer_module {module[:80]!r}")
+    return module
 
 
 # --------------------------------------------------------------------------- starting
@@ -127,8 +140,7 @@ def start_trainer(
     """
     run_dir = Path(run_dir)
     try:
-        module = str(meta.extra.get("trainer_module") or trainer_module(meta.trainer))
-        _check_module_name(module, f"meta.json trainer_module {module!r}")
+        module = run_trainer_module(meta)
     except LaunchError as exc:
         lifecycle.fail_launch(run_dir, str(exc))
         raise

@@ -17,8 +17,9 @@ from typing import Final
 BUILTIN_TRAINER_MODULES: Final[dict[str, str]] = {"mlp": "trainers.mlp", "cnn": "trainers.cnn"}
 EXTRA_TRAINERS_ENV: Final = "HW2_EXTRA_TRAINERS"
 
-TRAINER_NAME_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-MODULE_NAME_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+TRAINER_NAME_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*", re.ASCII)
+MODULE_NAME_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", re.ASCII)
+"""A dotted Python module name; matched whole (``fullmatch``)."""
 
 
 class UnknownTrainer(ValueError):
@@ -48,7 +49,7 @@ def extra_trainers(spec: str | None = None) -> dict[str, str]:
         if not entry:
             continue
         name, sep, module = (part.strip() for part in entry.partition("="))
-        if not sep or not TRAINER_NAME_RE.match(name) or not MODULE_NAME_RE.match(module):
+        if not sep or not TRAINER_NAME_RE.fullmatch(name) or not MODULE_NAME_RE.fullmatch(module):
             raise UnknownTrainer(
                 f"{EXTRA_TRAINERS_ENV}: bad entry {entry!r} (expected name=python.module)", hint
             )

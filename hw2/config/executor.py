@@ -12,7 +12,7 @@ asks for. It may stand in a project's ``hw2-slurm.yaml``, in an experiment file 
       array_parallelism: 8    # at most this many runs of a study at once (--array=...%8)
       grace: 120              # seconds before the time limit: checkpoint, requeue, resume (0: off)
       max_restarts: 3         # requeues (time limit, preemption, lost node) a run resumes after
-      sbatch: ["--qos=normal", "--constraint=a100"]   # extra #SBATCH lines, verbatim
+      sbatch: ["--qos=normal", "--constraint=a100"]   # extra #SBATCH options (SBATCH_ALLOWED), one per item
 
 Every key is optional. The section says how and where runs go, not what they compute: it is not
 part of a run's config (``config.yaml``), its identity or its hash. Layers, later ones winning key
@@ -36,9 +36,26 @@ from hw2.config.yaml_lines import _Doc, _looks_like_study, _read_doc, _require_m
 
 SECTION: Final = "executor"
 
-_TIME_RE = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$|^\d+-\d+$")
-_MEM_RE = re.compile(r"^\d+[KMGT]?$")
-_SBATCH_RE = re.compile(r"^--?[A-Za-z][A-Za-z0-9-]*(=\S.*)?$|^-[A-Za-z] \S+$")
+# Every pattern is matched whole (fullmatch) and ASCII-only: `$` would let a trailing newline
+# through, and `\d` would accept Arabic-Indic digits. The values go into the job script.
+_TIME_RE = re.compile(r"([0-9]+-)?[0-9]+(:[0-9]{1,2}){0,2}|[0-9]+-[0-9]+", re.ASCII)
+_MEM_RE = re.compile(r"[0-9]+[KMGT]?", re.ASCII)
+_WORD_RE = re.compile(r"[A-Za-z0-9_.,-]+", re.ASCII)
+_SBATCH_RE = re.compile(r"--(?P<name>[a-z][a-z0-9-]*)(=(?P<value>[A-Za-z0-9_.,:=@+/%-]+))?", re.ASCII)
+SBATCH_ALLOWED: Final = frozenset(
+    {
+        "qos", "constraint", "reservation", "nice", "exclude", "nodelist", "gres", "mail-type",
+        "mail-user", "hold", "begin", "comment", "exclusive", "gpus", "gpus-per-node", "gpus-per-task",
+        "cpus-per-gpu", "mem-per-cpu", "mem-per-gpu", "tmp", "licenses", "time-min", "priority",
+        "dependency", "wckey", "cluster-constraint", "prefer",
+    }
+)  # fmt: skip
+"""``executor.sbatch`` options that make sense for a study: where and when its jobs run."""
+SBATCH_REFUSED: Final = frozenset(
+    {"output", "error", "input", "chdir", "export", "export-file", "wrap", "uid", "gid", "get-user-env",
+     "open-mode", "array", "requeue", "no-requeue", "signal", "job-name", "propagate", "container"}
+)  # fmt: skip
+"""Options that move files or the environment, or that the tool sets itself."""
 
 
 class SlurmSettings(BaseModel):
@@ -66,26 +83,29 @@ class SlurmSettings(BaseModel):
     max_restarts: Annotated[int, Field(ge=0, le=100)] = Field(
         3, description="times a requeued job (time limit, preemption, lost node) resumes its run"
     )
-    sbatch: list[str] = Field(default_factory=list, description="extra #SBATCH options, verbatim")
+    sbatch: list[str] = Field(
+        default_factory=list,
+        description="extra #SBATCH options, one long option per item, from an allow-list (--qos, --constraint, --reservation, ...)",
+    )
 
     @field_validator("time")
     @classmethod
     def _time(cls, value: str | None) -> str | None:
-        if value is not None and not _TIME_RE.match(str(value).strip()):
+        if value is not None and not _TIME_RE.fullmatch(str(value).strip(" ")):
             raise ValueError(f"{value!r} is not a Slurm time; write minutes or HH:MM:SS, e.g. '01:30:00'")
-        return None if value is None else str(value).strip()
+        return None if value is None else str(value).strip(" ")
 
     @field_validator("mem")
     @classmethod
     def _mem(cls, value: str | None) -> str | None:
-        if value is not None and not _MEM_RE.match(str(value).strip().upper()):
+        if value is not None and not _MEM_RE.fullmatch(str(value).strip(" ").upper()):
             raise ValueError(f"{value!r} is not a Slurm memory size; write e.g. '8G' or '500M'")
-        return None if value is None else str(value).strip().upper()
+        return None if value is None else str(value).strip(" ").upper()
 
     @field_validator("partition", "account")
     @classmethod
     def _word(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^[A-Za-z0-9_.,-]+$", value):
+        if value is not None and not _WORD_RE.fullmatch(value):
             raise ValueError(f"{value!r} is not a Slurm name (letters, digits, _ . , - only)")
         return value
 
@@ -93,9 +113,24 @@ class SlurmSettings(BaseModel):
     @classmethod
     def _lines(cls, value: list[str]) -> list[str]:
         for item in value:
-            if "\n" in item or not _SBATCH_RE.match(item.strip()):
-                raise ValueError(f"{item!r} is not one sbatch option; write e.g. '--qos=normal'")
-        return [item.strip() for item in value]
+            m = _SBATCH_RE.fullmatch(item.strip(" "))
+            if m is None:
+                raise ValueError(
+                    f"{item!r} is not one sbatch option; fix: write one long option per item, "
+                    "e.g. '--qos=normal' (letters, digits and _ . , : = @ + / % - only)"
+                )
+            name = m.group("name")
+            if name in SBATCH_REFUSED:
+                raise ValueError(
+                    f"{item!r}: --{name} moves files or the environment, or is set by hw2-tui: "
+                    "refused; fix: remove it (the run's output goes to its train.log)"
+                )
+            if name not in SBATCH_ALLOWED:
+                raise ValueError(
+                    f"{item!r}: --{name} is not an option for a study's jobs; "
+                    f"fix: use one of --{', --'.join(sorted(SBATCH_ALLOWED))}"
+                )
+        return [item.strip(" ") for item in value]
 
     def over(self, lower: SlurmSettings) -> SlurmSettings:
         """These settings on top of ``lower``: a key written here wins, the rest come from ``lower``."""

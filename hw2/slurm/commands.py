@@ -38,6 +38,37 @@ class JobInfo:
     exit_code: str = ""  # "code:signal" as Slurm prints it
 
 
+JOB_ID_RE: Final = re.compile(r"[0-9]+(_[0-9]+)?", re.ASCII)
+"""A job id as meta.json records it: ``123``, or ``123_4`` for an array task."""
+
+
+def job_id(value: object, where: str = "slurm_job_id") -> str:
+    """``value`` as a job id for Slurm's commands; :class:`SlurmError` (one line) for anything
+    else: a run folder's meta.json is a file anyone who can write the runs dir may edit."""
+    text = str(value)
+    if not JOB_ID_RE.fullmatch(text):
+        raise SlurmError(f"{where} {text[:40]!r} is not a Slurm job id (digits, or digits_digits)")
+    return text
+
+
+def valid_job_id(value: object) -> bool:
+    return bool(JOB_ID_RE.fullmatch(str(value)))
+
+
+def check_path(path: object, what: str) -> str:
+    """A path that goes to Slurm (an ``sbatch`` option, a line of the job script) as text;
+    :class:`SlurmError` for a control character (a newline would end the option or the line and
+    start a command of its own)."""
+    text = str(path)
+    bad = next((c for c in text if ord(c) < 32 or ord(c) == 127 or c in "\u2028\u2029\x85"), None)
+    if bad is not None:
+        raise SlurmError(
+            f"{what} {text!r} holds a control character ({bad!r}): refused for Slurm; "
+            "fix: use a folder whose name has none"
+        )
+    return text
+
+
 def run(argv: list[str], *, timeout: float = DEFAULT_TIMEOUT_S) -> str:
     """stdout of a Slurm command; :class:`SlurmError` when it is missing, fails or hangs."""
     if shutil.which(argv[0]) is None:
@@ -147,7 +178,7 @@ def _sacct(job_ids: list[str]) -> dict[str, JobInfo] | None:
 def ended_jobs(job_ids: Iterable[str]) -> dict[str, JobInfo]:
     """What Slurm still knows about jobs that left ``squeue``: accounting, else slurmctld's memory.
     A job absent from the answer is forgotten (ended more than ``MinJobAge`` ago, no accounting)."""
-    ids = sorted(set(job_ids))
+    ids = sorted({job_id(j) for j in job_ids})
     if not ids:
         return {}
     found = _sacct(ids) or {}
@@ -160,14 +191,20 @@ def ended_jobs(job_ids: Iterable[str]) -> dict[str, JobInfo]:
     return {j: found[j] for j in ids if j in found}
 
 
-def sbatch(script: str) -> str:
-    """Submit a job script (its text, on stdin); returns the job id."""
+def sbatch(script: str, *, chdir: str | None = None, output: str | None = None) -> str:
+    """Submit a job script (its text, on stdin); returns the job id. The working directory and
+    the output file go to ``sbatch`` as argv items, never as script text (a path is data: a space,
+    a ``#`` or a newline in it cannot change the script), after :func:`check_path`; a ``%`` in a
+    path is written ``%%`` (Slurm's filename patterns)."""
     if shutil.which("sbatch") is None:
         run(["sbatch"])  # raises the "not installed" error
+    argv = ["sbatch", "--parsable"]
+    if chdir is not None:
+        argv.append(f"--chdir={check_path(chdir, 'working directory')}")
+    if output is not None:
+        argv.append(f"--output={check_path(output, 'job output file')}")
     try:
-        done = subprocess.run(
-            ["sbatch", "--parsable"], input=script, capture_output=True, text=True, timeout=DEFAULT_TIMEOUT_S
-        )
+        done = subprocess.run(argv, input=script, capture_output=True, text=True, timeout=DEFAULT_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise SlurmError(
             f"sbatch did not answer within {DEFAULT_TIMEOUT_S:.0f} s (slurmctld down?)"
@@ -182,6 +219,17 @@ def sbatch(script: str) -> str:
 
 
 def scancel(job_ids: Iterable[str]) -> None:
-    ids = sorted(set(job_ids))
+    ids = sorted({job_id(j) for j in job_ids})
     if ids:
         run(["scancel", *ids])
+
+
+def time_left(job: str) -> str:
+    """``squeue``'s ``%L`` for one job: the time until its limit (``M:SS``, ``H:MM:SS``,
+    ``D-HH:MM:SS``, ``UNLIMITED``)."""
+    return run(["squeue", "--noheader", "--jobs", job_id(job), "--format", "%L"], timeout=10).strip()
+
+
+def requeue(job: str) -> None:
+    """``scontrol requeue`` of one job (a job may requeue itself: hw2.slurm.requeue)."""
+    run(["scontrol", "requeue", job_id(job)], timeout=30)

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hw2: slurm job {job}: {run_dir / contract.META_FILE} unreadable", file=sys.stderr)
         return 3
     try:
-        module = str(meta.extra.get("trainer_module") or launch.trainer_module(meta.trainer))
+        module = launch.run_trainer_module(meta)
     except launch.LaunchError as exc:
         lifecycle.end_by_executor(run_dir, "failed", str(exc))
         print(f"hw2: {exc}", file=sys.stderr)

@@ -79,6 +79,8 @@ def watched(meta: RunMeta) -> bool:
     """Whether the monitor still has something to learn about this run from Slurm."""
     if not is_slurm(meta) or not meta.extra.get("slurm_job_id"):
         return False
+    if not commands.valid_job_id(meta.extra["slurm_job_id"]):
+        return False  # an edited meta.json: never handed to Slurm's commands (kill says why)
     return meta.status in ("queued", "running") or meta.extra.get("slurm_state") not in ENDED
 
 

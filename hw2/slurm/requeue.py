@@ -34,13 +34,13 @@ import contextlib
 import os
 import re
 import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Final
 
 from hw2 import contract, launch, resume
 from hw2.runs import lifecycle
+from hw2.slurm import commands
 
 GRACE_ENV: Final = "HW2_SLURM_GRACE"
 """Seconds before the time limit to stop at (the job script exports ``executor.grace``)."""
@@ -96,19 +96,12 @@ def parse_time_left(text: str) -> float | None:
     return float(((days * 24 + hours) * 60 + minutes) * 60 + seconds)
 
 
-def time_left_s(job: str | None = None, *, timeout: float = 10.0) -> float | None:
+def time_left_s(job: str | None = None) -> float | None:
     """Seconds until this job's time limit as Slurm sees it now; None when Slurm cannot say."""
     try:
-        out = subprocess.run(
-            ["squeue", "-h", "-j", job or job_id(), "-o", "%L"],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        return parse_time_left(commands.time_left(job or job_id()))
+    except commands.SlurmError:
         return None
-    return parse_time_left(out.stdout) if out.returncode == 0 else None
 
 
 class Warned:
@@ -142,11 +135,9 @@ def end_attempt(run_dir: Path, epochs_done: int | None) -> tuple[str, int, str]:
             f"time(s), executor.max_restarts is {most}; {resume_hint} or executor.max_restarts",
         )
     try:
-        out = subprocess.run(
-            ["scontrol", "requeue", job], capture_output=True, text=True, timeout=30, check=False
-        )
-        why = None if out.returncode == 0 else " ".join((out.stderr or out.stdout).split())[:200]
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        commands.requeue(job)
+        why = None
+    except commands.SlurmError as exc:
         why = str(exc)
     if why is not None:
         return (

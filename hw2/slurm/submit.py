@@ -47,16 +47,23 @@ class Submission:
     script: Path | None = None
 
 
-def job_script(
-    run_dirs: Sequence[Path], settings: SlurmSettings, *, name: str, output_dir: Path, cwd: str
-) -> str:
-    """The ``sbatch`` script for ``run_dirs`` (an array when more than one)."""
+def job_script(run_dirs: Sequence[Path], settings: SlurmSettings, *, name: str) -> str:
+    """The ``sbatch`` script for ``run_dirs`` (an array when more than one).
+
+    No path is written into an ``#SBATCH`` line: the working directory and the output file go
+    to ``sbatch`` as argv items (:func:`output_pattern`, :func:`hw2.slurm.commands.sbatch`). The
+    run folders and the interpreter are shell-quoted data lines, and a path with a control
+    character is refused (:func:`hw2.slurm.commands.check_path`, :class:`SlurmError`). ``name``
+    and the settings are checked words (:func:`hw2.contract.safe_name`, :mod:`hw2.config.executor`).
+    """
     many = len(run_dirs) > 1
+    quoted = [shlex.quote(commands.check_path(p, "run folder")) for p in run_dirs]
+    python = shlex.quote(commands.check_path(sys.executable, "python interpreter"))
     lines = ["#!/bin/bash", f"#SBATCH --job-name={name}"]
-    lines.append(f"#SBATCH --output={output_dir}/%x-{'%A_%a' if many else '%j'}.out")
     if many:
         throttle = f"%{settings.array_parallelism}" if settings.array_parallelism else ""
-        lines.append(f"#SBATCH --array=0-{len(run_dirs) - 1}{throttle}")
+        last_task = len(quoted) - 1
+        lines.append(f"#SBATCH --array=0-{last_task}{throttle}")
     # --requeue: a time limit (through the USR1 below), a preemption or a lost node puts the job
     # back in the queue, and the run resumes from its checkpoint (hw2.slurm.requeue);
     # --open-mode=append keeps every attempt's Slurm output in one file.
@@ -64,7 +71,7 @@ def job_script(
     grace = effective_grace(settings)
     if grace:
         lines.append(f"#SBATCH --signal=B:USR1@{grace}")
-    lines += [f"#SBATCH --chdir={cwd}", f"#SBATCH --cpus-per-task={settings.cpus}"]
+    lines.append(f"#SBATCH --cpus-per-task={settings.cpus}")
     for opt, value in (("partition", settings.partition), ("account", settings.account)):
         if value:
             lines.append(f"#SBATCH --{opt}={value}")
@@ -80,12 +87,16 @@ def job_script(
         lines.append("export CUDA_VISIBLE_DEVICES=  # a CPU job: no GPU, whatever the login node had")
     lines.append(f"export {requeue.GRACE_ENV}={grace} {requeue.MAX_RESTARTS_ENV}={settings.max_restarts}")
     lines.append("RUNS=(")
-    lines += [f"  {shlex.quote(str(p))}" for p in run_dirs]
+    lines += [f"  {q}" for q in quoted]
     lines.append(")")
-    lines.append(
-        f'exec {shlex.quote(sys.executable)} -m hw2.slurm.job "${{RUNS[${{SLURM_ARRAY_TASK_ID:-0}}]}}"'
-    )
+    lines.append(f'exec {python} -m hw2.slurm.job "${{RUNS[${{SLURM_ARRAY_TASK_ID:-0}}]}}"')
     return "\n".join(lines) + "\n"
+
+
+def output_pattern(output_dir: Path, many: bool) -> str:
+    """``sbatch --output``: ``<output_dir>/<job name>-<job id>.out`` (``%A_%a`` for an array task),
+    a ``%`` of the folder's own name written ``%%`` so Slurm keeps it."""
+    return f"{str(output_dir).replace('%', '%%')}/%x-{'%A_%a' if many else '%j'}.out"
 
 
 def effective_grace(settings: SlurmSettings) -> int:
@@ -175,7 +186,7 @@ def submit_locked(
             continue
         assert meta is not None
         try:
-            launch.trainer_module(meta.trainer) if not meta.extra.get("trainer_module") else None
+            launch.run_trainer_module(meta)
         except launch.LaunchError as exc:
             lifecycle.fail_launch(path, str(exc))
             sub.skipped[run_id] = str(exc)
@@ -189,11 +200,11 @@ def submit_locked(
     first = contract.read_meta(paths[0])
     label = contract.safe_name((first.study if first and first.study else None) or name or paths[0].name, 40)
     job_name = f"hw2-{label}"
-    script = job_script(paths, settings, name=job_name, output_dir=out_dir, cwd=os.getcwd())
-    sub.script = out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}-{os.getpid()}.sbatch"
-    contract.atomic_write_text(sub.script, script)
     try:
-        job = commands.sbatch(script)
+        script = job_script(paths, settings, name=job_name)
+        sub.script = out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}-{os.getpid()}.sbatch"
+        contract.atomic_write_text(sub.script, script)
+        job = commands.sbatch(script, chdir=os.getcwd(), output=output_pattern(out_dir, len(paths) > 1))
     except commands.SlurmError as exc:
         for path in paths:
             lifecycle.fail_launch(path, str(exc))

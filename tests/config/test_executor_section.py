@@ -55,9 +55,7 @@ def test_a_study_and_its_base_layer_over_the_project_file(tmp_path: Path) -> Non
         "local",
         settings.model_copy(update={"kind": None, "time": "10", "array_parallelism": None}),
     )
-    script = job_script(
-        [tmp_path / "r1", tmp_path / "r2"], settings, name="hw2-S", output_dir=tmp_path, cwd="."
-    )
+    script = job_script([tmp_path / "r1", tmp_path / "r2"], settings, name="hw2-S")
     for line in ("--partition=gpu", "--account=lab", "--time=02:00:00", "--gres=gpu:1", "--array=0-1%1"):
         assert f"#SBATCH {line}" in script
 
@@ -121,7 +119,7 @@ def test_the_project_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_settings_written_in_yaml_round_trip(tmp_path: Path) -> None:
-    text = yaml.safe_dump({"executor": {"sbatch": ["--qos=normal", "-C a100"], "mem": "8g"}})
+    text = yaml.safe_dump({"executor": {"sbatch": ["--qos=normal", "--constraint=a100"], "mem": "8g"}})
     _write(tmp_path / "hw2-slurm.yaml", text)
     settings = load_settings()
-    assert settings.sbatch == ["--qos=normal", "-C a100"] and settings.mem == "8G"
+    assert settings.sbatch == ["--qos=normal", "--constraint=a100"] and settings.mem == "8G"

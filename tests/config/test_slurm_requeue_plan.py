@@ -45,14 +45,12 @@ def test_the_script_requeues_and_warns_grace_seconds_ahead(tmp_path: Path) -> No
         [tmp_path / "r"],
         SlurmSettings(time="10", grace=90, max_restarts=5),
         name="x",
-        output_dir=tmp_path,
-        cwd=".",
     )
     lines = script.splitlines()
     assert "#SBATCH --requeue" in lines and "#SBATCH --no-requeue" not in lines
     assert "#SBATCH --signal=B:USR1@90" in lines and "#SBATCH --open-mode=append" in lines
     assert f"export {requeue.GRACE_ENV}=90 {requeue.MAX_RESTARTS_ENV}=5" in lines
-    off = job_script([tmp_path / "r"], SlurmSettings(grace=0), name="x", output_dir=tmp_path, cwd=".")
+    off = job_script([tmp_path / "r"], SlurmSettings(grace=0), name="x")
     assert "--signal" not in off and f"{requeue.GRACE_ENV}=0" in off  # off: no warning, no self-requeue
 
 
