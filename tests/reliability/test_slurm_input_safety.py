@@ -19,15 +19,8 @@ from hw2.config.executor import SlurmSettings
 from hw2.runs import lifecycle
 from hw2.slurm import commands, control, monitor
 from hw2.slurm.submit import job_script, output_pattern
+from tests.config.test_executor_section import EXPERIMENT
 from tests.conftest import PROJECT_ROOT
-
-EXPERIMENT = """\
-name: exp
-trainer: mlp
-model: {name: mlp, hidden: [16]}
-optimizer: {name: sgd, lr: 0.1}
-train: {epochs: 1, batch_size: 64}
-"""
 
 
 def test_paths_never_reach_an_sbatch_line_and_a_control_character_is_refused(tmp_path: Path) -> None:
