@@ -76,6 +76,15 @@ def default_runs_dir() -> Path:
     return Path(os.environ.get("HW2_RUNS_DIR") or "runs")
 
 
+def make_runs_dir(runs_dir: Path | str) -> Path:
+    """Create the runs dir (and missing parents) if it is missing: the runs dir itself ``0700``, so
+    other local users can neither read its runs nor open its lock files (docs/security.md: sharing
+    one with a group on purpose). An existing folder keeps its mode."""
+    path = Path(runs_dir)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
 def cpu_slots() -> int:
     """``$HW2_CPU_SLOTS``: how many runs the scheduler runs at once without a GPU (default 1).
 

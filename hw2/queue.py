@@ -69,7 +69,7 @@ class _Planned:
 def _writable_runs_dir(runs_dir: Path | str) -> Path:
     runs_dir = Path(runs_dir)
     try:
-        runs_dir.mkdir(parents=True, exist_ok=True)
+        contract.make_runs_dir(runs_dir)
     except OSError as exc:
         raise QueueError(
             f"cannot create runs dir {runs_dir}: {exc.strerror}; fix: pass a writable --runs-dir"
@@ -322,6 +322,8 @@ def scheduler_lock_held(runs_dir: Path | str) -> bool:
     """Whether some process holds the scheduler lock (probe: try it and let go at once)."""
     try:
         return locks.is_locked(_lock_path(Path(runs_dir)))
+    except locks.UnsafeLockFile as exc:
+        raise QueueError(str(exc)) from exc
     except OSError as exc:
         raise QueueError(f"runs dir {runs_dir} is not writable: {exc.strerror}") from exc
 

@@ -1,0 +1,153 @@
+"""Safe on a shared login node (issue 19, items 3, 4 and 9): other local users cannot freeze the
+queue through its lock files, a symlinked folder in the runs dir is never a run, and no pid is
+signalled on a stale start time or on another host's word."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hw2 import launch, locks, queue
+from hw2.config import expand_study
+from hw2.scheduler import SCHEDULER_INFO, SCHEDULER_LOCK, Scheduler
+from tests.conftest import PROJECT_ROOT
+from tests.runtime.conftest import WriteConfig, statuses
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def _cli(runs_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hw2.cli", "--runs-dir", str(runs_dir), *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "250", **(env or {})},
+    )
+
+
+def _holder(path: Path) -> subprocess.Popen[str]:
+    """Another process that takes the flock on ``path`` and keeps it (until killed)."""
+    code = (
+        "import fcntl, os, sys, time\n"
+        "fd = os.open(sys.argv[1], os.O_RDONLY)\n"  # flock needs no more than read access
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "print('held', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+# --------------------------------------------------------------------------- item 3: locks
+
+
+def test_runs_dir_lock_and_state_files_are_private(tmp_path: Path, write_config: WriteConfig) -> None:
+    """The runs dir the tool creates is 0700; its lock and state files are 0600 (umask 022 would
+    give 0755 and 0644: readable by everyone, and flock needs only read access)."""
+    runs_dir = tmp_path / "fresh" / "runs"
+    old = os.umask(0o022)
+    try:
+        [planned] = expand_study(write_config("private"))
+        queue._writable_runs_dir(runs_dir)
+        with launch.queue_lock(runs_dir):
+            queue.create_run(runs_dir, planned)
+        assert not queue.scheduler_lock_held(runs_dir)
+        sched = Scheduler(runs_dir, idle_s=0.0)
+        assert sched.acquire(tries_s=0.0)
+        try:
+            info_mode = _mode(runs_dir / SCHEDULER_INFO)
+        finally:
+            sched.release()
+    finally:
+        os.umask(old)
+    assert _mode(runs_dir) == 0o700
+    assert _mode(runs_dir.parent) == 0o755  # only the runs dir itself is the tool's to make private
+    assert _mode(runs_dir / launch.QUEUE_LOCK) == 0o600
+    assert _mode(runs_dir / SCHEDULER_LOCK) == 0o600
+    assert info_mode == 0o600
+
+
+@pytest.mark.parametrize("name", [launch.QUEUE_LOCK, SCHEDULER_LOCK])
+def test_lock_files_are_never_opened_through_a_symlink(runs_dir: Path, tmp_path: Path, name: str) -> None:
+    victim = tmp_path / "victim"
+    (runs_dir / name).symlink_to(victim)
+    with pytest.raises((launch.LaunchError, queue.QueueError)) as err:
+        if name == launch.QUEUE_LOCK:
+            with launch.queue_lock(runs_dir):
+                pass
+        else:
+            queue.scheduler_lock_held(runs_dir)
+    message = str(err.value)
+    assert "\n" not in message and name in message and "symbolic link" in message and "fix:" in message
+    assert not victim.exists()  # nothing was created where the link points
+
+
+def test_scheduler_log_is_never_opened_through_a_symlink(runs_dir: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim.log"
+    (runs_dir / ".scheduler.log").symlink_to(victim)
+    launch.spawn_detached(
+        ["-c", "import sys; print('x', file=sys.stderr)"], log_path=runs_dir / ".scheduler.log"
+    )
+    time.sleep(0.5)
+    assert not victim.exists()
+
+
+def test_held_queue_lock_times_out_in_one_line_naming_the_holder(
+    runs_dir: Path, write_config: WriteConfig
+) -> None:
+    [planned] = expand_study(write_config("waits"))
+    run_id = queue.create_run(runs_dir, planned)
+    with launch.queue_lock(runs_dir):  # the tool's own lock file, then held by someone else
+        pass
+    holder = _holder(runs_dir / launch.QUEUE_LOCK)
+    try:
+        started = time.monotonic()
+        try:
+            proc = _cli(runs_dir, "kill", run_id, env={"HW2_QUEUE_LOCK_TIMEOUT_S": "1"})
+        except subprocess.TimeoutExpired:
+            pytest.fail("kill waited for the queue lock with no timeout")
+        waited = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.wait()
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr + proc.stdout
+    [line] = proc.stderr.strip().splitlines()
+    assert f"{runs_dir / launch.QUEUE_LOCK}: held by pid {holder.pid}" in line, line
+    assert "HW2_QUEUE_LOCK_TIMEOUT_S" in line and "fix:" in line
+    assert waited < 50
+    assert statuses(runs_dir)[run_id] == "queued"
+
+
+def test_queue_lock_timeout_defaults_to_a_generous_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HW2_QUEUE_LOCK_TIMEOUT_S", raising=False)
+    assert launch.queue_lock_timeout() == 60.0
+    monkeypatch.setenv("HW2_QUEUE_LOCK_TIMEOUT_S", "2.5")
+    assert launch.queue_lock_timeout() == 2.5
+    monkeypatch.setenv("HW2_QUEUE_LOCK_TIMEOUT_S", "soon")
+    assert launch.queue_lock_timeout() == 60.0
+
+
+def test_lock_holder_is_found(tmp_path: Path) -> None:
+    path = tmp_path / "some.lock"
+    assert locks.holder_pid(path) is None  # missing
+    with locks.locked(path):
+        assert locks.holder_pid(path) == os.getpid()
+    assert locks.holder_pid(path) is None  # free
+    holder = _holder(path)
+    try:
+        assert locks.holder_pid(path) == holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
