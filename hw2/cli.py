@@ -383,6 +383,13 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
     now = time.time()
     summaries = list_runs(_runs_dir(args))
+    links = contract.symlinked_run_dirs(_runs_dir(args))
+    if links:
+        print(
+            f"{PROG}: skipped {len(links)} symlinked folder(s) in {_runs_dir(args)} (a run folder is never "
+            f"a symlink): {', '.join(links)}",
+            file=sys.stderr,
+        )
     if args.status:
         summaries = [s for s in summaries if s.status in args.status]
     if args.json:

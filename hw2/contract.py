@@ -382,12 +382,30 @@ def read_result(run_dir: Path) -> dict[str, Any] | None:
 
 
 def list_run_dirs(runs_dir: Path) -> list[Path]:
-    """Run folders (those holding a meta.json), oldest first by run id."""
+    """Run folders (those holding a meta.json), oldest first by run id.
+
+    A symbolic link is never a run folder, even to one: the scheduler would launch it and write
+    its ``train.log`` and ``meta.json`` wherever it points, and :func:`run_path` refuses it (so
+    ``kill`` could not stop it). :func:`symlinked_run_dirs` names those skipped.
+    """
     try:
-        entries = sorted(p for p in Path(runs_dir).iterdir() if p.is_dir() and not p.name.startswith("."))
+        with os.scandir(runs_dir) as it:
+            names = sorted(
+                e.name for e in it if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
+            )
     except FileNotFoundError:
         return []
+    entries = [Path(runs_dir) / name for name in names]
     return [p for p in entries if (p / META_FILE).exists()]
+
+
+def symlinked_run_dirs(runs_dir: Path) -> list[str]:
+    """Names of the symbolic links to folders in ``runs_dir``, which :func:`list_run_dirs` skips."""
+    try:
+        with os.scandir(runs_dir) as it:
+            return sorted(e.name for e in it if not e.name.startswith(".") and e.is_symlink() and e.is_dir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 RESUMABLE_STATUSES: Final = frozenset({"failed", "killed"})

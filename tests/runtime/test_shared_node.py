@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from hw2 import launch, locks, queue
+from hw2 import contract, launch, locks, queue
 from hw2.config import expand_study
+from hw2.runs.store import RunsWatcher, list_runs
 from hw2.scheduler import SCHEDULER_INFO, SCHEDULER_LOCK, Scheduler
 from tests.conftest import PROJECT_ROOT
 from tests.runtime.conftest import WriteConfig, statuses
@@ -151,3 +152,51 @@ def test_lock_holder_is_found(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+# --------------------------------------------------------------------------- item 4: symlinks
+
+
+def _symlinked_run(runs_dir: Path, tmp_path: Path, write_config: WriteConfig, name: str) -> Path:
+    """A real queued run folder elsewhere, and a symlink to it inside ``runs_dir``."""
+    elsewhere = tmp_path / "elsewhere"
+    [planned] = expand_study(write_config(name))
+    run_id = queue.create_run(elsewhere, planned)
+    (runs_dir / run_id).symlink_to(elsewhere / run_id, target_is_directory=True)
+    return elsewhere / run_id
+
+
+def test_a_symlinked_run_folder_is_never_listed_or_launched(
+    runs_dir: Path, tmp_path: Path, write_config: WriteConfig
+) -> None:
+    target = _symlinked_run(runs_dir, tmp_path, write_config, "linked")
+    assert contract.list_run_dirs(runs_dir) == []
+    assert queue.queued_run_dirs(runs_dir) == []
+    assert list_runs(runs_dir, use_cache=False) == []
+    index = RunsWatcher(runs_dir)
+    assert [u for u in index.poll() if not u.removed] == []
+    sched = Scheduler(runs_dir, idle_s=0.0)
+    assert sched.acquire(tries_s=0.0)
+    try:
+        assert sched.launch_ready() == 0
+    finally:
+        sched.release()
+    assert not (target / contract.LOG_FILE).exists()
+    meta = contract.read_meta(target)
+    assert meta is not None and meta.status == "queued"
+
+
+def test_ls_says_once_that_symlinked_folders_are_skipped(
+    runs_dir: Path, tmp_path: Path, write_config: WriteConfig
+) -> None:
+    one = _symlinked_run(runs_dir, tmp_path, write_config, "linked-one")
+    two = _symlinked_run(runs_dir, tmp_path, write_config, "linked-two")
+    [planned] = expand_study(write_config("real"))
+    real = queue.create_run(runs_dir, planned)
+    for args in (["ls"], ["ls", "--json"]):
+        proc = _cli(runs_dir, *args)
+        assert proc.returncode == 0, proc.stderr
+        assert real in proc.stdout and one.name not in proc.stdout and two.name not in proc.stdout
+        said = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "symlinked" in ln]
+        assert len(said) == 1, proc.stdout + proc.stderr
+        assert one.name in said[0] and two.name in said[0]
