@@ -5,20 +5,23 @@ signalled on a stale start time or on another host's word."""
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from hw2 import cli as hw2_cli
 from hw2 import contract, launch, locks, queue
 from hw2.config import expand_study
 from hw2.runs.store import RunsWatcher, list_runs
 from hw2.scheduler import SCHEDULER_INFO, SCHEDULER_LOCK, Scheduler
 from tests.conftest import PROJECT_ROOT
-from tests.runtime.conftest import WriteConfig, statuses
+from tests.runtime.conftest import WriteConfig, statuses, wait_for
 
 
 def _mode(path: Path) -> int:
@@ -200,3 +203,72 @@ def test_ls_says_once_that_symlinked_folders_are_skipped(
         said = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "symlinked" in ln]
         assert len(said) == 1, proc.stdout + proc.stderr
         assert one.name in said[0] and two.name in said[0]
+
+
+# --------------------------------------------------------------------------- item 9: pids
+
+
+def test_foreground_ctrl_c_checks_the_start_time_recorded_at_launch(
+    runs_dir: Path, write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At Ctrl-C the handler must compare the pid with the start time recorded at launch: read
+    again then, it is whatever process holds the pid now (here: one started an hour later)."""
+    cfg = write_config("fg-pid", epochs=40, batches=40)
+    real = contract.process_create_time
+    reused = threading.Event()
+    monkeypatch.setattr(
+        contract,
+        "process_create_time",
+        lambda pid: (real(pid) or 0.0) + 3600.0 if reused.is_set() else real(pid),
+    )
+    sent: list[tuple[int, float | None, int]] = []
+    signal_group = launch.signal_group
+
+    def record(pid: int, create_time: float | None, sig: int) -> bool:
+        sent.append((pid, create_time, sig))
+        return signal_group(pid, create_time, sig)
+
+    monkeypatch.setattr(launch, "signal_group", record)
+
+    def interrupt() -> None:
+        def started() -> bool:
+            dirs = contract.list_run_dirs(runs_dir)
+            meta = contract.read_meta(dirs[0]) if dirs else None
+            return meta is not None and meta.pid_create_time is not None
+
+        if wait_for(started, 30):
+            reused.set()
+            os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    code = hw2_cli.main(["--runs-dir", str(runs_dir), "run", str(cfg)])
+    [run_dir] = contract.list_run_dirs(runs_dir)
+    meta = contract.read_meta(run_dir)
+    assert meta is not None and meta.pid is not None
+    assert sent and sent[0][:2] == (meta.pid, meta.pid_create_time), sent
+    assert code == 130 and meta.status == "killed"
+
+
+def test_stop_scheduler_refuses_a_pid_recorded_by_another_host(runs_dir: Path) -> None:
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    fd = locks.try_lock(runs_dir / SCHEDULER_LOCK)
+    assert fd is not None
+    try:
+        contract.atomic_write_json(
+            runs_dir / SCHEDULER_INFO,
+            {
+                "pid": sleeper.pid,
+                "pid_create_time": contract.process_create_time(sleeper.pid),
+                "host": "some-other-login-node",
+            },
+        )
+        with pytest.raises(queue.QueueError) as err:
+            queue.stop_scheduler(runs_dir, timeout=0.5)
+        message = str(err.value)
+        assert "\n" not in message and "some-other-login-node" in message and SCHEDULER_INFO in message
+        time.sleep(0.2)
+        assert sleeper.poll() is None  # not signalled
+    finally:
+        locks.release(fd)
+        sleeper.kill()
+        sleeper.wait()
