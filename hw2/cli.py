@@ -196,6 +196,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         meta = contract.read_meta(path)
         assert meta is not None
         proc = launch.start_trainer(path, meta, cuda_visible_devices=None, launched_by="cli", cwd=os.getcwd())
+    # the start time recorded at launch: read again at Ctrl-C, it is that of whoever has the pid then
+    launched = contract.read_meta(path)
+    create_time = launched.pid_create_time if launched is not None else None
     console = _console()
     console.print(f"run {run_id} (pid {proc.pid}); log: {path / contract.LOG_FILE}")
 
@@ -205,7 +208,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         nonlocal interrupts
         interrupts += 1
         sig = signal.SIGTERM if interrupts == 1 else signal.SIGKILL
-        launch.signal_group(proc.pid, contract.process_create_time(proc.pid), sig)
+        launch.signal_group(proc.pid, create_time, sig)
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     tailer = MetricsTailer(path / contract.METRICS_FILE)
@@ -386,6 +389,13 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
     now = time.time()
     summaries = list_runs(_runs_dir(args))
+    links = contract.symlinked_run_dirs(_runs_dir(args))
+    if links:
+        print(
+            f"{PROG}: skipped {len(links)} symlinked folder(s) in {_runs_dir(args)} (a run folder is never "
+            f"a symlink): {', '.join(links)}",
+            file=sys.stderr,
+        )
     if args.status:
         summaries = [s for s in summaries if s.status in args.status]
     if args.json:

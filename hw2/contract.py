@@ -76,6 +76,15 @@ def default_runs_dir() -> Path:
     return Path(os.environ.get("HW2_RUNS_DIR") or "runs")
 
 
+def make_runs_dir(runs_dir: Path | str) -> Path:
+    """Create the runs dir (and missing parents) if it is missing: the runs dir itself ``0700``, so
+    other local users can neither read its runs nor open its lock files (docs/security.md: sharing
+    one with a group on purpose). An existing folder keeps its mode."""
+    path = Path(runs_dir)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
 def cpu_slots() -> int:
     """``$HW2_CPU_SLOTS``: how many runs the scheduler runs at once without a GPU (default 1).
 
@@ -373,12 +382,30 @@ def read_result(run_dir: Path) -> dict[str, Any] | None:
 
 
 def list_run_dirs(runs_dir: Path) -> list[Path]:
-    """Run folders (those holding a meta.json), oldest first by run id."""
+    """Run folders (those holding a meta.json), oldest first by run id.
+
+    A symbolic link is never a run folder, even to one: the scheduler would launch it and write
+    its ``train.log`` and ``meta.json`` wherever it points, and :func:`run_path` refuses it (so
+    ``kill`` could not stop it). :func:`symlinked_run_dirs` names those skipped.
+    """
     try:
-        entries = sorted(p for p in Path(runs_dir).iterdir() if p.is_dir() and not p.name.startswith("."))
+        with os.scandir(runs_dir) as it:
+            names = sorted(
+                e.name for e in it if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
+            )
     except FileNotFoundError:
         return []
+    entries = [Path(runs_dir) / name for name in names]
     return [p for p in entries if (p / META_FILE).exists()]
+
+
+def symlinked_run_dirs(runs_dir: Path) -> list[str]:
+    """Names of the symbolic links to folders in ``runs_dir``, which :func:`list_run_dirs` skips."""
+    try:
+        with os.scandir(runs_dir) as it:
+            return sorted(e.name for e in it if not e.name.startswith(".") and e.is_symlink() and e.is_dir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 RESUMABLE_STATUSES: Final = frozenset({"failed", "killed"})

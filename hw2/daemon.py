@@ -34,6 +34,8 @@ def scheduler_lock_held(runs_dir: Path | str) -> bool:
     """Whether some process holds the scheduler lock (probe: try it and let go at once)."""
     try:
         return locks.is_locked(_lock_path(Path(runs_dir)))
+    except locks.UnsafeLockFile as exc:
+        raise QueueError(str(exc)) from exc
     except OSError as exc:
         raise QueueError(f"runs dir {runs_dir} is not writable: {exc.strerror}") from exc
 
@@ -44,6 +46,8 @@ def scheduler_info(runs_dir: Path | str) -> dict[str, Any] | None:
         return None
     info = contract.read_json(Path(runs_dir) / SCHEDULER_INFO) or {}
     pid = info.get("pid")
+    if info.get("host") not in (None, contract.host_name()):
+        return info  # alive on its own host (it holds the lock); its pid says nothing here
     if not (isinstance(pid, int) and contract.pid_alive(pid, info.get("pid_create_time"))):
         info = {"pid": None}
     return info
@@ -91,6 +95,11 @@ def stop_scheduler(runs_dir: Path | str, timeout: float = 10.0) -> bool:
     if not info or not info.get("pid"):
         return False
     pid = int(info["pid"])
+    if info.get("host") not in (None, contract.host_name()):
+        raise QueueError(
+            f"{Path(runs_dir) / SCHEDULER_INFO}: the scheduler (pid {pid}) runs on host {info['host']}; "
+            f"fix: run `hw2-tui scheduler stop` on {info['host']}"
+        )
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout

@@ -33,6 +33,7 @@ from hw2.runs.lifecycle import describe_exit as describe_exit
 
 QUEUE_LOCK = ".queue.lock"
 DEFAULT_KILL_GRACE_S = 10.0
+DEFAULT_QUEUE_LOCK_TIMEOUT_S = 60.0
 
 
 class LaunchError(Exception):
@@ -47,14 +48,34 @@ def queue_lock(runs_dir: Path) -> Iterator[None]:
     """Exclusive lock for queue state changes (queued → running / killed).
 
     Held only for milliseconds. Both the scheduler's launch and ``kill_run`` take it, so a queued
-    run is either launched or killed, never both, and never launched twice.
+    run is either launched or killed, never both, and never launched twice. A lock held for longer
+    than :func:`queue_lock_timeout` (a stuck or hostile holder) ends the wait in one line naming
+    the holder's pid when known.
     """
+    path = Path(runs_dir) / QUEUE_LOCK
+    timeout = queue_lock_timeout()
     with contextlib.ExitStack() as stack:
         try:
-            stack.enter_context(locks.locked(Path(runs_dir) / QUEUE_LOCK))
+            stack.enter_context(locks.locked(path, timeout_s=timeout))
+        except locks.LockTimeout as exc:
+            stop = (
+                f"stop pid {exc.pid} if it is stuck (kill {exc.pid})"
+                if exc.pid
+                else "stop the process holding it"
+            )
+            raise LaunchError(
+                f"{exc}; fix: {stop}, or wait and retry (HW2_QUEUE_LOCK_TIMEOUT_S={timeout:g} sets the wait)"
+            ) from exc
+        except locks.UnsafeLockFile as exc:
+            raise LaunchError(str(exc)) from exc
         except OSError as exc:
             raise LaunchError(f"runs dir {runs_dir} is not writable: {exc.strerror}") from exc
         yield
+
+
+def queue_lock_timeout() -> float:
+    """``$HW2_QUEUE_LOCK_TIMEOUT_S``: seconds :func:`queue_lock` waits for the lock (default 60)."""
+    return env_float("HW2_QUEUE_LOCK_TIMEOUT_S", DEFAULT_QUEUE_LOCK_TIMEOUT_S, minimum=0.0)
 
 
 # --------------------------------------------------------------------------- trainer modules
@@ -242,8 +263,8 @@ def spawn_detached(argv: list[str], log_path: Path | None = None, cwd: str | Non
     """
     out: Any = subprocess.DEVNULL
     if log_path is not None:
-        try:
-            out = open(log_path, "ab")  # noqa: SIM115 - closed below
+        try:  # a state file of the runs dir: 0600, never through a link
+            out = os.fdopen(locks.open_private(log_path, os.O_WRONLY | os.O_APPEND), "ab")
         except OSError:
             out = subprocess.DEVNULL
     try:

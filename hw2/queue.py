@@ -63,7 +63,7 @@ class _Planned:
 def _writable_runs_dir(runs_dir: Path | str) -> Path:
     runs_dir = Path(runs_dir)
     try:
-        runs_dir.mkdir(parents=True, exist_ok=True)
+        contract.make_runs_dir(runs_dir)
     except OSError as exc:
         raise QueueError(
             f"cannot create runs dir {runs_dir}: {exc.strerror}; fix: pass a writable --runs-dir"

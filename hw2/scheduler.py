@@ -462,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     runs_dir: Path = args.runs_dir
     try:
-        runs_dir.mkdir(parents=True, exist_ok=True)
+        contract.make_runs_dir(runs_dir)
         return Scheduler(runs_dir).run()
     except OSError as exc:
         log.error("cannot use runs dir %s: %s", runs_dir, exc)

@@ -241,8 +241,11 @@ class RunsWatcher:
             with os.scandir(self.runs_dir) as it:
                 for entry in it:
                     name = entry.name
-                    if name.startswith(".") or (
-                        name not in self._runs and not entry.is_dir(follow_symlinks=False)
+                    # a symlink is never a run folder (contract.list_run_dirs), even a known one's name
+                    if (
+                        name.startswith(".")
+                        or entry.is_symlink()
+                        or (name not in self._runs and not entry.is_dir(follow_symlinks=False))
                     ):
                         continue
                     # a folder that lost its meta.json is no run any more (as for list_runs)

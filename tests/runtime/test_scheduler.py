@@ -206,7 +206,7 @@ def test_trainer_exception_fails_with_traceback_in_log(
 
 def test_concurrent_ensure_scheduler_starts_one_daemon(runs_dir: Path, write_config: WriteConfig) -> None:
     ids = _enqueue(runs_dir, write_config("race", epochs=1, batches=5), n=3)
-    code = "import sys; from hw2 import queue; daemon.ensure_scheduler(sys.argv[1])"
+    code = "import sys; from hw2 import daemon; daemon.ensure_scheduler(sys.argv[1])"
     procs = [
         subprocess.Popen([sys.executable, "-c", code, str(runs_dir)], cwd=PROJECT_ROOT) for _ in range(4)
     ]
