@@ -129,11 +129,14 @@ def test_cnn_variants_differ_from_base_only_in_the_model() -> None:
 
 def test_regularised_study_compares_the_same_architecture() -> None:
     runs = {r.name: r.cfg for r in expand_study(CONFIGS / "studies/2.2.6-regularised.yaml")}
-    overfit, reg = runs["overfit-s0"], runs["regularised-s0"]
-    assert overfit.model.name == "deeper" and not overfit.model.batch_norm and overfit.model.dropout == 0
+    overfit, mid, reg = runs["overfit-s0"], runs["bn-dropout-wd-s0"], runs["regularised-s0"]
+    # one architecture, BatchNorm in every arm (without it the plain net does not start learning)
+    assert overfit.model.model_copy(update={"dropout": reg.model.dropout}) == reg.model == mid.model
+    assert overfit.model.batch_norm and overfit.model.dropout == 0 and reg.model.dropout > 0
     assert not overfit.augment.enabled and overfit.optimizer.weight_decay == 0
+    assert not mid.augment.enabled and mid.optimizer.weight_decay == reg.optimizer.weight_decay > 0
     assert reg.model.name == "regularized" and reg.augment.enabled
-    assert overfit.train.epochs == reg.train.epochs == 30
+    assert overfit.train.epochs == mid.train.epochs == reg.train.epochs == 30
 
 
 def test_discover_the_shipped_tree() -> None:
