@@ -94,12 +94,15 @@ def run_identity(run_dir: Path, meta: RunMeta) -> str | None:
 
 
 def _existing_runs(runs_dir: Path) -> list[_Existing]:
-    """Every readable run, oldest first."""
+    """Every readable run, oldest first by creation time (run ids order by second only: two runs
+    created in one second would sort by their random suffix, and "the newest twin" would be a
+    coin toss)."""
     out = []
     for path in contract.list_run_dirs(runs_dir):
         meta = contract.read_meta(path)
         if meta is not None:
             out.append(_Existing(path, meta))
+    out.sort(key=lambda e: (e.meta.created or 0.0, e.run_id))
     return out
 
 
