@@ -23,7 +23,8 @@ if TYPE_CHECKING:  # pydantic costs a quarter second to import; `ls` and `kill` 
     pass
 
 from hw2.daemon import ensure_scheduler
-from hw2.queue import PlannedLike, QueueError, _writable_runs_dir, create_run, kill_run
+from hw2.executors.local import kill_run
+from hw2.queue import PlannedLike, QueueError, _writable_runs_dir, create_run
 from hw2.run_keys import identity
 
 BLOCKING_STATUSES: Final = frozenset({"done", "queued", "running"})

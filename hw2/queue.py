@@ -1,12 +1,12 @@
-"""The run queue, on disk: creating run folders and finding them, local kill, requeue folders.
+"""The run queue, on disk: creating run folders (a requeue makes a new one) and finding them.
 Run keys are :mod:`hw2.run_keys`, the daemon's control :mod:`hw2.daemon`, sweep planning
 :mod:`hw2.planning`.
 
 Why on disk: a queued or running experiment must outlive the TUI or the SSH session that started
 it. A queued run is just a run folder whose ``meta.json`` says ``queued``; the scheduler daemon
 (:mod:`hw2.scheduler`) launches them oldest first. The queue owns a run's creation (its
-``config.yaml`` and first ``meta.json``) and the cancellation of a queued run, through
-:mod:`hw2.runs.lifecycle`. Every state change of a queued run happens under
+``config.yaml`` and first ``meta.json``, through :mod:`hw2.runs.lifecycle`); stopping a local run
+is the local executor's (:func:`hw2.executors.local.kill_run`). Every state change of a queued run happens under
 :func:`hw2.launch.queue_lock`, and only the process holding ``runs/.scheduler.lock`` launches
 anything, so two TUIs/CLIs never start a run twice.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -26,7 +25,6 @@ from hw2 import contract, launch
 from hw2.contract import RunMeta
 from hw2.run_keys import config_hash, identity, memory_key
 from hw2.runs import lifecycle
-from hw2.runs.liveness import LOCAL
 
 if TYPE_CHECKING:  # pydantic costs a quarter second to import; `ls` and `kill` never need it
     from hw2.schema import ExperimentConfig
@@ -164,7 +162,7 @@ def queued_run_dirs(runs_dir: Path | str) -> list[Path]:
 # --------------------------------------------------------------------------- kill / requeue
 
 
-def _run_dir(runs_dir: Path | str, run_id: str) -> Path:
+def run_dir_of(runs_dir: Path | str, run_id: str) -> Path:
     try:
         path = contract.run_path(Path(runs_dir), run_id)
     except contract.ContractError as exc:
@@ -172,45 +170,6 @@ def _run_dir(runs_dir: Path | str, run_id: str) -> Path:
     if not (path / contract.META_FILE).exists():
         raise QueueError(f"no run {run_id!r} in {runs_dir}")
     return path
-
-
-def kill_run(runs_dir: Path | str, run_id: str, grace: float | None = None) -> bool:
-    """Stop a run. Queued → ``killed`` at once, under the queue lock
-    (:func:`hw2.runs.lifecycle.cancel_queued`). Running → SIGTERM to its process group (the
-    harness records ``killed``), then SIGKILL after ``grace`` seconds (``$HW2_KILL_GRACE``,
-    default 10) by a small detached helper. False if the run was already finished.
-    """
-    runs_dir = Path(runs_dir)
-    path = _run_dir(runs_dir, run_id)
-    first = contract.read_meta(path)
-    if first is not None and first.extra.get("executor", LOCAL) != LOCAL:
-        raise QueueError(
-            f"run {run_id} is a {first.extra.get('executor')} run; kill it through its executor (hw2.executors)"
-        )
-    try:
-        with launch.queue_lock(runs_dir):
-            meta = contract.read_meta(path)
-            if meta is None:
-                raise QueueError(f"{path / contract.META_FILE}: unreadable")
-            if meta.status == "queued":
-                return lifecycle.cancel_queued(path)
-    except launch.LaunchError as exc:
-        raise QueueError(str(exc)) from exc
-    if meta.status != "running":
-        return False
-    if meta.host != contract.host_name():
-        raise QueueError(f"run {run_id} runs on host {meta.host}; kill it there")
-    if not meta.pid:
-        return False
-    if not launch.signal_group(meta.pid, meta.pid_create_time, signal.SIGTERM):
-        launch.mark_dead_run(path)
-        return False
-    grace = launch.kill_grace() if grace is None else grace
-    args = ["-m", "hw2.launch", "escalate", "--pid", str(meta.pid), "--grace", str(grace)]
-    if meta.pid_create_time is not None:
-        args += ["--create-time", repr(meta.pid_create_time)]
-    launch.spawn_detached(args)
-    return True
 
 
 def requeue(runs_dir: Path | str, run_id: str, *, extra: dict[str, Any] | None = None) -> str:
@@ -221,7 +180,7 @@ def requeue(runs_dir: Path | str, run_id: str, *, extra: dict[str, Any] | None =
     Creates the folder only: its executor hands it over (:meth:`hw2.executors.Executor.requeue`);
     ``extra`` adds meta fields (``executor`` for a run that is not local)."""
     runs_dir = Path(runs_dir)
-    path = _run_dir(runs_dir, run_id)
+    path = run_dir_of(runs_dir, run_id)
     old = contract.read_meta(path)
     if old is None:
         raise QueueError(f"{path / contract.META_FILE}: unreadable")

@@ -1,15 +1,18 @@
 """The local executor: runs queued in their folders and started by the scheduler daemon on this box
-(:mod:`hw2.scheduler`, made sure of by :func:`hw2.daemon.ensure_scheduler`)."""
+(:mod:`hw2.scheduler`, made sure of by :func:`hw2.daemon.ensure_scheduler`), and stopped here
+(:func:`kill_run`: a queued run cancelled under the queue lock, a running one signalled)."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hw2 import daemon, queue
+from hw2 import contract, daemon, launch, queue
 from hw2.contract import RunMeta
 from hw2.executors import LOCAL, ExecutorError, Placement, Submitted, reopen
+from hw2.runs import lifecycle
 
 
 class LocalExecutor:
@@ -25,7 +28,7 @@ class LocalExecutor:
         return Submitted(list(run_ids))
 
     def kill(self, runs_dir: Path, run_id: str) -> bool:
-        return bool(_queue_call(queue.kill_run, runs_dir, run_id))
+        return bool(_queue_call(kill_run, runs_dir, run_id))
 
     def requeue(self, runs_dir: Path, run_id: str) -> str:
         new_id = str(_queue_call(queue.requeue, runs_dir, run_id))
@@ -42,6 +45,45 @@ class LocalExecutor:
 
     def plan(self, runs_dir: Path, settings: Any) -> Placement:
         return placement(runs_dir)
+
+
+def kill_run(runs_dir: Path | str, run_id: str, grace: float | None = None) -> bool:
+    """Stop a run. Queued → ``killed`` at once, under the queue lock
+    (:func:`hw2.runs.lifecycle.cancel_queued`). Running → SIGTERM to its process group (the
+    harness records ``killed``), then SIGKILL after ``grace`` seconds (``$HW2_KILL_GRACE``,
+    default 10) by a small detached helper. False if the run was already finished.
+    """
+    runs_dir = Path(runs_dir)
+    path = queue.run_dir_of(runs_dir, run_id)
+    first = contract.read_meta(path)
+    if first is not None and first.extra.get("executor", LOCAL) != LOCAL:
+        raise queue.QueueError(
+            f"run {run_id} is a {first.extra.get('executor')} run; kill it through its executor (hw2.executors)"
+        )
+    try:
+        with launch.queue_lock(runs_dir):
+            meta = contract.read_meta(path)
+            if meta is None:
+                raise queue.QueueError(f"{path / contract.META_FILE}: unreadable")
+            if meta.status == "queued":
+                return lifecycle.cancel_queued(path)
+    except launch.LaunchError as exc:
+        raise queue.QueueError(str(exc)) from exc
+    if meta.status != "running":
+        return False
+    if meta.host != contract.host_name():
+        raise queue.QueueError(f"run {run_id} runs on host {meta.host}; kill it there")
+    if not meta.pid:
+        return False
+    if not launch.signal_group(meta.pid, meta.pid_create_time, signal.SIGTERM):
+        launch.mark_dead_run(path)
+        return False
+    grace = launch.kill_grace() if grace is None else grace
+    args = ["-m", "hw2.launch", "escalate", "--pid", str(meta.pid), "--grace", str(grace)]
+    if meta.pid_create_time is not None:
+        args += ["--create-time", repr(meta.pid_create_time)]
+    launch.spawn_detached(args)
+    return True
 
 
 def placement(runs_dir: Path | str) -> Placement:

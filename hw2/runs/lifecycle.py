@@ -30,7 +30,7 @@
 | :func:`finish` | the harness (:func:`trainers.common.main`) | its own end: status, exit code, error, ended |
 | :func:`reap_exit` | the launcher that waited for the process (scheduler, ``hw2-tui run``) | what the harness could not record (killed by a signal, crashed before the harness); the exit code of a final run that lacks one |
 | :func:`mark_vanished` | whoever finds the process gone with no launcher left to reap it | failed, "process died without finishing" |
-| :func:`cancel_queued` | :func:`hw2.queue.kill_run`, under the queue lock | killed while queued |
+| :func:`cancel_queued` | :func:`hw2.executors.local.kill_run`, under the queue lock | killed while queued |
 | :func:`record_submission` | the Slurm submitter (:func:`hw2.slurm.submit.submit_runs`), under the queue lock | executor ``slurm``, ``slurm_job_id`` |
 | :func:`start_on_node` | the Slurm job itself, on its node (``python -m hw2.slurm.job``), before it becomes the trainer | status, started, host (the node), launched_by, pid; its job id |
 | :func:`end_by_executor` | the Slurm monitor (:class:`hw2.slurm.monitor.SlurmMonitor`, run by the scheduler daemon) | a job Slurm ended before the run recorded its end: failed/killed with Slurm's state in ``error`` |

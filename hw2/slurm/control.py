@@ -1,4 +1,4 @@
-"""Kill and requeue of Slurm runs: what :func:`hw2.queue.kill_run` / :func:`hw2.queue.requeue` do for a
+"""Kill and requeue of Slurm runs: what :func:`hw2.executors.local.kill_run` / :func:`hw2.queue.requeue` do for a
 run whose meta says ``executor: slurm`` (the CLI's ``kill``/``requeue`` and the TUI's ``k``/``r``).
 
 * :func:`kill`: a queued run is cancelled at once under the queue lock (the job, if it starts

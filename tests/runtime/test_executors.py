@@ -17,7 +17,7 @@ import pytest
 
 from hw2 import cli, contract, daemon, executors, launch, queue
 from hw2.contract import RunMeta
-from hw2.executors import ExecutorError, Submitted
+from hw2.executors import ExecutorError, Submitted, local
 from hw2.runs import lifecycle
 from hw2.runs.readers import list_runs
 from tests.runtime.conftest import WriteConfig, wait_for
@@ -159,6 +159,6 @@ def test_the_local_scheduler_never_launches_another_executors_run(
     assert wait_for(lambda: not daemon.scheduler_lock_held(runs_dir), timeout=60)  # it exits: nothing left
     assert _meta(runs_dir, theirs).status == "queued"
     with pytest.raises(queue.QueueError, match=f"is a {NAME} run; kill it through its executor"):
-        queue.kill_run(runs_dir, theirs)
+        local.kill_run(runs_dir, theirs)
     assert executors.of_run(_meta(runs_dir, theirs)).kill(runs_dir, theirs) is True  # its own kill
     assert _meta(runs_dir, theirs).status == "killed"

@@ -14,6 +14,7 @@ import yaml
 
 from hw2 import contract, daemon, queue
 from hw2.config import expand_study
+from hw2.executors import local
 from hw2.runs import liveness
 from hw2.scheduler import admit_on_gpu, visible_gpu_ids
 from tests.conftest import PROJECT_ROOT
@@ -100,10 +101,10 @@ def test_scheduler_drains_queue_never_exceeding_slots(
 def test_kill_queued_run_is_immediate(runs_dir: Path, write_config: WriteConfig) -> None:
     [rid] = _enqueue(runs_dir, write_config("to-kill"))
     [after] = _enqueue(runs_dir, write_config("after-kill", epochs=1))
-    assert queue.kill_run(runs_dir, rid) is True
+    assert local.kill_run(runs_dir, rid) is True
     meta = _meta(runs_dir, rid)  # killed at once, in meta, before any scheduler exists
     assert meta.status == "killed" and meta.error == "killed while queued" and meta.ended
-    assert queue.kill_run(runs_dir, rid) is False  # already final
+    assert local.kill_run(runs_dir, rid) is False  # already final
     # The scheduler drains the queue: it launches the run queued after the killed one (which was
     # older, so it would have gone first) and never the killed one.
     daemon.ensure_scheduler(runs_dir)
@@ -122,7 +123,7 @@ def test_kill_running_run_records_killed(runs_dir: Path, write_config: WriteConf
     daemon.ensure_scheduler(runs_dir)
     assert wait_for(lambda: (runs_dir / rid / contract.METRICS_FILE).exists() and _meta(runs_dir, rid).pid)
     pid = _meta(runs_dir, rid).pid
-    assert queue.kill_run(runs_dir, rid) is True
+    assert local.kill_run(runs_dir, rid) is True
     assert wait_for(lambda: _meta(runs_dir, rid).status == "killed", timeout=30)
     meta = _meta(runs_dir, rid)
     assert (meta.exit_code, meta.error) == (143, "stopped by SIGTERM"), meta.to_dict()
@@ -137,7 +138,7 @@ def test_kill_is_recorded_when_the_framework_turns_it_into_its_own_error(
     [rid] = _enqueue(runs_dir, write_config("converts", epochs=50, batches=20, model="convert"))
     daemon.ensure_scheduler(runs_dir)
     assert wait_for(lambda: (runs_dir / rid / contract.METRICS_FILE).exists() and _meta(runs_dir, rid).pid)
-    assert queue.kill_run(runs_dir, rid) is True
+    assert local.kill_run(runs_dir, rid) is True
     assert wait_for(lambda: _meta(runs_dir, rid).status == "killed", timeout=30), _meta(
         runs_dir, rid
     ).to_dict()
@@ -168,7 +169,7 @@ def test_kill_escalates_to_sigkill_when_sigterm_is_ignored(runs_dir: Path, write
             pid_create_time=contract.process_create_time(proc.pid),
         )
         t0 = time.monotonic()
-        assert queue.kill_run(runs_dir, rid, grace=1.0) is True
+        assert local.kill_run(runs_dir, rid, grace=1.0) is True
         rc = proc.wait(timeout=20)
         assert rc == -signal.SIGKILL
         assert time.monotonic() - t0 >= 0.9
@@ -243,7 +244,7 @@ def test_scheduler_reconciles_runs_that_died_unwatched(runs_dir: Path, write_con
 
 def test_requeue_copies_config(runs_dir: Path, write_config: WriteConfig) -> None:
     [rid] = _enqueue(runs_dir, write_config("again", epochs=3))
-    queue.kill_run(runs_dir, rid)
+    local.kill_run(runs_dir, rid)
     new = queue.requeue(runs_dir, rid)
     assert new != rid
     meta = _meta(runs_dir, new)
@@ -254,7 +255,7 @@ def test_requeue_copies_config(runs_dir: Path, write_config: WriteConfig) -> Non
     with pytest.raises(queue.QueueError, match="no run"):
         queue.requeue(runs_dir, "20990101-000000-nope-0000")
     with pytest.raises(queue.QueueError, match="unsafe run id"):
-        queue.kill_run(runs_dir, "../etc")
+        local.kill_run(runs_dir, "../etc")
 
 
 def test_unwritable_runs_dir_is_a_clear_error(tmp_path: Path, write_config: WriteConfig) -> None:

@@ -13,6 +13,7 @@ import yaml
 
 from hw2 import contract, daemon, locks, planning, queue, run_keys, sweep
 from hw2.config import expand_study
+from hw2.executors import local
 from hw2.runs.readers import list_runs
 from tests.conftest import PROJECT_ROOT
 from tests.runtime.conftest import WriteConfig, all_final, wait_for
@@ -80,7 +81,7 @@ def test_relaunch_queues_only_runs_without_a_live_twin(
         assert _meta(runs_dir, rid).extra["identity"] == run_keys.identity(
             planned[list(ids).index(variant)].cfg
         )
-    assert queue.kill_run(runs_dir, ids["gone"])  # queued -> killed
+    assert local.kill_run(runs_dir, ids["gone"])  # queued -> killed
     _drain(runs_dir)
     assert _status_by_variant(runs_dir) == {
         "ok1": ["done"],
@@ -157,7 +158,7 @@ def test_requeue_failed_requeues_each_failed_identity_once(
     other = _study(tmp_path / "other.yaml", base, {"x": {"model.name": "fail", "seed": 9}}, "Other")
     plan = planning.enqueue_sweep(runs_dir, expand_study(study) + expand_study(other))
     ids = dict(zip(["ok", "bad", "gone", "x"], plan.queued, strict=True))
-    assert queue.kill_run(runs_dir, ids["gone"])
+    assert local.kill_run(runs_dir, ids["gone"])
     _drain(runs_dir)
     again = queue.requeue(runs_dir, ids["bad"])  # "bad" fails twice: two failed runs, one identity
     _drain(runs_dir)
@@ -244,7 +245,7 @@ def test_a_running_twin_blocks_and_a_killed_one_does_not(runs_dir: Path, write_c
     assert wait_for(lambda: _meta(runs_dir, rid).status == "running" and bool(_meta(runs_dir, rid).pid))
     plan = planning.plan_sweep(runs_dir, [p])
     assert plan.to_queue == [] and [(t.run_id, t.status) for t in plan.skipped] == [(rid, "running")]
-    assert queue.kill_run(runs_dir, rid, grace=0)
+    assert local.kill_run(runs_dir, rid, grace=0)
     assert wait_for(lambda: _meta(runs_dir, rid).status == "killed")
     assert planning.plan_sweep(runs_dir, [p]).to_queue == [p]
 

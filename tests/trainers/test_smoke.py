@@ -14,6 +14,7 @@ import yaml
 
 from hw2 import contract, daemon, planning, queue
 from hw2.config import expand_study
+from hw2.executors import local
 from tests.conftest import PROJECT_ROOT
 
 
@@ -35,7 +36,7 @@ def smoke_env(monkeypatch: pytest.MonkeyPatch, shared_cache_dir: Path, runs_dir:
         meta = contract.read_meta(d)
         if meta is not None and meta.status in {"queued", "running"}:
             with contextlib.suppress(queue.QueueError):
-                queue.kill_run(runs_dir, d.name, grace=0)
+                local.kill_run(runs_dir, d.name, grace=0)
 
 
 def test_smoke_catches_a_model_failing_at_its_first_forward_pass(
