@@ -236,10 +236,10 @@ def not_twins(planned: Sequence[Any], summaries: Iterable[RunSummary], study: st
 
     A run is compared with the planned run of its variant, or (a run without one) the planned run
     it differs least from; the settings that differ are :func:`hw2.analysis.report.plan_diff`'s,
-    less what is no part of a run's identity (:data:`hw2.queue.NOT_IDENTITY`; the seed apart)."""
+    less what is no part of a run's identity (:data:`hw2.run_keys.NOT_IDENTITY`; the seed apart)."""
     if not study or not planned:
         return []
-    from hw2.queue import BLOCKING_STATUSES
+    from hw2.planning import BLOCKING_STATUSES
     from hw2.run_keys import identity
 
     wanted = {identity(p.cfg) for p in planned}
@@ -271,7 +271,7 @@ def _sort_other(out: _Others, s: RunSummary, plans: Sequence[Mapping[str, Any]])
     """File a run that is no twin: under the settings it differs in from its nearest plan, or,
     differing in none (the seed apart), under other seeds."""
     from hw2.analysis.report import plan_diff
-    from hw2.queue import NOT_IDENTITY
+    from hw2.run_keys import NOT_IDENTITY
 
     diffs = [{k: v for k, v in plan_diff(plan, s.hparams).items() if k not in NOT_IDENTITY} for plan in plans]
     diff = min(diffs, key=len)

@@ -107,7 +107,7 @@ def twin_runs(info: StudyInfo, own: Sequence[RunSummary], others: Sequence[RunSu
     """
     if not info.planned:
         return []
-    from hw2.queue import NOT_IDENTITY
+    from hw2.run_keys import NOT_IDENTITY
 
     ignored = NOT_IDENTITY | {"seed"}  # what never makes two runs different computations
     launched: dict[str, Any] | None = None  # settings every own run changed from its plan, one value each
