@@ -231,6 +231,9 @@ class _Limit:
     stopping: bool = False  # past warned.stop_at: stop at the next epoch boundary
     epochs_done: int = 0
 
+    def reset(self) -> None:
+        self.warned, self.stopping, self.epochs_done = None, False, 0
+
 
 _limit = _Limit()
 
@@ -330,7 +333,7 @@ def main(
     resumed = int(meta.extra.get("resumed") or 0)
 
     _stopped_by.clear()
-    _limit.__init__()  # type: ignore[misc]
+    _limit.reset()
     signal.signal(signal.SIGTERM, _raise_killed)
     signal.signal(signal.SIGINT, _raise_killed)
     if _slurm_requeue_on():

@@ -224,10 +224,30 @@ def scancel(job_ids: Iterable[str]) -> None:
         run(["scancel", *ids])
 
 
-def time_left(job: str) -> str:
-    """``squeue``'s ``%L`` for one job: the time until its limit (``M:SS``, ``H:MM:SS``,
-    ``D-HH:MM:SS``, ``UNLIMITED``)."""
-    return run(["squeue", "--noheader", "--jobs", job_id(job), "--format", "%L"], timeout=10).strip()
+_DURATION_RE: Final = re.compile(r"(?:([0-9]+)-)?([0-9]+)(?::([0-9]+))?(?::([0-9]+))?", re.ASCII)
+
+
+def duration_s(text: str) -> int | None:
+    """Seconds in a Slurm duration, as ``--time`` takes it (``M``, ``M:S``, ``H:M:S``, ``D-H``,
+    ``D-H:M``, ``D-H:M:S``) and ``squeue``'s ``%L`` prints it; None for anything else
+    (``UNLIMITED``, ``INVALID``, ``NOT_SET``)."""
+    m = _DURATION_RE.fullmatch(text.strip())
+    if m is None:
+        return None
+    days, first, second, third = (int(g) if g else None for g in m.groups())
+    assert first is not None
+    if days is not None:  # D-H[:M[:S]]
+        h, mins, sec = first, second or 0, third or 0
+    elif third is not None:  # H:M:S
+        h, mins, sec = first, second or 0, third
+    else:  # M or M:S
+        h, mins, sec = 0, first, second or 0
+    return (((days or 0) * 24 + h) * 60 + mins) * 60 + sec
+
+
+def time_left_s(job: str) -> int | None:
+    """Seconds until one job's time limit (``squeue``'s ``%L``); None when it has none."""
+    return duration_s(run(["squeue", "--noheader", "--jobs", job_id(job), "--format", "%L"], timeout=10))
 
 
 def requeue(job: str) -> None:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import time
 from pathlib import Path
@@ -50,7 +49,6 @@ EXIT_REQUEUE: Final = 75  # EX_TEMPFAIL: "try again later", the job is back in S
 MARGIN_S: Final = 15.0
 """Seconds before the end of the job at which the trainer stops mid-epoch at the latest (Slurm's
 SIGTERM comes at the end, then SIGKILL after ``KillWait``)."""
-SIGNAL: Final = signal.SIGUSR1
 
 
 def in_job() -> bool:
@@ -83,23 +81,10 @@ def grace_s() -> int:
     return _env_int(GRACE_ENV, 0)
 
 
-_LEFT_RE = re.compile(r"^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)$", re.ASCII)
-
-
-def parse_time_left(text: str) -> float | None:
-    """Seconds in squeue's ``%L`` (``M:SS``, ``H:MM:SS``, ``D-HH:MM:SS``); None for
-    ``UNLIMITED``, ``NOT_SET``, ``INVALID`` or anything else."""
-    m = _LEFT_RE.fullmatch(text.strip())
-    if not m:
-        return None
-    days, hours, minutes, seconds = (int(g) if g else 0 for g in m.groups())
-    return float(((days * 24 + hours) * 60 + minutes) * 60 + seconds)
-
-
-def time_left_s(job: str | None = None) -> float | None:
+def time_left_s() -> float | None:
     """Seconds until this job's time limit as Slurm sees it now; None when Slurm cannot say."""
     try:
-        return parse_time_left(commands.time_left(job or job_id()))
+        return commands.time_left_s(job_id())
     except commands.SlurmError:
         return None
 
@@ -115,9 +100,6 @@ class Warned:
         self.left_s = left_s
         self.stop_at = now + max(0.0, left - grace)
         self.deadline = now + max(0.0, left - min(MARGIN_S, grace / 2))
-
-    def __repr__(self) -> str:
-        return f"Warned(left_s={self.left_s}, stop_at={self.stop_at:.1f}, deadline={self.deadline:.1f})"
 
 
 def end_attempt(run_dir: Path, epochs_done: int | None) -> tuple[str, int, str]:
@@ -136,14 +118,11 @@ def end_attempt(run_dir: Path, epochs_done: int | None) -> tuple[str, int, str]:
         )
     try:
         commands.requeue(job)
-        why = None
     except commands.SlurmError as exc:
-        why = str(exc)
-    if why is not None:
         return (
             "failed",
             1,
-            f"slurm: time limit near, stopped {at}; scontrol requeue {job} failed: {why}; {resume_hint}",
+            f"slurm: time limit near, stopped {at}; scontrol requeue {job} failed: {exc}; {resume_hint}",
         )
     with contextlib.suppress(contract.ContractError, OSError):  # reads `killed · requeued` at once
         lifecycle.add_fields(run_dir, slurm_state="REQUEUED", slurm_reason="time limit near")

@@ -102,28 +102,8 @@ def output_pattern(output_dir: Path, many: bool) -> str:
 def effective_grace(settings: SlurmSettings) -> int:
     """``executor.grace``, at most half the time limit (a 1-minute job warned 120 s ahead would be
     told to stop as it starts): the seconds before the limit at which Slurm sends USR1."""
-    limit = time_limit_s(settings.time) if settings.time else None
+    limit = commands.duration_s(settings.time) if settings.time else None
     return min(settings.grace, limit // 2) if limit else settings.grace
-
-
-def time_limit_s(text: str) -> int | None:
-    """Seconds in a Slurm ``--time`` (``M``, ``M:S``, ``H:M:S``, ``D-H``, ``D-H:M``, ``D-H:M:S``);
-    None for anything else."""
-    days, _, rest = text.rpartition("-") if "-" in text else ("0", "", text)
-    try:
-        parts = [int(p) for p in rest.split(":")]
-        day = int(days)
-    except ValueError:
-        return None
-    if "-" in text:  # D-H, D-H:M, D-H:M:S
-        h, m, sec = (parts + [0, 0])[:3]
-    elif len(parts) == 1:
-        h, m, sec = 0, parts[0], 0
-    elif len(parts) == 2:
-        h, m, sec = 0, parts[0], parts[1]
-    else:
-        h, m, sec = parts[:3]
-    return ((day * 24 + h) * 60 + m) * 60 + sec
 
 
 def submit_runs(

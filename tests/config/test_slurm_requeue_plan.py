@@ -14,7 +14,8 @@ from hw2.config.executor import SlurmSettings
 from hw2.runs import lifecycle
 from hw2.runs.summary import awaiting_requeue, summarize
 from hw2.slurm import requeue
-from hw2.slurm.submit import effective_grace, job_script, time_limit_s
+from hw2.slurm.commands import duration_s
+from hw2.slurm.submit import effective_grace, job_script
 
 
 @pytest.mark.parametrize(
@@ -30,7 +31,7 @@ from hw2.slurm.submit import effective_grace, job_script, time_limit_s
     ],
 )
 def test_time_limit_in_seconds(text: str, seconds: int) -> None:
-    assert time_limit_s(text) == seconds
+    assert duration_s(text) == seconds
 
 
 def test_grace_is_at_most_half_the_time_limit() -> None:
@@ -64,10 +65,12 @@ def test_the_script_requeues_and_warns_grace_seconds_ahead(tmp_path: Path) -> No
         ("UNLIMITED", None),
         ("INVALID", None),
         ("", None),
+        ("١٠:٠٠", None),
+        ("0:29\n", 29),
     ],
 )
 def test_squeue_time_left(text: str, seconds: float | None) -> None:
-    assert requeue.parse_time_left(text) == seconds
+    assert duration_s(text) == seconds
 
 
 def test_the_plan_follows_the_time_left_not_the_signal() -> None:
