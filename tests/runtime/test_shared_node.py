@@ -21,23 +21,12 @@ from hw2.config import expand_study
 from hw2.runs.readers import list_runs
 from hw2.runs.watcher import RunsWatcher
 from hw2.scheduler import SCHEDULER_INFO, SCHEDULER_LOCK, Scheduler
-from tests.conftest import PROJECT_ROOT
+from tests.reliability.conftest import cli
 from tests.runtime.conftest import WriteConfig, statuses, wait_for
 
 
 def _mode(path: Path) -> int:
     return stat.S_IMODE(os.lstat(path).st_mode)
-
-
-def _cli(runs_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hw2.cli", "--runs-dir", str(runs_dir), *args],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "COLUMNS": "250", **(env or {})},
-    )
 
 
 def _holder(path: Path) -> subprocess.Popen[str]:
@@ -119,7 +108,7 @@ def test_held_queue_lock_times_out_in_one_line_naming_the_holder(
     try:
         started = time.monotonic()
         try:
-            proc = _cli(runs_dir, "kill", run_id, env={"HW2_QUEUE_LOCK_TIMEOUT_S": "1"})
+            proc = cli("--runs-dir", str(runs_dir), "kill", run_id, env={"HW2_QUEUE_LOCK_TIMEOUT_S": "1"})
         except subprocess.TimeoutExpired:
             pytest.fail("kill waited for the queue lock with no timeout")
         waited = time.monotonic() - started
@@ -198,7 +187,7 @@ def test_ls_says_once_that_symlinked_folders_are_skipped(
     [planned] = expand_study(write_config("real"))
     real = queue.create_run(runs_dir, planned)
     for args in (["ls"], ["ls", "--json"]):
-        proc = _cli(runs_dir, *args)
+        proc = cli("--runs-dir", str(runs_dir), *args)
         assert proc.returncode == 0, proc.stderr
         assert real in proc.stdout and one.name not in proc.stdout and two.name not in proc.stdout
         said = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "symlinked" in ln]
