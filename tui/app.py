@@ -756,8 +756,9 @@ def make_app(
     **kw: Any,
 ) -> HW2App:
     """The app, configured; shared by the CLI, the tests and the benchmark."""
-    runs_dir = Path(runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
+    from hw2 import contract
+
+    runs_dir = contract.make_runs_dir(runs_dir)  # 0700 when the app creates it (docs/security.md)
     return HW2App(runs_dir, Path(configs_dir), poll_interval=poll_interval, clock=clock, **kw)
 
 

@@ -919,3 +919,19 @@ def test_u_resumes_a_killed_run_in_its_own_folder(
         if x["type"] == "epoch"
     ]
     assert epochs == [1, 2, 3]
+
+
+def test_the_app_creates_a_missing_runs_dir_private(tmp_path: Path) -> None:
+    """Like the CLI and the scheduler, the app creates a missing runs dir 0700 (issue 19 item 3)."""
+    import os
+    import stat
+
+    from tui.app import make_app
+
+    runs_dir = tmp_path / "new" / "runs"
+    old = os.umask(0o022)
+    try:
+        make_app(runs_dir, tmp_path / "configs")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(runs_dir).st_mode) == 0o700
