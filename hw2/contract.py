@@ -388,6 +388,12 @@ def list_run_dirs(runs_dir: Path) -> list[Path]:
     its ``train.log`` and ``meta.json`` wherever it points, and :func:`run_path` refuses it (so
     ``kill`` could not stop it). :func:`symlinked_run_dirs` names those skipped.
     """
+    return [p for p in folders_in(runs_dir) if (p / META_FILE).exists()]
+
+
+def folders_in(runs_dir: Path) -> list[Path]:
+    """The folders in ``runs_dir`` that may be run folders (not hidden, not symlinks), by name;
+    :func:`list_run_dirs` keeps those with a meta.json. For a caller that stats meta.json anyway."""
     try:
         with os.scandir(runs_dir) as it:
             names = sorted(
@@ -395,8 +401,7 @@ def list_run_dirs(runs_dir: Path) -> list[Path]:
             )
     except FileNotFoundError:
         return []
-    entries = [Path(runs_dir) / name for name in names]
-    return [p for p in entries if (p / META_FILE).exists()]
+    return [Path(runs_dir) / name for name in names]
 
 
 def symlinked_run_dirs(runs_dir: Path) -> list[str]:

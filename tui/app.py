@@ -38,7 +38,9 @@ GPU_INTERVAL = 2.0
 LOG_TAIL_BYTES = 64 * 1024
 SMOKE_TIMEOUT_S = 600.0
 MAX_NEW_PER_POLL = 100
-"""New run folders read per poll: the first rows of a 1000-run folder show after 100 of them."""
+"""New run folders read by the first poll: the first rows of a 1000-run folder show after 100 of
+them; later polls read ``MAX_NEW_PER_POLL_LATER`` each (10 000 runs: 10 polls, not 100)."""
+MAX_NEW_PER_POLL_LATER = 1000
 QUIT_NOTE = "runs keep going in the background; reopen hw2-tui to watch them"
 
 Clock = Callable[[], float]
@@ -265,6 +267,7 @@ class HW2App(App[None]):
             if updates or initial:
                 self.post_message(RunsUpdated(updates, initial))
             initial = False
+            watcher.max_new_per_poll = MAX_NEW_PER_POLL_LATER
             if attach and any(_needs_scheduler(u.summary) for u in updates):
                 attach = False
                 self._ensure_scheduler_quietly()

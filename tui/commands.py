@@ -127,6 +127,16 @@ COMMANDS: tuple[Command, ...] = (
         "Diff",
         "Toggle diff columns",
     ),
+    Command(
+        "S",
+        "S",
+        TABLE,
+        "show or hide smoke runs (sweep --smoke: one epoch on a subset), hidden by default: in the "
+        "table (status '· smoke') and the header's counts",
+        "toggle_smoke",
+        None,
+        "Show/hide smoke runs",
+    ),
     Command("k", "k", TABLE, "kill the highlighted run (asks first)", "kill", "Kill", "Kill run"),
     Command(
         "r",

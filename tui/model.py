@@ -198,6 +198,12 @@ class RunsModel:
 
     def __init__(self) -> None:
         self.runs: dict[str, RunState] = {}
+        self.running: set[str] = set()
+        """Ids of the runs whose status is ``running`` (the ones whose times tick each second),
+        kept here so that a tick never walks every run of a 10 000-run folder."""
+        self.queued: set[str] = set()
+        """Ids of the ``queued`` runs (with :attr:`running`, the live ones)."""
+        self._counts: dict[bool, dict[str, int]] = {}  # by include_smoke; emptied when a status changes
         self._plotted: set[str] = set()
         # Series of runs no longer plotted, least recently plotted first (dropped beyond MAX_SERIES_KEPT).
         self._kept: OrderedDict[str, None] = OrderedDict()
@@ -211,6 +217,29 @@ class RunsModel:
     def __len__(self) -> int:
         return len(self.runs)
 
+    def counts(self, *, include_smoke: bool = False) -> dict[str, int]:
+        """Runs per status (running, queued, done, failed, killed), without the deleted ones and,
+        unless ``include_smoke``, without smoke runs; computed once per change of any status."""
+        cached = self._counts.get(include_smoke)
+        if cached is None:
+            cached = {s: 0 for s in ("running", "queued", "done", "failed", "killed")}
+            for st in self.runs.values():
+                if not st.deleted and st.status in cached and (include_smoke or not st.summary.smoke):
+                    cached[st.status] += 1
+            self._counts[include_smoke] = cached
+        return dict(cached)
+
+    def _track_status(self, st: RunState) -> None:
+        for status, ids in (("running", self.running), ("queued", self.queued)):
+            if st.status == status and not st.deleted:
+                ids.add(st.run_id)
+            else:
+                ids.discard(st.run_id)
+
+    def live(self) -> list[RunState]:
+        """The queued and running runs, by id."""
+        return [self.runs[rid] for rid in sorted(self.running | self.queued)]
+
     def apply(self, updates: Iterable[Any]) -> Changes:
         """Fold a batch of :class:`hw2.runs.watcher.RunUpdate` (``summary``, ``config``, ``new_lines``,
         ``truncated``, ``removed``…) into the states; returns what changed."""
@@ -219,7 +248,9 @@ class RunsModel:
             st = self.runs.get(u.run_id)
             if u.removed:
                 if st is not None and not st.deleted:
+                    self._counts.clear()
                     st.deleted = True
+                    self._track_status(st)
                     st.version += 1
                     st.epoch_version += 1
                     changes.add_row(u.run_id, shown=True)
@@ -232,12 +263,16 @@ class RunsModel:
                 st = self.runs[u.run_id] = RunState(u.run_id, summary)
                 changes.columns = True
                 view, last = True, None
+                self._counts.clear()
             else:
                 prev = st.summary
                 last = (prev.latest, prev.skipped_lines, prev.best_val_acc, prev.epochs_total)
                 view = bool(u.view_changed or u.new or st.deleted)
+                if st.deleted or (prev.status, prev.smoke) != (summary.status, summary.smoke):
+                    self._counts.clear()
                 st.summary = summary
             st.deleted = False
+            self._track_status(st)
             if u.config is not None:
                 if st.config != u.config:
                     changes.columns = True
@@ -321,8 +356,20 @@ def differing_keys(runs: Sequence[RunState]) -> list[str]:
     keys: dict[str, None] = {}
     for flat in flats:
         keys.update(dict.fromkeys(flat))
+    if not flats:
+        return []
     missing = object()
-    return [k for k in keys if len({repr(f.get(k, missing)) for f in flats}) > 1]
+    first = flats[0]
+    out = []
+    for k in keys:  # a key differs as soon as one run's value does: most keys stop early or never
+        ref = first.get(k, missing)
+        kind = type(ref)
+        for flat in flats:
+            v = flat.get(k, missing)
+            if v is not ref and (type(v) is not kind or v != ref):  # 1, 1.0 and True differ
+                out.append(k)
+                break
+    return out
 
 
 HPARAM_LABELS: dict[str, str] = {

@@ -140,17 +140,22 @@ def read_folder(run_dir: Path, keep_epochs: bool) -> Folder:
     return Folder(meta, raw, summary, config, result, epochs, progress)
 
 
-def _cached_summary(cache: SummaryCache | None, run_dir: Path) -> RunSummary:
-    """A run's summary from the cache, or read (and, when finished, cached)."""
+def _cached_summary(cache: SummaryCache | None, run_dir: Path) -> RunSummary | None:
+    """A run's summary from the cache, or read (and, when finished, cached); None when the
+    folder has no meta.json (no run folder, as for :func:`hw2.contract.list_run_dirs`)."""
     if cache is None:
+        if not (run_dir / contract.META_FILE).exists():
+            return None
         return read_folder(run_dir, keep_epochs=False).summary
     keys = file_keys(run_dir)  # taken BEFORE reading: a file changed meanwhile is a miss next time
+    if keys[0] is None:  # no meta.json (its stat is the first key)
+        return None
     hit = cache.get(run_dir.name, keys)
     if hit is not None:
-        return hit[0]
+        return hit
     folder = read_folder(run_dir, keep_epochs=False)
     if folder.raw_meta and is_finished(folder.meta):
-        cache.put(keys, folder.summary, folder.config)
+        cache.put(keys, folder.summary)
     return folder.summary
 
 
@@ -179,8 +184,10 @@ def load_run(run_dir: Path | str) -> RunView:
 def iter_summaries(runs_dir: Path | str, cache: SummaryCache | None = None) -> Iterator[RunSummary]:
     """Every run's summary, oldest first (by run id, which starts with a timestamp). Finished runs
     come from ``cache`` when given (and are added to it on a miss); the caller saves it."""
-    for run_dir in contract.list_run_dirs(Path(runs_dir)):
-        yield _cached_summary(cache, run_dir)
+    for run_dir in contract.folders_in(Path(runs_dir)):  # meta.json is stat'ed once, by the keys
+        summary = _cached_summary(cache, run_dir)
+        if summary is not None:
+            yield summary
 
 
 def list_runs(runs_dir: Path | str, use_cache: bool = True) -> list[RunSummary]:

@@ -12,6 +12,7 @@ Pure Python, no YAML, no Textual: cheap to import and to test.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -215,14 +216,15 @@ class RunSummary:
 
     def status_text(self) -> str:
         """The status with what resume adds: ``failed · resumable``, ``running · resumed 2×``,
-        ``killed · requeued`` (Slurm will start it again)."""
+        ``killed · requeued`` (Slurm will start it again); a smoke run's ends in ``· smoke``."""
+        text = self.status
         if self.requeued:
-            return f"{self.status} · requeued"
-        if self.resumable:
-            return f"{self.status} · resumable"
-        if self.resumed:
-            return f"{self.status} · resumed {self.resumed}×"
-        return self.status
+            text = f"{self.status} · requeued"
+        elif self.resumable:
+            text = f"{self.status} · resumable"
+        elif self.resumed:
+            text = f"{self.status} · resumed {self.resumed}×"
+        return f"{text} · smoke" if self.smoke else text
 
     def elapsed(self, now: float) -> float | None:
         """Seconds from start to end (to ``now`` while running); the result's ``total_seconds``
@@ -305,12 +307,17 @@ class RunSummary:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunSummary:
-        names = {f.name for f in fields(cls)}
+        names = _field_names(cls)
         kwargs = {k: v for k, v in data.items() if k in names}
         latest = kwargs.get("latest")
         if isinstance(latest, Mapping):
             kwargs["latest"] = EpochPoint(**latest)
         return cls(**kwargs)
+
+
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls))
 
 
 def _get(meta: Any, key: str, default: Any = None) -> Any:
