@@ -251,6 +251,17 @@ class RunMeta:
         return cls(**kwargs, extra=extra)
 
 
+def of_study(meta: RunMeta, study: str) -> bool:
+    """Whether a run belongs to ``study``: its title, or the study file it was expanded from (the
+    one reading of a study name that ``requeue --failed`` and ``rm --study`` share)."""
+    if meta.study == study:
+        return True
+    study_file = meta.extra.get("study_file")
+    if not isinstance(study_file, str):
+        return False
+    return os.path.realpath(study_file) == os.path.realpath(study)
+
+
 def write_meta(run_dir: Path, meta: RunMeta) -> None:
     atomic_write_json(Path(run_dir) / META_FILE, meta.to_dict())
 
