@@ -45,6 +45,8 @@ RESULT_FILE: Final = "result.json"
 CHECKPOINT_FILES: Final = ("checkpoint.pt", "checkpoint.npz")
 """A trainer's last checkpoint (the CNN's torch file, the MLP's NumPy file): a failed or killed run
 with one is resumable (``hw2-tui resume``)."""
+TRASH_DIR: Final = ".trash"
+"""Where ``hw2-tui rm`` moves run folders (:mod:`hw2.trash`): hidden, so never a run folder."""
 BEST_FILES: Final = ("best.pt", "best.npz")
 """The best epoch's weights the trainers keep beside the checkpoint."""
 

@@ -29,7 +29,7 @@ from hw2 import contract, launch, locks
 from hw2.runs import liveness
 from hw2.runs.summary import fmt_bytes
 
-TRASH_DIR = ".trash"
+TRASH_DIR = contract.TRASH_DIR
 _GONE = ".gc-"  # an entry being deleted by gc: hidden from restore and from the listing
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -109,11 +109,11 @@ def folder_size(path: Path | str) -> int:
 
 
 def sizes(runs_dir: Path | str) -> Sizes:
-    """The runs folder's size without its trash, and the trash's: a walk of every file, so callers
-    (the TUI's header) run it in a thread, rarely."""
-    runs_dir = Path(runs_dir)
-    trash = folder_size(trash_dir(runs_dir))
-    return Sizes(max(0, folder_size(runs_dir) - trash), trash)
+    """The bytes of the run folders and of the trash: a walk of every file, so callers (the TUI's
+    header) run it in a thread, rarely. The tool's own files (the summary cache, the scheduler's
+    log) are not runs and are left out."""
+    runs = sum(folder_size(p) for p in contract.list_run_dirs(Path(runs_dir)))
+    return Sizes(runs, folder_size(trash_dir(runs_dir)))
 
 
 # --------------------------------------------------------------------------- selection
