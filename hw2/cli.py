@@ -599,8 +599,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
     chosen = trash.select(
         runs_dir, named, smoke=args.smoke, failed=args.failed, study=study, older_than_s=age
     )
-    refused = [why for p in chosen if (m := contract.read_meta(p)) and (why := trash.refusal(m))]
-    movable = [p for p in chosen if (m := contract.read_meta(p)) and trash.refusal(m) is None]
+    movable, refused = trash.movable(chosen)
     for line in refused:
         print(f"{PROG}: error: {line}", file=sys.stderr)
     if not movable:
@@ -609,7 +608,8 @@ def cmd_rm(args: argparse.Namespace) -> int:
         print(f"no runs to remove in {runs_dir}")
         return EXIT_OK
     sizes = {p: trash.folder_size(p) for p in movable}
-    what = f"Move {len(movable)} run{'s' if len(movable) != 1 else ''} ({fmt_bytes(sum(sizes.values()))}) to {runs_dir / trash.TRASH_DIR}"
+    n, total = len(movable), fmt_bytes(sum(sizes.values()))
+    what = f"Move {n} run{'s' if n != 1 else ''} ({total}) to {runs_dir / trash.TRASH_DIR}"
     if not args.yes:
         if not sys.stdin.isatty():
             raise CliError(f"{what}; add --yes to move them non-interactively", EXIT_USAGE)

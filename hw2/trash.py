@@ -173,6 +173,20 @@ def refusal(meta: contract.RunMeta) -> str | None:
     return None
 
 
+def movable(run_dirs: Iterable[Path]) -> tuple[list[Path], list[str]]:
+    """(the folders that may be moved now, one line per folder that may not): what to ask about
+    before :func:`remove`, which checks again under the locks."""
+    ok, refused = [], []
+    for path in run_dirs:
+        meta = contract.read_meta(path)
+        why = f"{path.name}: no readable meta.json; not a run folder" if meta is None else refusal(meta)
+        if why is None:
+            ok.append(path)
+        else:
+            refused.append(why)
+    return ok, refused
+
+
 # --------------------------------------------------------------------------- rm / restore / gc
 
 

@@ -373,7 +373,7 @@ class HW2App(App[None]):
     def on_runs_updated(self, msg: RunsUpdated) -> None:
         changes = self.model.apply(msg.updates)
         self.main.show_changes(changes, initial=msg.initial)
-        if changes.shown or changes.rows:
+        if changes.shown or changes.rows or changes.dropped:
             for screen in self.study_screens():
                 screen.runs_changed()
         if msg.initial:

@@ -253,3 +253,24 @@ def test_rm_smoke_of_a_thousand_runs_is_quick(runs_dir: Path, write_config: Writ
     assert "moved 1000 run(s)" in proc.stdout
     assert statuses(runs_dir) == {} and len(os.listdir(runs_dir / ".trash")) == 1000
     assert took <= 5.0, f"rm --smoke of 1000 runs took {took:.1f} s"
+
+
+def test_report_never_counts_trashed_runs(runs_dir: Path, tmp_path: Path) -> None:
+    from tests.reliability.conftest import write_fake_config
+
+    configs = tmp_path / "configs"
+    write_fake_config(configs, "base", epochs=1, batches=2)
+    study = configs / "study.yaml"
+    study.write_text('study: "Trash study"\nbase: base.yaml\ngrid:\n  optimizer.lr: [0.1, 0.2]\n')
+    ids = [queue.create_run(runs_dir, p) for p in expand_study(study)]
+    daemon.ensure_scheduler(runs_dir)
+    assert wait_for(lambda: all_final(runs_dir), timeout=90), statuses(runs_dir)
+    assert wait_for(lambda: not daemon.scheduler_lock_held(runs_dir), timeout=30)
+    proc = cli("rm", "--study", str(study), "--older-than", "0s", "--yes")
+    assert proc.returncode == 0 and "moved 2 run(s)" in proc.stdout, proc.stdout + proc.stderr
+    assert cli("restore", ids[1]).returncode == 0
+    out = tmp_path / "report"
+    proc = cli("report", str(study), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    runs_csv = (out / "runs.csv").read_text()
+    assert ids[1] in runs_csv and ids[0] not in runs_csv

@@ -12,6 +12,7 @@ from hw2.runs.summary import fmt_bytes
 from tests.tui.conftest import FIXED_NOW, run_pilot, wait_for, write_fixed_runs
 from tui.app import HW2App, make_app
 from tui.screens import ConfirmScreen
+from tui.study import study_runs
 
 DONE_A = "20260101-000000-mlp-baseline-aaaa"
 DONE_B = "20260101-000100-lr-0.1-bbbb"
@@ -81,6 +82,7 @@ def test_a_run_moved_by_the_cli_leaves_the_app(runs_dir: Path, configs_dir: Path
 
     async def body(pilot: Any) -> None:
         await wait_for(pilot, lambda: app.table.row_count == 5, 5, "rows")
+        assert FAILED in [s.run_id for s in study_runs(app, "LR sweep")]
         app.table.move_cursor(row=app.table.get_row_index(FAILED))  # highlighted and plotted
         await pilot.pause(0.2)
         done = trash.remove(runs_dir, [runs_dir / FAILED])
@@ -88,6 +90,7 @@ def test_a_run_moved_by_the_cli_leaves_the_app(runs_dir: Path, configs_dir: Path
         await wait_for(pilot, lambda: FAILED not in app.runs, 10, "the run gone")
         assert app.table.row_count == 4 and FAILED not in app.table.rows
         assert all(st.run_id != FAILED for st in app.plotted_runs())
+        assert FAILED not in [s.run_id for s in study_runs(app, "LR sweep")]
         # restored: it comes back as it was
         trash.restore(runs_dir, FAILED)
         await wait_for(pilot, lambda: FAILED in app.runs and app.table.row_count == 5, 10, "the run back")
