@@ -221,11 +221,11 @@ class RunsModel:
 
     def apply(self, updates: Iterable[Any]) -> Changes:
         """Fold a batch of :class:`hw2.runs.watcher.RunUpdate` (``summary``, ``config``, ``new_lines``,
-        ``truncated``, ``removed``…) into the states; returns what changed."""
+        ``truncated``, ``removed``, ``trashed``…) into the states; returns what changed."""
         changes = Changes()
         for u in updates:
             st = self.runs.get(u.run_id)
-            if u.removed and getattr(u, "trashed", False):  # moved to the trash: gone from every view
+            if u.removed and u.trashed:  # moved to the trash: gone from every view
                 if st is not None:
                     self.forget(u.run_id)
                     changes.dropped.add(u.run_id)
