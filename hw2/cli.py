@@ -78,6 +78,7 @@ def _domain_errors() -> tuple[type[BaseException], ...]:
         ("hw2.launch", "LaunchError"),
         ("hw2.queue", "QueueError"),
         ("hw2.executors", "ExecutorError"),
+        ("hw2.trash", "TrashError"),
     ):
         loaded = sys.modules.get(module)
         if loaded is not None:
@@ -588,6 +589,79 @@ def cmd_kill(args: argparse.Namespace) -> int:
     raise CliError(f"{run_id}: not running (status {status}); nothing to kill")
 
 
+def cmd_rm(args: argparse.Namespace) -> int:
+    from hw2 import trash
+    from hw2.runs.summary import fmt_bytes
+
+    runs_dir = _runs_dir(args)
+    if not (args.runs or args.smoke or args.failed or args.study or args.older_than):
+        raise CliError(
+            "name the runs to remove, or select them: --smoke, --failed, --study, --older-than", EXIT_USAGE
+        )
+    named = (
+        [contract.run_path(runs_dir, _find_run(runs_dir, ref)) for ref in args.runs] if args.runs else None
+    )
+    study = args.study
+    if study:  # a study file (path or name in the configs dir), else taken as the study's title
+        with contextlib.suppress(CliError):
+            study = str(_resolve_config(args, study))
+    age = trash.parse_age(args.older_than) if args.older_than else None
+    chosen = trash.select(
+        runs_dir, named, smoke=args.smoke, failed=args.failed, study=study, older_than_s=age
+    )
+    movable, refused = trash.movable(chosen)
+    for line in refused:
+        print(f"{PROG}: error: {line}", file=sys.stderr)
+    if not movable:
+        if refused:
+            return EXIT_FAILED
+        print(f"no runs to remove in {runs_dir}")
+        return EXIT_OK
+    sizes = {p: trash.folder_size(p) for p in movable}
+    n, total = len(movable), fmt_bytes(sum(sizes.values()))
+    what = f"Move {n} run{'s' if n != 1 else ''} ({total}) to {runs_dir / trash.TRASH_DIR}"
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CliError(f"{what}; add --yes to move them non-interactively", EXIT_USAGE)
+        for p in movable:
+            print(f"  {p.name}  {fmt_bytes(sizes[p])}")
+        if input(f"{what}? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("nothing moved")
+            return EXIT_OK
+    done = trash.remove(runs_dir, movable)
+    for r in done.removed:
+        print(f"moved {r.run_id}  {fmt_bytes(r.size_bytes)}")
+    for line in done.refused:
+        print(f"{PROG}: error: {line}", file=sys.stderr)
+    print(f"moved {len(done.removed)} run(s), {fmt_bytes(done.size_bytes)}, to {runs_dir / trash.TRASH_DIR}")
+    return EXIT_OK if done.removed else EXIT_FAILED
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from hw2 import trash
+    from hw2.runs.summary import fmt_bytes
+
+    back = trash.restore(_runs_dir(args), args.run_id)
+    print(f"restored {back.run_id}  {fmt_bytes(back.size_bytes)}")
+    return EXIT_OK
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    from hw2 import trash
+    from hw2.runs.summary import fmt_bytes
+
+    runs_dir = _runs_dir(args)
+    age = trash.parse_age(args.older_than) if args.older_than else None
+    gone = trash.gc(runs_dir, dry_run=args.dry_run, older_than_s=age)
+    verb = "would free" if args.dry_run else "freed"
+    for t in gone:
+        print(f"{'would delete' if args.dry_run else 'deleted'} {t.name}  {fmt_bytes(t.size_bytes)}")
+    print(
+        f"{verb} {fmt_bytes(sum(t.size_bytes for t in gone))} ({len(gone)} run(s)) in {runs_dir / trash.TRASH_DIR}"
+    )
+    return EXIT_OK
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
     from hw2 import executors
 
@@ -832,6 +906,28 @@ def build_parser() -> argparse.ArgumentParser:
     k = add("kill", "Stop a run: a queued run is cancelled, a running one gets SIGTERM (then SIGKILL).")
     k.add_argument("run_id", help="run id, or a unique part of it")
     k.set_defaults(func=cmd_kill)
+
+    rm = add(
+        "rm",
+        "Move runs to <runs>/.trash (restore brings one back, gc empties it): the RUNs named and/or "
+        "those the selectors pick (all of them must match); queued or running runs are refused.",
+    )
+    rm.add_argument("runs", nargs="*", metavar="RUN", help="run id, or a unique part of it")
+    rm.add_argument("--smoke", action="store_true", help="smoke runs (sweep --smoke)")
+    rm.add_argument("--failed", action="store_true", help="failed or killed runs")
+    rm.add_argument("--study", metavar="STUDY", help="runs of a study (its YAML file or its title)")
+    rm.add_argument("--older-than", metavar="AGE", help="runs created longer ago than AGE: 30d, 12h, 2w")
+    rm.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    rm.set_defaults(func=cmd_rm)
+
+    rt = add("restore", "Put a run moved by rm back in the runs folder, as it was.")
+    rt.add_argument("run_id", help="run id (or a unique part of it), or its name in .trash")
+    rt.set_defaults(func=cmd_restore)
+
+    g = add("gc", "Empty the trash (<runs>/.trash): delete the runs rm moved there.")
+    g.add_argument("--dry-run", action="store_true", help="say what it would free; delete nothing")
+    g.add_argument("--older-than", metavar="AGE", help="only runs moved there longer ago than AGE: 30d, 12h")
+    g.set_defaults(func=cmd_gc)
 
     q = add(
         "requeue",

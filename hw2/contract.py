@@ -45,6 +45,8 @@ RESULT_FILE: Final = "result.json"
 CHECKPOINT_FILES: Final = ("checkpoint.pt", "checkpoint.npz")
 """A trainer's last checkpoint (the CNN's torch file, the MLP's NumPy file): a failed or killed run
 with one is resumable (``hw2-tui resume``)."""
+TRASH_DIR: Final = ".trash"
+"""Where ``hw2-tui rm`` moves run folders (:mod:`hw2.trash`): hidden, so never a run folder."""
 BEST_FILES: Final = ("best.pt", "best.npz")
 """The best epoch's weights the trainers keep beside the checkpoint."""
 
@@ -249,6 +251,17 @@ class RunMeta:
         if "run_id" not in kwargs or "name" not in kwargs:
             raise ContractError("meta.json lacks run_id or name")
         return cls(**kwargs, extra=extra)
+
+
+def of_study(meta: RunMeta, study: str) -> bool:
+    """Whether a run belongs to ``study``: its title, or the study file it was expanded from (the
+    one reading of a study name that ``requeue --failed`` and ``rm --study`` share)."""
+    if meta.study == study:
+        return True
+    study_file = meta.extra.get("study_file")
+    if not isinstance(study_file, str):
+        return False
+    return os.path.realpath(study_file) == os.path.realpath(study)
 
 
 def write_meta(run_dir: Path, meta: RunMeta) -> None:

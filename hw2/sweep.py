@@ -5,23 +5,11 @@ Run folders are :mod:`hw2.queue`'s; who runs them is the runs' executor's (:mod:
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hw2 import contract, executors, launch, planning, queue, resume
-from hw2.contract import RunMeta
 from hw2.runs.summary import awaiting_requeue
-
-
-def _of_study(meta: RunMeta, study: str) -> bool:
-    """Whether a run belongs to ``study``: its title, or the study file it was expanded from."""
-    if meta.study == study:
-        return True
-    study_file = meta.extra.get("study_file")
-    if not isinstance(study_file, str):
-        return False
-    return os.path.realpath(study_file) == os.path.realpath(study)
 
 
 @dataclass
@@ -57,7 +45,7 @@ def requeue_failed(runs_dir: Path | str, study: str | None = None, *, fresh: boo
             for run in reversed(existing):  # newest first
                 if run.status not in {"failed", "killed"} or run.smoke:
                     continue
-                if study is not None and not _of_study(run.meta, study):
+                if study is not None and not contract.of_study(run.meta, study):
                     continue
                 if run.identity is None or run.identity in taken:
                     continue

@@ -35,6 +35,9 @@ from tui.model import RunsModel, RunState
 
 DEFAULT_POLL_INTERVAL = 0.25
 GPU_INTERVAL = 2.0
+SIZES_INTERVAL = 300.0
+"""Seconds between walks of the runs folder for the header's sizes (also after each move to the
+trash): a walk of 10 000 run folders is a second of a thread's time, never the UI thread's."""
 LOG_TAIL_BYTES = 64 * 1024
 SMOKE_TIMEOUT_S = 600.0
 MAX_NEW_PER_POLL = 100
@@ -132,6 +135,8 @@ class HW2App(App[None]):
         self.model = RunsModel()
         self.config_entries: list[Any] = []
         self.gpu: list[Any] | None = None
+        self.disk: str | None = None
+        """The header's ``runs 1.2 GB · trash 300 MB`` (:meth:`refresh_sizes`); None until measured."""
         self.polls = 0
         # Set once the first poll of the runs dir is on screen (its rows in the table), not merely read.
         self.first_poll_done = threading.Event()
@@ -371,7 +376,7 @@ class HW2App(App[None]):
     def on_runs_updated(self, msg: RunsUpdated) -> None:
         changes = self.model.apply(msg.updates)
         self.main.show_changes(changes, initial=msg.initial)
-        if changes.shown or changes.rows:
+        if changes.shown or changes.rows or changes.dropped:
             for screen in self.study_screens():
                 screen.runs_changed()
         if msg.initial:
@@ -380,6 +385,8 @@ class HW2App(App[None]):
             # their threads would otherwise compete with the first poll (1000 runs) for the GIL.
             self._poll_gpu()
             self.load_configs()
+            self.refresh_sizes()
+            self.set_interval(SIZES_INTERVAL, self.refresh_sizes)
 
     def on_study_series(self, msg: StudySeries) -> None:
         for screen in self.study_screens():
@@ -494,6 +501,46 @@ class HW2App(App[None]):
         msg = f"killed {name}" if ok else f"{name} was no longer running"
         self.call_from_thread(self.notify, msg, timeout=3)
         self._wake.set()
+
+    @work(thread=True, exclusive=True, group="sizes", name="sizes")
+    def refresh_sizes(self) -> None:
+        """Measure the runs folder and its trash (a walk of every file) for the header."""
+        from hw2 import trash
+
+        text = trash.sizes(self.runs_dir).text()
+        self.call_from_thread(self._show_sizes, text)
+
+    def _show_sizes(self, text: str) -> None:
+        self.disk = text
+        self.main.update_gpu_bar()
+
+    @work(thread=True, group="actions")
+    def ask_trash(self, run_ids: list[str]) -> None:
+        """Measure the runs to move, then ask (:meth:`tui.main_screen.MainScreen.confirm_trash`)."""
+        from hw2 import contract, trash
+
+        total = sum(trash.folder_size(contract.run_path(self.runs_dir, r)) for r in run_ids)
+        self.call_from_thread(self.main.confirm_trash, run_ids, total)
+
+    @work(thread=True, group="actions")
+    def trash_runs(self, run_ids: list[str]) -> None:
+        """Move runs to the trash (:func:`hw2.trash.remove`: each re-checked under the queue lock)."""
+        from hw2 import contract, trash
+        from hw2.runs.summary import fmt_bytes
+
+        try:
+            done = trash.remove(self.runs_dir, [contract.run_path(self.runs_dir, r) for r in run_ids])
+        except Exception as exc:
+            self.call_from_thread(self.notify, f"move to trash failed: {exc}", severity="error")
+            return
+        n = len(done.removed)
+        if n:
+            what = f"moved {n} run{'s' if n != 1 else ''} ({fmt_bytes(done.size_bytes)}) to .trash"
+            self.call_from_thread(self.notify, what + "; hw2-tui restore RUN brings one back", timeout=5)
+        for line in done.refused:
+            self.call_from_thread(self.notify, line, severity="warning", timeout=10)
+        self._wake.set()
+        self.call_from_thread(self.refresh_sizes)
 
     @work(thread=True, group="actions")
     def requeue(self, run_id: str, name: str) -> None:

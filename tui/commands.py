@@ -139,6 +139,17 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("k", "k", TABLE, "kill the highlighted run (asks first)", "kill", "Kill", "Kill run"),
     Command(
+        "delete,D",
+        "del D",
+        TABLE,
+        "move the marked runs, else the highlighted one, to the trash (<runs>/.trash; asks first, "
+        "naming them and their size; queued or running runs are refused); hw2-tui restore RUN brings "
+        "one back, hw2-tui gc empties the trash",
+        "trash",
+        "Trash",
+        "Move runs to trash",
+    ),
+    Command(
         "r",
         "r",
         TABLE,
@@ -343,6 +354,7 @@ FOOTER_ACTIONS: dict[str, tuple[str, ...]] = {
         "study_view",
         "toggle_configs",
         "kill",
+        "trash",
         "resume",
         "requeue",
         "export",

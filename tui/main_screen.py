@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 TICK_S = 1.0
 LOG_MAX_LINES = 5000
 STUDY_WIDTH = 18
+TRASH_NAMES_SHOWN = 4  # the trash dialog names this many runs, then "and N more"
 """The study column's names at most (``2.2.6 Regularised``)."""
 NARROW = 110
 """Below this many columns the configs pane starts hidden (``c``, or focusing it, shows it)."""
@@ -171,6 +172,12 @@ class MainScreen(Screen[None]):
         now = self.hw2.clock()
         resort = False
         with self.app.batch_update():
+            for rid in changes.dropped:  # moved to the trash: the row goes (its state is gone)
+                self.table.drop(rid)
+                self._dirty_rows.pop(rid, None)
+            if self._highlighted in changes.dropped:
+                self._highlighted = None
+                self.hw2.log_target = None
             for rid in changes:
                 st = self.runs.get(rid)
                 if st is None:
@@ -191,7 +198,7 @@ class MainScreen(Screen[None]):
                 self._show_config(self._highlighted)
             if self.filter_text and changes.shown:
                 self._show_filter_note()
-        if initial or changes.shown:
+        if initial or changes.shown or changes.dropped:
             self.update_gpu_bar()  # its run counts change only with a status (metric lines: never)
 
     def show_log(self, text: str, reset: bool) -> None:
@@ -213,7 +220,7 @@ class MainScreen(Screen[None]):
 
         counts = self.hw2.model.counts(include_smoke=self.show_smoke)
         live = (st.summary for st in self.hw2.model.live())
-        self.gpu_bar.show(gpu_text(self.hw2.gpu, counts, slurm_summary_line(live)))
+        self.gpu_bar.show(gpu_text(self.hw2.gpu, counts, slurm_summary_line(live), self.hw2.disk))
 
     def _tick(self) -> None:
         """Once a second: rows with only new metric lines, and elapsed/ETA of running runs."""
@@ -600,6 +607,38 @@ class MainScreen(Screen[None]):
         self.app.push_screen(
             ConfirmScreen(f"Kill run '{st.name}' ({st.status})?", yes="Kill", no="Keep"), answer
         )
+
+    def action_trash(self) -> None:
+        """Move the marked runs, else the highlighted one, to the trash, after a dialog that names
+        them and their size (measured in a thread: :meth:`tui.app.HW2App.ask_trash`)."""
+        marked = [st for st in self.runs.values() if st.marked and not st.deleted]
+        head = self.highlighted_run()
+        chosen = marked or ([head] if head is not None and not head.deleted else [])
+        live = [st for st in chosen if st.status in ("queued", "running")]
+        if live:
+            st = live[0]
+            more = f" (and {len(live) - 1} more)" if len(live) > 1 else ""
+            self.notify(f"{st.name} is {st.status}{more}: stop it first with k", severity="warning")
+        ids = [st.run_id for st in chosen if st not in live]
+        if ids:
+            self.hw2.ask_trash(ids)
+
+    def confirm_trash(self, run_ids: list[str], size_bytes: int) -> None:
+        """The dialog of :meth:`action_trash`, once the sizes are known; yes moves them (in a thread)."""
+        from hw2.runs.summary import fmt_bytes
+
+        names = [self.runs[r].name if r in self.runs else r for r in run_ids]
+        listed = ", ".join(names[:TRASH_NAMES_SHOWN])
+        if len(names) > TRASH_NAMES_SHOWN:
+            listed += f" and {len(names) - TRASH_NAMES_SHOWN} more"
+        n = len(run_ids)
+        question = f"Move {n} run{'s' if n != 1 else ''} ({fmt_bytes(size_bytes)}) to .trash?\n{listed}"
+
+        def answer(ok: bool | None) -> None:
+            if ok:
+                self.hw2.trash_runs(run_ids)
+
+        self.app.push_screen(ConfirmScreen(question, yes="Move", no="Keep"), answer)
 
     def action_requeue(self) -> None:
         st = self.runs.get(self.table.highlighted_id() or "")

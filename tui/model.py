@@ -151,7 +151,8 @@ class Changes:
     ``rows``: the row must be drawn in full (new run, new summary figures beyond progress);
     ``progress``: only progress lines arrived (the epoch bar and times); ``shown``: the status,
     meta, result or config changed (or the run is new or removed): show it at once, re-sort;
-    ``columns``: a config changed or a run came or went (diff columns may change).
+    ``columns``: a config changed or a run came or went (diff columns may change); ``dropped``:
+    runs moved to the trash, whose states are gone (their rows go too).
     """
 
     def __init__(self) -> None:
@@ -159,6 +160,7 @@ class Changes:
         self.rows: set[str] = set()
         self.progress: set[str] = set()
         self.shown: set[str] = set()
+        self.dropped: set[str] = set()
         self.columns = False
 
     def __iter__(self) -> Iterator[str]:
@@ -240,12 +242,27 @@ class RunsModel:
         """The queued and running runs, by id."""
         return [self.runs[rid] for rid in sorted(self.running | self.queued)]
 
+    def forget(self, run_id: str) -> None:
+        """Drop a run's state (its folder went to the trash): no row, no plot, no study figure."""
+        self.runs.pop(run_id, None)
+        self.running.discard(run_id)
+        self.queued.discard(run_id)
+        self._counts.clear()
+        self._plotted.discard(run_id)
+        self._kept.pop(run_id, None)
+
     def apply(self, updates: Iterable[Any]) -> Changes:
         """Fold a batch of :class:`hw2.runs.watcher.RunUpdate` (``summary``, ``config``, ``new_lines``,
-        ``truncated``, ``removed``…) into the states; returns what changed."""
+        ``truncated``, ``removed``, ``trashed``…) into the states; returns what changed."""
         changes = Changes()
         for u in updates:
             st = self.runs.get(u.run_id)
+            if u.removed and u.trashed:  # moved to the trash: gone from every view
+                if st is not None:
+                    self.forget(u.run_id)
+                    changes.dropped.add(u.run_id)
+                    changes.columns = True
+                continue
             if u.removed:
                 if st is not None and not st.deleted:
                     self._counts.clear()

@@ -622,9 +622,12 @@ class RunsTable(CachedDataTable):
 # ---------------------------------------------------------------------- GPU bar
 
 
-def gpu_text(stats: Sequence[Any] | None, counts: dict[str, int], slurm: str | None = None) -> Text:
+def gpu_text(
+    stats: Sequence[Any] | None, counts: dict[str, int], slurm: str | None = None, disk: str | None = None
+) -> Text:
     """One line: each GPU's utilisation and memory (or CPU only), then the Slurm line
-    (``slurm: 3 pending · 2 running``) when a Slurm run is queued or running, then run counts. With
+    (``slurm: 3 pending · 2 running``) when a Slurm run is queued or running, then run counts, then
+    the runs folder's and its trash's size (``runs 1.2 GB · trash 300 MB``) once measured. With
     a Slurm line the CPU-only note is short, so all of it fits 80 columns."""
     out = Text()
     if stats is None:
@@ -648,6 +651,8 @@ def gpu_text(stats: Sequence[Any] | None, counts: dict[str, int], slurm: str | N
     parts = [f"{n} {s}" for s, n in counts.items() if n]
     if parts:
         out.append("   │ " + " · ".join(parts), style="dim")
+    if disk:
+        out.append("   │ " + disk, style="dim")
     return out
 
 

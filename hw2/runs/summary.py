@@ -485,6 +485,20 @@ def fmt_pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.2f}%"
 
 
+def fmt_bytes(n: int | None) -> str:
+    """``812 B``, ``4.2 kB``, ``300 MB``, ``1.2 GB`` (powers of 1000, as ``du --si``); ``–`` when unknown."""
+    if n is None:
+        return "–"
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            break
+        size /= 1000
+    if unit == "B":
+        return f"{int(size)} B"
+    return f"{size:.1f} {unit}" if size < 100 else f"{size:.0f} {unit}"
+
+
 def fmt_duration(seconds: float | None) -> str:
     """``m:ss`` or ``h:mm:ss``, rounded to the second; ``–`` when unknown."""
     if seconds is None:

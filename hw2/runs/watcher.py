@@ -49,7 +49,8 @@ class RunUpdate:
     you had, ask ``epoch_lines`` again). ``skipped``: garbage lines among the new bytes.
     ``meta``/``result``: as read this poll (None when the watcher did not read them: a removed
     run, or a finished run served from the summary cache; the summary holds their figures).
-    ``status``/``error`` are the effective ones.
+    ``status``/``error`` are the effective ones. ``trashed``: a removed run's folder went to the
+    runs folder's trash (``hw2-tui rm``), rather than away for good.
     """
 
     run_id: str
@@ -60,6 +61,7 @@ class RunUpdate:
     skipped: int = 0
     truncated: bool = False
     removed: bool = False
+    trashed: bool = False
     new: bool = False
     status: str | None = None
     error: str | None = None
@@ -285,8 +287,16 @@ class RunsWatcher:
         if found is not None:
             for run_id in sorted(set(self._runs) - set(found)):
                 self._forget(run_id)
+                trashed = os.path.isdir(os.path.join(self.runs_dir, contract.TRASH_DIR, run_id))
                 updates.append(
-                    RunUpdate(run_id=run_id, view_changed=True, meta=None, result=None, removed=True)
+                    RunUpdate(
+                        run_id=run_id,
+                        view_changed=True,
+                        meta=None,
+                        result=None,
+                        removed=True,
+                        trashed=trashed,
+                    )
                 )
             self._backlog = {r: p for r, p in found.items() if r not in self._runs}
         if self._backlog:

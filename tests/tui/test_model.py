@@ -53,6 +53,7 @@ class Update:
     skipped: int = 0
     truncated: bool = False
     removed: bool = False
+    trashed: bool = False
     new: bool = False
     view_changed: bool = False
 
@@ -158,6 +159,19 @@ def test_removed_run_is_marked_deleted_and_comes_back() -> None:
     run.first = True
     m.apply([run.update([_epoch(1)])])
     assert not m["r"].deleted
+
+
+def test_a_run_moved_to_the_trash_is_forgotten() -> None:
+    m, run = RunsModel(), FakeRun()
+    m.apply([run.update([_epoch(1)])])
+    m["r"].marked = True
+    assert m.set_plotted(["r"]) == ["r"]
+    ch = m.apply([Update("r", None, removed=True, trashed=True)])
+    assert "r" not in m and ch.dropped == {"r"} and ch.columns and len(ch) == 0
+    assert m.apply([Update("r", None, removed=True, trashed=True)]).dropped == set()  # said once
+    run.first = True
+    m.apply([run.update([_epoch(1)])])  # restored: a run again, unmarked
+    assert "r" in m and not m["r"].deleted and not m["r"].marked
 
 
 def test_figures_are_the_summarys() -> None:

@@ -33,6 +33,7 @@ async def _settled(pilot: Any) -> None:
     await wait_for(pilot, app.configs_loaded.is_set, 20, "configs")
     await wait_for(pilot, lambda: app.table.row_count == 5, 10, "rows")
     await wait_for(pilot, lambda: app.gpu is not None, 10, "gpu bar")
+    await wait_for(pilot, lambda: app.disk is not None, 10, "runs and trash sizes")
     await wait_for(pilot, lambda: app.plots.ready and app.plots.draw_count > 0, 10, "plots")
     await pilot.pause(0.3)
     await pilot.wait_for_scheduled_animations()
