@@ -405,9 +405,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([s.row(now) for s in summaries], indent=2))
         return EXIT_OK
-    headers = ("id", "name", "study", "status", "epoch", "val acc", "best val", "test acc", "elapsed")
+    headers = ["id", "name", "study", "status", "epoch", "val acc", "best val", "test acc", "elapsed"]
     rows = [
-        (
+        [
             s.run_id,
             s.name,
             s.study or "",
@@ -417,9 +417,15 @@ def cmd_ls(args: argparse.Namespace) -> int:
             fmt_float(s.best_val_acc),
             fmt_float(s.test_acc),
             fmt_duration(s.elapsed(now)),
-        )
+        ]
         for s in summaries
     ]
+    first: list[int] = []
+    if any(s.note for s in summaries):  # last, and cut before the names (in full: --json, `note RUN`)
+        first.append(len(headers))
+        headers.append("note")
+        for row, s in zip(rows, summaries, strict=True):
+            row.append(s.note or "")
     console = _console()
     hidden = f" ({smoke} smoke run(s) hidden: --include-smoke)" if smoke and not args.include_smoke else ""
     if not summaries:
@@ -429,7 +435,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     title, head, body = _box_table(
-        f"runs in {_runs_dir(args)}{hidden}", headers, rows, console.width, cut=(1, 2)
+        f"runs in {_runs_dir(args)}{hidden}", headers, rows, console.width, (1, 2), first
     )
     console.print(Text(title, style="italic"), soft_wrap=True)
     console.print(Text(head, style="bold"), soft_wrap=True)
@@ -441,18 +447,24 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def _box_table(
-    title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], width: int, cut: Sequence[int] = ()
+    title: str,
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    width: int,
+    cut: Sequence[int] = (),
+    cut_first: Sequence[int] = (),
 ) -> tuple[str, str, str]:
     """``ls``'s table drawn as Rich draws its default table (heavy head box), as text: Rich's own
     renderer measures and pads every cell through its general machinery, ~1 s for 1000 runs.
-    Too wide for ``width``: the widest of the ``cut`` columns loses a character (ending in ``…``),
-    until it fits or they are 4 wide; figures and ids are never cut (the line may then wrap).
+    Too wide for ``width``: the widest of the ``cut_first`` columns (a note), then of the ``cut``
+    columns, loses a character (ending in ``…``), until it fits or they are 4 wide; figures and ids
+    are never cut (the line may then wrap).
     Returns (title line, header lines, body lines)."""
     from rich.cells import cell_len
 
     widths = [max(cell_len(h), *(cell_len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     while sum(widths) + 3 * len(widths) + 1 > width:
-        cuttable = [i for i in cut if widths[i] > 4]
+        cuttable = [i for i in cut_first if widths[i] > 4] or [i for i in cut if widths[i] > 4]
         if not cuttable:
             break
         widest = max(cuttable, key=lambda i: widths[i])
@@ -668,6 +680,27 @@ def cmd_resume(args: argparse.Namespace) -> int:
     runs_dir = _runs_dir(args)
     run_id = _find_run(runs_dir, args.run_id)
     print(executors.of_run(_meta_of(runs_dir, run_id)).resume(runs_dir, run_id, force=args.force))
+    return EXIT_OK
+
+
+def cmd_note(args: argparse.Namespace) -> int:
+    """Set, clear (``--clear`` or an empty text) or, without a text, print a run's note."""
+    from hw2.runs import lifecycle
+
+    runs_dir = _runs_dir(args)
+    run_id = _find_run(runs_dir, args.run_id)
+    if args.clear and args.text is not None:
+        raise CliError("give a text or --clear, not both", EXIT_USAGE)
+    if args.text is None and not args.clear:
+        note = _meta_of(runs_dir, run_id).extra.get("note")
+        if note:
+            print(str(note))
+        else:
+            print(f"{run_id}: no note", file=sys.stderr)
+        return EXIT_OK
+    meta = lifecycle.set_note(contract.run_path(runs_dir, run_id), "" if args.clear else args.text)
+    note = meta.extra.get("note")
+    print(f"{run_id}: note {'set: ' + note if note else 'cleared'}")
     return EXIT_OK
 
 
@@ -957,6 +990,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="resume even if its config or the trainers' code changed"
     )
     rs.set_defaults(func=cmd_resume)
+
+    n = add(
+        "note",
+        "Attach a one-line note to a run (any status), shown by ls, the TUI and the export; without a "
+        "text, print the run's note.",
+    )
+    n.add_argument("run_id", help="run id, or a unique part of it")
+    n.add_argument("text", nargs="?", help="the note (at most 500 characters; an empty text clears it)")
+    n.add_argument("--clear", action="store_true", help="remove the run's note")
+    n.set_defaults(func=cmd_note)
 
     v = add("validate", "Check config files; prints one line per error, non-zero exit if any.")
     v.add_argument("paths", nargs="*", help="files or folders (default: the configs dir)")

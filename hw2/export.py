@@ -42,6 +42,7 @@ RESULT_COLUMNS = [
     "config",
     "study",
     "status",
+    "note",
     "trainer",
     "epochs",
     "best_epoch",

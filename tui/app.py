@@ -627,6 +627,22 @@ class HW2App(App[None]):
         self._wake.set()
 
     @work(thread=True, group="actions")
+    def set_note(self, run_id: str, name: str, text: str) -> None:
+        """Store a run's note (:func:`hw2.runs.lifecycle.set_note`, off the UI thread); the
+        poller re-reads the run at once, finished or not."""
+        from hw2 import contract
+        from hw2.runs import lifecycle
+
+        try:
+            meta = lifecycle.set_note(contract.run_path(self.runs_dir, run_id), text)
+            self._recheck([run_id])
+        except Exception as exc:
+            self.call_from_thread(self.notify, f"note not saved: {exc}", severity="error", timeout=10)
+            return
+        said = "note cleared" if meta.extra.get("note") is None else "note saved"
+        self.call_from_thread(self.notify, f"{name}: {said}", timeout=3)
+
+    @work(thread=True, group="actions")
     def export_pivot(self, pv: Any, study: str) -> None:
         """Write the factorial table as CSV and LaTeX into the export dir; say the paths."""
         from hw2 import contract

@@ -111,7 +111,7 @@ COMMANDS: tuple[Command, ...] = (
         "slash",
         "/",
         TABLE,
-        "filter rows by text: every word must match the name, study, status, model or a "
+        "filter rows by text: every word must match the name, study, status, model, note or a "
         "hyperparameter (adam, 0.001, lr=0.001, dropout=0.2); says 'no match'; esc clears it",
         "filter",
         "Filter",
@@ -167,6 +167,16 @@ COMMANDS: tuple[Command, ...] = (
         "resume",
         "Resume",
         "Resume run",
+    ),
+    Command(
+        "n",
+        "n",
+        TABLE,
+        "note on the highlighted run: a line to type it in, holding the run's note; enter saves it "
+        "(empty clears it), esc cancels; the note column, the Config tab, / and the export show it",
+        "note",
+        "Note",
+        "Note on run",
     ),
     Command(
         "e",

@@ -19,6 +19,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Label, Static, TabbedContent, TabPane, Tree
 
+from hw2.runs.lifecycle import NOTE_MAX
 from hw2.schedule import schedule_text
 from tui.commands import FOOTER_ACTIONS, bindings
 from tui.launch import open_launch_dialog
@@ -90,6 +91,13 @@ class MainScreen(Screen[None]):
             placeholder="filter: name, status, study, hyperparameter (adam, lr=0.001); esc clears",
             id="filter",
         )
+        self.note_box = Input(
+            placeholder="note on the run: enter saves (empty clears it), esc cancels",
+            max_length=NOTE_MAX,
+            id="note",
+        )
+        self._note_run: str | None = None
+        """The run whose note the note box edits (the highlighted one when ``n`` opened it)."""
         self.tabs = TabbedContent(id="tabs", initial="tab-plots")
         self.gpu_bar = GpuBar(gpu_text(None, {}), id="gpu")
 
@@ -113,6 +121,7 @@ class MainScreen(Screen[None]):
                 yield self.config_tree
             with Vertical(id="right"):
                 yield self.filter_box
+                yield self.note_box
                 yield self.table
                 with self.tabs:
                     with TabPane("Plots", id="tab-plots"):
@@ -157,7 +166,7 @@ class MainScreen(Screen[None]):
         focused = self.focused
         if focused is self.config_tree:
             return FOOTER_ACTIONS["tree"]
-        if focused is None or focused is self.table or focused is self.filter_box:
+        if focused is None or focused in (self.table, self.filter_box, self.note_box):
             return FOOTER_ACTIONS["table"]
         return FOOTER_ACTIONS["views"]
 
@@ -324,7 +333,8 @@ class MainScreen(Screen[None]):
         import yaml  # only the highlighted run's config is ever dumped
 
         s = st.summary
-        head = [f"# run {st.run_id}", f"# folder {s.path}", f"# status {s.status}"]
+        head = [f"# note: {s.note}"] if s.note else []  # the person's own words first, in full
+        head += [f"# run {st.run_id}", f"# folder {s.path}", f"# status {s.status}"]
         if s.error:
             head.append(f"# error: {s.error}")
         if s.skipped_lines:
@@ -374,6 +384,10 @@ class MainScreen(Screen[None]):
 
     def on_key(self, event: Any) -> None:
         box = self.filter_box
+        if event.key == "escape" and self.note_box.has_focus:
+            self._close_note_box()  # cancelled: nothing is written
+            event.stop()
+            return
         if event.key == "escape" and (box.has_focus or self.filter_text):
             box.value = ""
             self.set_filter("")
@@ -662,6 +676,32 @@ class MainScreen(Screen[None]):
 
     def action_export(self) -> None:
         self.hw2.export()
+
+    def action_note(self) -> None:
+        """Edit the highlighted run's note in the note box, prefilled with the note it has."""
+        st = self.runs.get(self.table.highlighted_id() or "")
+        if st is None or st.deleted:
+            self.notify("highlight a run to write a note on it", severity="warning")
+            return
+        self._note_run = st.run_id
+        self.note_box.border_title = f"note on {st.name}"
+        self.note_box.value = st.summary.note or ""
+        self.note_box.add_class("-shown")
+        self.set_focus(self.note_box)
+
+    @on(Input.Submitted, "#note")
+    def _note_submitted(self, event: Input.Submitted) -> None:
+        """Save in a worker (:meth:`tui.host.Host.set_note`); the row follows the watcher's
+        next read of the run's meta.json."""
+        st = self.runs.get(self._note_run or "")
+        if st is not None and event.value.strip() != (st.summary.note or ""):
+            self.hw2.set_note(st.run_id, st.name, event.value)
+        self._close_note_box()
+
+    def _close_note_box(self) -> None:
+        self._note_run = None
+        self.note_box.remove_class("-shown")
+        self.table.focus()
 
     # ------------------------------------------------------------------ actions: studies
 

@@ -407,7 +407,7 @@ HPARAM_LABELS: dict[str, str] = {
 
 def run_matches(st: RunState, words: Sequence[str]) -> bool:
     """Does the run match every (lower-case) filter word? A word matches a part of the run's
-    name, study, status, trainer, id, device or model, or one of its hyperparameters: by value
+    name, study, status, trainer, id, device, model or note, or one of its hyperparameters: by value
     (``adam``; a number by value, so ``1e-3`` finds 0.001 and ``0.1`` does not find 0.15) or as
     ``key=value``, the key by its last parts or its short name (``lr=0.001``,
     ``optimizer.lr=0.001``, ``dropout=0.2``, ``batch=64``)."""
@@ -422,6 +422,7 @@ def run_matches(st: RunState, words: Sequence[str]) -> bool:
             st.run_id,
             s.device or "",
             s.hparams.get("model.name", ""),
+            s.note or "",
         )
     ).lower()
     return all(w in hay or hparam_matches(s.hparams, w) for w in words)

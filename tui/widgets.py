@@ -68,6 +68,9 @@ class Column:
     """Left out while every listed run's cell is empty (no study, no device, nothing running)."""
     varying: bool = False
     """Left out while every listed run's cell is the same (the runs of one study)."""
+    cut: int = 0
+    """Free text that, when not all of it fits, is cut to the room left (ending in …) rather than
+    left out, if that room is at least this many cells (padding included); 0: never cut."""
 
 
 def _num_cell(value: float | None, fmt: Callable[[float | None], str]) -> Cell:
@@ -108,6 +111,14 @@ def _study_cell(r: RunState, now: float) -> Cell:
     return Cell(short_study(study), sort_key=study)
 
 
+def _note_cell(r: RunState, now: float) -> Cell:
+    """The run's note, whole: the column's fixed width crops it with an ellipsis when it is cut."""
+    note = r.summary.note or ""
+    cell = Cell(note, sort_key=note.lower() or None)
+    cell.no_wrap, cell.overflow = True, "ellipsis"
+    return cell
+
+
 def _name_cell(r: RunState, now: float) -> Cell:
     name = r.summary.name or r.run_id
     cell = (
@@ -126,6 +137,9 @@ def _latest(field: str, fmt: Callable[[float | None], str]) -> Callable[[RunStat
 
     return render
 
+
+NOTE_MIN_CELLS = 12
+"""The least room (padding included) the note column is cut to; with less it is left out."""
 
 BASE_COLUMNS: tuple[Column, ...] = (
     Column("name", "name", _name_cell, "the run's name (● marked: overlaid on the plots)"),
@@ -199,6 +213,15 @@ BASE_COLUMNS: tuple[Column, ...] = (
         "estimated time left of a running run",
         optional=True,
     ),
+    Column(
+        "note",
+        "note",
+        _note_cell,
+        "your note on the run (n edits it), cut to fit the room left (all of it at the top of the "
+        "Config tab); shown when a listed run has one",
+        optional=True,
+        cut=NOTE_MIN_CELLS,
+    ),
 )
 """The runs table's columns in display order; the hyperparameter columns go after ``test``."""
 BY_KEY: dict[str, Column] = {c.key: c for c in BASE_COLUMNS}
@@ -208,9 +231,10 @@ RESULT_KEYS = ("name", "status", "test", "best", "epoch")
 FIRST_HPARAMS = 3
 """Differing hyperparameters offered right after the results; the others come after the study
 (a folder of several studies differs in many, each set by one study)."""
-MORE_KEYS = ("study", "elapsed", "eta", "val_loss", "train_loss", "device", "val_acc", "train_acc")
+MORE_KEYS = ("study", "elapsed", "note", "eta", "val_loss", "train_loss", "device", "val_acc", "train_acc")
 """Offered after the first differing hyperparameters (the study; the other differing ones after
-it), as room allows, in this priority."""
+it), as room allows, in this priority (the note, cut, takes what room is left after the elapsed
+time: the columns after it come only when it fits whole)."""
 DIFF_KEYS = ("name", "status", "best", "test")
 """The diff view (``d``): these, then every differing hyperparameter."""
 KEY_HPARAMS: tuple[str, ...] = ("model.name", "optimizer.name", "optimizer.lr", "train.batch_size")
@@ -252,7 +276,9 @@ def _hparam_column(key: str, label: str) -> Column:
 
 def fit_columns(columns: Sequence[Column], width_of: Callable[[Column], int], room: int) -> list[Column]:
     """The columns (in priority order) that fit ``room`` cells: each in turn if it fits what is
-    left, skipped otherwise (a narrower one after it may still fit); the first always."""
+    left, skipped otherwise (a narrower one after it may still fit); the first always. A column
+    that may be cut (:attr:`Column.cut`) and does not fit takes the rest of the room, when that is
+    at least its ``cut`` cells."""
     out: list[Column] = []
     used = 0
     for i, col in enumerate(columns):
@@ -260,6 +286,9 @@ def fit_columns(columns: Sequence[Column], width_of: Callable[[Column], int], ro
         if i == 0 or used + w <= room:
             out.append(col)
             used += w
+        elif col.cut and room - used >= col.cut:
+            out.append(col)
+            used = room
     return out
 
 
@@ -306,6 +335,8 @@ class RunsTable(CachedDataTable):
         self.study_names: dict[str, str] = {}
         """Short names of the studies (title → ``2.2.3 ReLU``, as the configs tree says them)."""
         self._base = dict(BY_KEY, study=replace(BY_KEY["study"], render=self._study_cell))
+        self._cut_widths: dict[str, int] = {}
+        """The cut columns' content widths, as shown (:meth:`wanted_columns`)."""
 
     def _study_cell(self, r: RunState, now: float) -> Cell:
         study = r.summary.study
@@ -347,7 +378,9 @@ class RunsTable(CachedDataTable):
             more = [self._base[k] for k in MORE_KEYS]
             cands = [self._base[k] for k in RESULT_KEYS] + first + more[:1] + rest + more[1:] + spare
             split = [c.key for c in BASE_COLUMNS].index("test") + 1
-            display = [*BASE_COLUMNS[:split], *hps, *BASE_COLUMNS[split:], *spare]
+            cut = [c for c in BASE_COLUMNS if c.cut]  # free text last: it ends the row
+            after = [c for c in BASE_COLUMNS[split:] if not c.cut]
+            display = [*BASE_COLUMNS[:split], *hps, *after, *spare, *cut]
         known = {c.key for c in self.candidates}
         for col in cands:  # a column not offered before: its texts, for its width
             if col.key not in known:
@@ -395,7 +428,13 @@ class RunsTable(CachedDataTable):
         ]
         if self.diff:
             return self._diff_columns(cands)
-        chosen = fit_columns(cands, self.column_width, self.room())
+        room = self.room()
+        chosen = fit_columns(cands, self.column_width, room)
+        self._cut_widths = {}
+        for col in chosen:
+            if col.cut:
+                left = room - sum(self.column_width(c) for c in chosen if c is not col)
+                self._cut_widths[col.key] = max(1, min(self.column_width(col), left) - 2 * self.cell_padding)
         return sorted(chosen, key=lambda c: self._display[c.key])
 
     def _diff_columns(self, cands: list[Column]) -> list[Column]:
@@ -446,8 +485,10 @@ class RunsTable(CachedDataTable):
     def refit(self) -> bool:
         """Show the columns that fit (rebuilding the table when that set changed); True if it did."""
         self._fit_due = False
+        shown = self._cut_widths
         wanted = self.wanted_columns()
-        if [(c.key, c.label) for c in wanted] == [(c.key, c.label) for c in self.columns_def]:
+        same = [(c.key, c.label) for c in wanted] == [(c.key, c.label) for c in self.columns_def]
+        if same and self._cut_widths == shown:
             return False
         self._rebuild(wanted)
         return True
@@ -499,7 +540,7 @@ class RunsTable(CachedDataTable):
         self.clear(columns=True)
         self.columns_def = wanted
         for col in wanted:
-            self.add_column(self.header(col), key=col.key)
+            self.add_column(self.header(col), key=col.key, width=self._cut_widths.get(col.key))
         for rid in order:
             cells = {c.key: c.render(self._states[rid], self._now) for c in wanted}
             plain = {k: v.plain for k, v in cells.items()}

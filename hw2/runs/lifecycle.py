@@ -36,6 +36,7 @@
 | :func:`end_by_executor` | the Slurm monitor (:class:`hw2.slurm.monitor.SlurmMonitor`, run by the scheduler daemon) | a job Slurm ended before the run recorded its end: failed/killed with Slurm's state in ``error`` |
 | :func:`overrule_kill` | the Slurm monitor | killed → failed: the harness recorded SIGTERM, Slurm says why (TIMEOUT, OUT_OF_MEMORY, NODE_FAIL, ...) |
 | :func:`reopen` | the run's executor (:meth:`hw2.executors.Executor.resume`, through :func:`hw2.resume.reopen`), under the queue lock | failed/killed → queued: attempt, resumed; clears the last attempt's end, process, launcher and Slurm job |
+| :func:`set_note` | the person (``hw2-tui note``, the TUI's ``n``), in any status | ``note`` only |
 
 Every change is a locked read-modify-write of the named fields only
 (:func:`hw2.contract.update_meta`), and checks the run's current status under that lock: a
@@ -64,6 +65,8 @@ from hw2.contract import FINAL_STATUSES, ContractError, RunMeta
 from hw2.runs import liveness
 
 DIED_ERROR: Final = "process died without finishing (exit code unknown)"
+NOTE_MAX: Final = 500
+"""The longest note (characters): a line for a table cell and a CSV cell, not a lab book."""
 KILLED_QUEUED_ERROR: Final = "killed while queued"
 
 LIFECYCLE_FIELDS: Final[frozenset[str]] = frozenset(
@@ -84,6 +87,7 @@ LIFECYCLE_FIELDS: Final[frozenset[str]] = frozenset(
         "launched_by",
         "slurm_job_id",
         "resumed",
+        "note",  # the person's, through set_note only
     }
 )
 """Fields only the transitions below write; :func:`add_fields` refuses them."""
@@ -91,6 +95,10 @@ LIFECYCLE_FIELDS: Final[frozenset[str]] = frozenset(
 
 class TransitionError(ContractError):
     """A state change that the run's current status does not allow (one line)."""
+
+
+class NoteError(ContractError):
+    """A note that cannot be stored as given (too long); one line naming the fix."""
 
 
 def _expect(run_dir: Path, allowed: Collection[str], what: str) -> Callable[[RunMeta], None]:
@@ -326,6 +334,30 @@ def reopen(run_dir: Path, *, keep_slurm_job: bool = False) -> RunMeta:
         launched_by=None,
         **({} if keep_slurm_job else {"slurm_job_id": None, "slurm_state": None, "slurm_reason": None}),
     )
+
+
+# --------------------------------------------------------------------------- the person
+
+
+def clean_note(text: str) -> str | None:
+    """A note as stored: one line (line breaks, tabs and runs of spaces become one space, other
+    control characters are dropped), stripped; None for an empty one (it clears the note). Longer
+    than :data:`NOTE_MAX` characters: :class:`NoteError`."""
+    flat = " ".join("".join(ch if ch.isprintable() else " " if ch.isspace() else "" for ch in text).split())
+    if len(flat) > NOTE_MAX:
+        raise NoteError(f"note: {len(flat)} characters, at most {NOTE_MAX}; fix: shorten it")
+    return flat or None
+
+
+def set_note(run_dir: Path, text: str) -> RunMeta:
+    """Set the run's ``note`` (:func:`clean_note`; an empty text clears it), in any status: a
+    person's words about the run, shown in the table, ``ls``, the filter and the export.
+
+    A locked read-modify-write of ``note`` alone, so a harness or launcher writing the same
+    meta.json at the same time loses nothing, and neither does the note. A changed meta.json
+    (new inode) is what makes the summary cache and the TUI's watcher read the run again.
+    """
+    return contract.update_meta(run_dir, note=clean_note(text))
 
 
 # --------------------------------------------------------------------------- the harness

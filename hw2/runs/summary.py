@@ -177,6 +177,8 @@ class RunSummary:
     """What Slurm last said about a Slurm run's job (:func:`slurm_text`), None for local runs."""
     config_path: str | None = None
     error: str | None = None
+    note: str | None = None
+    """The person's note on the run (meta ``note``, :func:`hw2.runs.lifecycle.set_note`)."""
     attempt: int = 1
     """1 for a first run; + 1 for each requeue (a new folder) or resume (the same folder)."""
     resumed: int = 0
@@ -292,6 +294,7 @@ class RunSummary:
             "seconds_per_epoch": self.seconds_per_epoch,
             "elapsed": self.elapsed(now),
             "error": self.error,
+            "note": self.note,
             "attempt": self.attempt,
             "resumed": self.resumed,
             "resumable": self.resumable,
@@ -331,6 +334,13 @@ def _get(meta: Any, key: str, default: Any = None) -> Any:
         if isinstance(extra, Mapping):
             value = extra.get(key)
     return default if value is None else value
+
+
+def _text_or_none(value: Any) -> str | None:
+    """A free-text meta field as text: a hand-edited meta.json may hold a number or a list."""
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else str(value)
 
 
 def slurm_text(meta: Any) -> str | None:
@@ -448,6 +458,7 @@ def summarize(
         slurm=slurm_text(meta),
         config_path=_get(meta, "config_path"),
         error=error,
+        note=_text_or_none(_get(meta, "note")),
         attempt=int(attempt) if attempt else 1,
         resumed=int(resumed) if resumed else 0,
         requeued=awaiting_requeue(meta),

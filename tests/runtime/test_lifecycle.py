@@ -266,7 +266,7 @@ def test_a_meta_update_of_a_deleted_run_creates_nothing(runs_dir: Path, write_co
         p.unlink()
     run.rmdir()
     with pytest.raises(contract.ContractError, match="missing or unreadable"):
-        lifecycle.add_fields(run, note="x")
+        lifecycle.add_fields(run, gpu_mem_peak_mb=1)
     assert lifecycle.mark_vanished(run) is False and lifecycle.reap_exit(run, 1) is None
     assert not run.exists()
 
