@@ -116,7 +116,8 @@ class EventDetector:
     ``failed`` is one ``run_failed`` event (once per attempt: a resumed run that fails again is
     told again), and it joins its study's batch. When every run of a batch is final, the batch is
     one ``study_ended`` event with its counts, and a new batch starts with the study's next live
-    run. Runs first seen final fire nothing and count in no batch (yesterday's 10 000), unless
+    run. Smoke runs (``sweep --smoke``) are left out: the smoke test says its own verdict.
+    Runs first seen final fire nothing and count in no batch (yesterday's 10 000), unless
     they were created after ``since`` (a run that failed within one poll of being queued).
     """
 
@@ -132,8 +133,8 @@ class EventDetector:
         events: list[Event] = []
         touched: dict[str, None] = {}
         for s in summaries:
-            if s is None:
-                continue
+            if s is None or getattr(s, "smoke", False):
+                continue  # a smoke test's failures are the launch's to tell
             before = self._status.get(s.run_id)
             self._status[s.run_id] = s.status
             if before is None and self._born_here(s):

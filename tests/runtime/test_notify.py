@@ -4,16 +4,21 @@ the escape sequences (clean, each once), the settings, and ``$HW2_NOTIFY_CMD`` r
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
+from bench.bench_tui import drain, spawn_in_pty
 from hw2 import notify
 from hw2.notify import Event, EventDetector, NotifySettings
 from hw2.runs.summary import RunSummary
-from tests.runtime.conftest import wait_for
+from tests.reliability.conftest import cli
+from tests.runtime.conftest import WriteConfig, wait_for
 
 STUDY = "2.1.4 Optimizers"
 
@@ -77,6 +82,12 @@ def test_a_resumed_run_that_fails_again_is_told_again() -> None:
     assert len(det.feed([_s("r", "failed")])) == 2  # the run, and its study (of one run)
     det.feed([_s("r", "running", resumed=1)])
     assert [e.kind for e in det.feed([_s("r", "failed", resumed=1)])] == ["run_failed", "study_ended"]
+
+
+def test_smoke_runs_are_the_smoke_tests_to_tell() -> None:
+    det = EventDetector()
+    det.feed([_s("smoke-a", "running", smoke=True)])
+    assert det.feed([_s("smoke-a", "failed", smoke=True)]) == []
 
 
 def test_runs_without_a_study_tell_failures_only_and_removed_runs_leave_their_batch() -> None:
@@ -170,3 +181,66 @@ def test_a_failing_command_is_one_line_never_an_exception(tmp_path: Path) -> Non
     errors.clear()
     notify.run_command("'unbalanced", "x", on_error=errors.append).join(30)
     assert len(errors) == 1 and "cannot run" in errors[0]
+
+
+# ---------------------------------------------------------------------- the CLI's foreground sweep
+
+OSC = re.compile(rb"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+
+
+def _fake_study(tmp_path: Path, write_config: WriteConfig) -> Path:
+    base = write_config("notify-base", epochs=2, batches=3)
+    path = tmp_path / "configs" / "notify-study.yaml"
+    variants = [{"name": "ok"}, {"name": "bad", "set": {"model.name": "fail"}}]
+    path.write_text(yaml.safe_dump({"study": "Fake study", "base": base.name, "variants": variants}))
+    return path
+
+
+def test_a_foreground_sweep_ends_with_one_line_and_one_bell_in_a_terminal(
+    runs_dir: Path, tmp_path: Path, write_config: WriteConfig
+) -> None:
+    told = tmp_path / "told.json"
+    env = {
+        **os.environ,
+        "TERM": "xterm-256color",
+        "HW2_NOTIFY_CMD": f"{sys.executable} -c {ARGV_WRITER!r} {told}",
+    }
+    env.pop("HW2_NOTIFY", None)
+    argv = [
+        sys.executable,
+        "-m",
+        "hw2.cli",
+        "--runs-dir",
+        str(runs_dir),
+        "sweep",
+        str(_fake_study(tmp_path, write_config)),
+        "--yes",
+    ]
+    proc, master = spawn_in_pty(argv, 120, 30, env)
+    out = b""
+    try:
+        while proc.poll() is None or not out.endswith(b"\n"):
+            chunk, _ = drain(master, timeout=1.0)
+            out += chunk
+            if not chunk and proc.poll() is not None:
+                break
+        assert proc.wait(120) == 1  # one run failed
+    finally:
+        os.close(master)
+    summary = "Fake study: all 2 runs ended · 1 done, 1 failed"
+    assert re.findall(rb"\x1b\]9;([^\x07]*)\x07", out) == [f"hw2-tui: {summary}".encode()]
+    assert re.findall(rb"\x1b\]777;notify;([^\x07]*)\x07", out) == [
+        f"hw2-tui: Study ended;{summary}".encode()
+    ]
+    assert OSC.sub(b"", out).count(b"\x07") == 1  # the bell, once
+    (line,) = [ln for ln in out.decode("utf-8", "replace").splitlines() if ln.startswith(summary)]
+    assert re.fullmatch(re.escape(summary) + r" · in \d+:\d\d\s*", line), line
+    assert wait_for(told.exists, timeout=30)
+    assert json.loads(told.read_text()) == [line.strip()]
+
+
+def test_a_piped_sweep_rings_nothing(runs_dir: Path, tmp_path: Path, write_config: WriteConfig) -> None:
+    proc = cli("--runs-dir", str(runs_dir), "sweep", str(_fake_study(tmp_path, write_config)), "--yes")
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.splitlines()[-1].startswith("Fake study: all 2 runs ended · 1 done, 1 failed · in ")
+    assert "\x07" not in proc.stdout + proc.stderr and "\x1b]" not in proc.stdout + proc.stderr
