@@ -269,8 +269,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- sweep
 
 
-def _follow(runs_dir: Path, run_ids: list[str]) -> int:
-    """Progress bars for ``run_ids`` until all are final; exit code from the worst outcome."""
+NOTIFY_CMD_WAIT_S = 10.0
+"""How long the CLI waits for ``$HW2_NOTIFY_CMD`` before exiting (it goes on in its own session)."""
+
+
+def _follow(runs_dir: Path, run_ids: list[str], name: str) -> int:
+    """Progress bars for ``run_ids`` until all are final, then one summary line and the bell
+    (:func:`_announce`); exit code from the worst outcome."""
     from hw2.runs.readers import load_run
     from hw2.runs.summary import fmt_float
     from hw2.runs.watcher import RunsWatcher
@@ -283,6 +288,7 @@ def _follow(runs_dir: Path, run_ids: list[str]) -> int:
         interrupted = True
 
     old = signal.signal(signal.SIGINT, on_int)
+    began = time.monotonic()
     try:
         with _progress() as progress:
             tasks = {}
@@ -313,8 +319,35 @@ def _follow(runs_dir: Path, run_ids: list[str]) -> int:
     bad = {rid: s for rid, s in statuses.items() if s != "done"}
     for rid, s in bad.items():
         print(f"{PROG}: run {rid} {s}", file=sys.stderr)
-    print(f"{len(run_ids) - len(bad)}/{len(run_ids)} runs done")
+    _announce(name, list(statuses.values()), time.monotonic() - began)
     return EXIT_OK if not bad else EXIT_FAILED
+
+
+def _announce(name: str, statuses: list[str], seconds: float) -> None:
+    """The end of a followed sweep: one line on stdout (``2.1.4 Optimizers: all 6 runs ended · 5
+    done, 1 failed · in 12:03``), then the channels ``$HW2_NOTIFY`` leaves on (:mod:`hw2.notify`):
+    the bell and the desktop notification, written to the terminal (stderr, else stdout, only
+    when one of them is a terminal: never into a log file), and ``$HW2_NOTIFY_CMD``."""
+    from hw2 import notify
+    from hw2.runs.summary import fmt_duration
+
+    settings = notify.NotifySettings.from_env()
+    event = notify.study_ended(name, statuses)
+    line = f"{event.text} · in {fmt_duration(seconds)}"
+    print(line, flush=True)
+    if settings.warning():
+        print(f"{PROG}: warning: {settings.warning()}", file=sys.stderr)
+    tty = next((f for f in (sys.stderr, sys.stdout) if f.isatty()), None)
+    sequence = notify.terminal_sequence(event, settings)
+    if tty is not None and sequence:
+        tty.write(sequence)
+        tty.flush()
+    if settings.runs_command and settings.command:
+        notify.run_command(settings.command, line, on_error=_warn).join(NOTIFY_CMD_WAIT_S)
+
+
+def _warn(text: str) -> None:
+    print(f"{PROG}: warning: {text}", file=sys.stderr)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -357,7 +390,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(rid)
     if args.detach or not plan.queued:
         return EXIT_OK
-    return _follow(runs_dir, plan.queued)
+    return _follow(runs_dir, plan.queued, planned[0].study or Path(args.study).stem)
 
 
 def _executor(args: argparse.Namespace, planned: Any) -> tuple[Any, Any]:

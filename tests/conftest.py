@@ -65,3 +65,11 @@ def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     d.mkdir()
     monkeypatch.setenv("HW2_RUNS_DIR", str(d))
     return d
+
+
+@pytest.fixture(autouse=True)
+def _no_notifications_from_tests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's own ``$HW2_NOTIFY_CMD`` (their phone) is never run by the tests, and the
+    channels are the defaults; the notification tests set both themselves."""
+    monkeypatch.delenv("HW2_NOTIFY_CMD", raising=False)
+    monkeypatch.delenv("HW2_NOTIFY", raising=False)

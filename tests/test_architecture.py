@@ -65,6 +65,7 @@ def test_no_import_cycles_in_hw2_or_tui() -> None:
         "hw2.executors.local",
         "hw2.executors.slurm",
         "hw2.sweep",
+        "hw2.notify",
     ],
 )
 def test_core_modules_import_no_framework_or_textual(module: str) -> None:

@@ -7,6 +7,11 @@ table cells and plots that changed. The same worker loads the epoch series of th
 plotted (:class:`SeriesLoaded`) and follows the highlighted run's ``train.log``. A second worker
 polls the GPUs every 2 s. Launch/kill/export run in short thread workers so the UI never blocks.
 
+When a run fails or a study's runs seen live have all ended (:class:`hw2.notify.EventDetector`, fed
+the summaries of each poll), the app tells the user on the channels ``$HW2_NOTIFY`` leaves on: a
+toast, the terminal bell and a desktop notification through the terminal (OSC 9 / OSC 777, written
+once per event), and ``$HW2_NOTIFY_CMD`` (:meth:`HW2App.announce`).
+
 The app only reads and writes run folders and configs through ``hw2``; trainers run as separate
 processes started by the scheduler, so quitting the app leaves them running. This module (and all
 of ``tui``) never imports torch, tensorflow, keras or the trainers; ``hw2`` modules are imported
@@ -18,6 +23,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,6 +36,7 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from tui.commands import Command, bindings, palette_commands, palette_title
+from tui.compat import write_to_terminal
 from tui.main_screen import MainScreen
 from tui.model import RunsModel, RunState
 
@@ -45,6 +52,8 @@ MAX_NEW_PER_POLL = 100
 them; later polls read ``MAX_NEW_PER_POLL_LATER`` each (10 000 runs: 10 polls, not 100)."""
 MAX_NEW_PER_POLL_LATER = 1000
 QUIT_NOTE = "runs keep going in the background; reopen hw2-tui to watch them"
+EVENT_TOAST_S = 30.0
+"""How long a run's failure or a study's end stays on screen (the user may be looking away)."""
 
 Clock = Callable[[], float]
 
@@ -155,6 +164,13 @@ class HW2App(App[None]):
         self.reports_dir = reports_dir
         """Where study reports go (``<dir>/<study>/``); None: the report's default (``reports/``)."""
         self.main = MainScreen()
+        from hw2.notify import EventDetector, NotifySettings
+
+        self.notify_settings = NotifySettings.from_env()
+        # real time, not self.clock: it dates the runs created while the app is open
+        self.events = EventDetector(since=time.time())
+        self.announced: deque[Any] = deque(maxlen=100)
+        """The last events told (:meth:`announce`), for the tests."""
 
     def get_default_screen(self) -> Screen:
         return self.main
@@ -196,6 +212,9 @@ class HW2App(App[None]):
 
     def on_mount(self) -> None:
         self._apply_width_class(self.size.width)
+        warning = self.notify_settings.warning()
+        if warning:
+            self.notify(warning, title="Notifications", severity="warning", timeout=15, markup=False)
 
     def on_ready(self) -> None:
         """After the first frame: start polling the runs (its imports would otherwise delay it)."""
@@ -375,6 +394,10 @@ class HW2App(App[None]):
 
     def on_runs_updated(self, msg: RunsUpdated) -> None:
         changes = self.model.apply(msg.updates)
+        events = self.events.feed(u.summary for u in msg.updates if not u.removed)
+        events += self.events.forget(u.run_id for u in msg.updates if u.removed)
+        if events:
+            self.announce(events)
         self.main.show_changes(changes, initial=msg.initial)
         if changes.shown or changes.rows or changes.dropped:
             for screen in self.study_screens():
@@ -387,6 +410,28 @@ class HW2App(App[None]):
             self.load_configs()
             self.refresh_sizes()
             self.set_interval(SIZES_INTERVAL, self.refresh_sizes)
+
+    def announce(self, events: Sequence[Any]) -> None:
+        """Tell the user each :class:`hw2.notify.Event` on the channels that are on: a toast
+        (a warning for a failure), then the bell and the desktop notification sequences, written to
+        the terminal once, then ``$HW2_NOTIFY_CMD`` in the background (its failure: a toast)."""
+        from hw2.notify import run_command, terminal_sequence
+
+        settings = self.notify_settings
+        for event in events:
+            self.announced.append(event)
+            if "toast" in settings:
+                severity = "warning" if event.bad else "information"
+                self.notify(
+                    event.text, title=event.title, severity=severity, timeout=EVENT_TOAST_S, markup=False
+                )
+            write_to_terminal(self, terminal_sequence(event, settings))
+            if settings.runs_command and settings.command:
+                run_command(settings.command, event.text, on_error=self._command_failed)
+
+    def _command_failed(self, line: str) -> None:
+        """``$HW2_NOTIFY_CMD`` failed (called from its thread): say so in a toast."""
+        self.call_from_thread(self.notify, line, title="Notifications", severity="warning", markup=False)
 
     def on_study_series(self, msg: StudySeries) -> None:
         for screen in self.study_screens():

@@ -12,6 +12,10 @@ That needs DataTable's private attributes and methods (``_update_count``, ``_row
 same signatures, and when they are not, :data:`PROBLEM` says why and every override below
 defers to stock ``DataTable`` (correct, only somewhat slower). Nothing else in ``tui`` touches
 these privates.
+
+It also holds the one other private the app uses: :func:`write_to_terminal` writes raw escape
+sequences (the desktop notifications of :mod:`hw2.notify`) through the App's ``_driver``, the way
+Textual's own ``App.bell`` and ``App.copy_to_clipboard`` do; without such a driver it writes nothing.
 """
 
 from __future__ import annotations
@@ -304,3 +308,20 @@ class CachedDataTable(DataTable):
             if line is not None:
                 return [line]
         return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+
+
+def write_to_terminal(app: Any, data: str) -> bool:
+    """Write ``data`` (escape sequences, BEL) to the terminal the app draws on, once, between frames.
+
+    Textual has no public call for raw output: ``App.bell`` writes ``BEL`` through ``app._driver``
+    and skips a headless app; this does the same for any sequence. False when nothing was written
+    (headless, no driver yet or any more, or a driver without ``write``: Textual changed).
+    """
+    if not data or getattr(app, "is_headless", True):
+        return False
+    driver = getattr(app, "_driver", None)
+    write = getattr(driver, "write", None)
+    if not callable(write):
+        return False
+    write(data)
+    return True

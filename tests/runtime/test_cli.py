@@ -148,7 +148,7 @@ def test_sweep_follow_exit_code_reflects_failures(
     study = _study(tmp_path, base, [{"name": "ok"}, {"name": "bad", "set": {"model.name": "fail"}}])
     proc = cli("sweep", str(study), "--yes", runs_dir=runs_dir)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "1/2 runs done" in proc.stdout
+    assert proc.stdout.splitlines()[-1].startswith("Fake study: all 2 runs ended · 1 done, 1 failed · in ")
     assert sorted(statuses(runs_dir).values()) == ["done", "failed"]
 
 
