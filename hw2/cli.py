@@ -371,12 +371,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.smoke:
         todo = plan.to_queue if plan is not None else planned
         print(f"smoke test: {len(todo)} config(s), one epoch on a small subset each ...", file=sys.stderr)
-        failures = planning.smoke_test(runs_dir, todo, data_dir=data_dir)
-        if failures:
-            for f in failures:
+        smoke = planning.smoke_test(runs_dir, todo, data_dir=data_dir)
+        if not smoke.passed:
+            for f in smoke.failures:
                 print(f"{PROG}: smoke: {f.line()}", file=sys.stderr)
             print(
-                f"{PROG}: error: {len(failures)} of {len(todo)} smoke run(s) failed; nothing queued",
+                f"{PROG}: error: {len(smoke.failures)} of {len(todo)} smoke run(s) failed; nothing queued; "
+                + smoke.tidy(runs_dir),
                 file=sys.stderr,
             )
             return EXIT_FAILED
@@ -385,6 +386,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         runs_dir, planned, force=args.force, data_dir=data_dir, executor=executor.name
     )
     print(plan.summary(), file=sys.stderr)  # stdout stays the new run ids, one a line, for scripts
+    if args.smoke:  # the real runs are queued: the passed smoke runs have done their job
+        print(smoke.tidy(runs_dir), file=sys.stderr)
     _said(executor.submit(runs_dir, plan.queued, settings))
     for rid in plan.queued:
         print(rid)

@@ -182,6 +182,40 @@ class SmokeFailure:
         return f"{self.file}: variant {self.variant}: {self.error}"
 
 
+@dataclass
+class SmokeTest:
+    """What :func:`smoke_test` found: its smoke runs and the ones that failed."""
+
+    run_ids: list[str]
+    failures: list[SmokeFailure]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def tidy(self, runs_dir: Path | str) -> str:
+        """Once the real runs are queued: a passed test's smoke runs go to the trash (they are
+        one epoch on a subset, no answer to anything); a failed test's stay, as the evidence.
+        Returns the line that says which (for the sweep's output or a toast)."""
+        if not self.run_ids:
+            return ""
+        if not self.passed:
+            return (
+                f"smoke runs kept as evidence: {len(self.run_ids)} "
+                "(hw2-tui ls --include-smoke; hw2-tui rm --smoke when done with them)"
+            )
+        from hw2 import trash
+        from hw2.runs.summary import fmt_bytes
+
+        runs_dir = Path(runs_dir)
+        moved = trash.remove(runs_dir, [runs_dir / rid for rid in self.run_ids])
+        line = (
+            f"smoke runs moved to the trash: {len(moved.removed)} ({fmt_bytes(moved.size_bytes)}; "
+            "hw2-tui restore RUN brings one back, hw2-tui gc empties the trash)"
+        )
+        return line + "".join(f"; kept: {why}" for why in moved.refused)
+
+
 def smoke_test(
     runs_dir: Path | str,
     planned: list[Any],
@@ -189,10 +223,11 @@ def smoke_test(
     *,
     data_dir: str | None = None,
     poll: float = 0.2,
-) -> list[SmokeFailure]:
+) -> SmokeTest:
     """Run every planned config as a smoke run (:func:`hw2.config.smoke_config`: one epoch on a
-    small subset, through the real trainer) and wait for them; returns one :class:`SmokeFailure`
-    per run that did not end ``done`` (empty: the real runs may be queued).
+    small subset, through the real trainer) and wait for them; returns the smoke runs and one
+    :class:`SmokeFailure` per run that did not end ``done`` (none: the real runs may be queued;
+    then :meth:`SmokeTest.tidy` moves the smoke runs to the trash).
 
     The smoke runs are real queued runs (meta ``smoke: true``, names ``smoke-…``): the scheduler
     runs them (:func:`ensure_scheduler`), behind any run already queued. One still unfinished
@@ -239,7 +274,7 @@ def smoke_test(
                 run_id=rid,
             )
         )
-    return failures
+    return SmokeTest(list(by_id), failures)
 
 
 def _last_log_line(run_dir: Path) -> str | None:

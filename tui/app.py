@@ -510,17 +510,20 @@ class HW2App(App[None]):
         notify = self.call_from_thread
         try:
             planned = planned_runs(entry, choice.repeat)
+            smoke = None
             if choice.smoke:
                 notify(self.notify, f"smoke test of {len(planned)} config(s)…", timeout=5)
-                failures = smoke_test(self.runs_dir, planned, SMOKE_TIMEOUT_S)
+                smoke = smoke_test(self.runs_dir, planned, SMOKE_TIMEOUT_S)
                 self._wake.set()
-                for f in failures:
+                for f in smoke.failures:
                     notify(self.notify, f.line(), title="Smoke test failed", severity="error", timeout=20)
-                if failures:
+                if not smoke.passed:
                     notify(
                         self.notify,
-                        f"smoke test: {len(failures)} failure(s): nothing queued",
+                        f"smoke test: {len(smoke.failures)} failure(s): nothing queued; "
+                        + smoke.tidy(self.runs_dir),
                         severity="error",
+                        timeout=20,
                     )
                     return []
             executor, settings = executors.resolve(entry.path, choice.executor)
@@ -528,6 +531,8 @@ class HW2App(App[None]):
             if plan.queued:
                 self._seen_by_a_poll()
             executor.submit(self.runs_dir, plan.queued, settings)
+            if smoke is not None:  # the real runs are queued: the passed smoke runs have done their job
+                notify(self.notify, smoke.tidy(self.runs_dir), title="Smoke test passed", timeout=10)
         except Exception as exc:
             notify(self.notify, f"launch failed: {exc}", severity="error", timeout=10)
             return []

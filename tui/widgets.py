@@ -231,10 +231,13 @@ RESULT_KEYS = ("name", "status", "test", "best", "epoch")
 FIRST_HPARAMS = 3
 """Differing hyperparameters offered right after the results; the others come after the study
 (a folder of several studies differs in many, each set by one study)."""
-MORE_KEYS = ("study", "elapsed", "note", "eta", "val_loss", "train_loss", "device", "val_acc", "train_acc")
-"""Offered after the first differing hyperparameters (the study; the other differing ones after
-it), as room allows, in this priority (the note, cut, takes what room is left after the elapsed
-time: the columns after it come only when it fits whole)."""
+MORE_KEYS = ("study", "note", "elapsed", "eta", "val_loss", "train_loss", "device", "val_acc", "train_acc")
+"""Offered after the first differing hyperparameters (the study and the note, when a run has one;
+the other differing ones after them), as room allows, in this priority. The note, cut, takes what
+room is left after the study: the columns after it come only when it fits whole (a note the user
+wrote weighs more than a fourth differing hyperparameter; in full in the Config tab)."""
+MORE_FIRST = 2
+"""How many of MORE_KEYS come before the rest of the differing hyperparameters."""
 DIFF_KEYS = ("name", "status", "best", "test")
 """The diff view (``d``): these, then every differing hyperparameter."""
 KEY_HPARAMS: tuple[str, ...] = ("model.name", "optimizer.name", "optimizer.lr", "train.batch_size")
@@ -376,7 +379,14 @@ class RunsTable(CachedDataTable):
         else:
             first, rest = hps[:FIRST_HPARAMS], hps[FIRST_HPARAMS:]
             more = [self._base[k] for k in MORE_KEYS]
-            cands = [self._base[k] for k in RESULT_KEYS] + first + more[:1] + rest + more[1:] + spare
+            cands = (
+                [self._base[k] for k in RESULT_KEYS]
+                + first
+                + more[:MORE_FIRST]
+                + rest
+                + more[MORE_FIRST:]
+                + spare
+            )
             split = [c.key for c in BASE_COLUMNS].index("test") + 1
             cut = [c for c in BASE_COLUMNS if c.cut]  # free text last: it ends the row
             after = [c for c in BASE_COLUMNS[split:] if not c.cut]

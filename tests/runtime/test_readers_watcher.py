@@ -255,9 +255,9 @@ def test_a_finished_runs_cached_summary_is_reused_until_a_file_changes(runs_dir:
 
     # Reused: a value planted in the cache entry (the files untouched) is what the next reader sees,
     # so the run folder was not read again.
-    from hw2.runs.index import _FIELDS
+    from hw2.runs.index import SUMMARY_FIELDS
 
-    cache["runs"]["r-done"]["summary"][_FIELDS.index("test_acc")] = 0.123  # a packed summary
+    cache["runs"]["r-done"]["summary"][SUMMARY_FIELDS.index("test_acc")] = 0.123  # a packed summary
     (runs_dir / CACHE_FILE).write_text(json.dumps(cache))
     assert list_runs(runs_dir)[0].test_acc == 0.123
     w = RunsWatcher(runs_dir)
@@ -388,9 +388,8 @@ def test_the_summary_cache_version_follows_run_summarys_fields(
     list_runs(runs_dir)
     cache = json.loads((runs_dir / CACHE_FILE).read_text())
     assert cache["version"] == index.CACHE_VERSION and set(cache["runs"]) == {"r-done"}
-    from hw2.runs.index import _FIELDS
-
-    cache["runs"]["r-done"]["summary"][_FIELDS.index("test_acc")] = 0.123  # a packed summary  # what a stale cache would serve
+    test_acc = index.SUMMARY_FIELDS.index("test_acc")  # a summary is packed: its fields' values
+    cache["runs"]["r-done"]["summary"][test_acc] = 0.123  # what a stale cache would serve
     (runs_dir / CACHE_FILE).write_text(json.dumps(cache))
     assert list_runs(runs_dir)[0].test_acc == 0.123  # same fields: the cache is used
     monkeypatch.setattr(index, "CACHE_VERSION", index.summary_version(grown))  # the field added

@@ -263,7 +263,9 @@ def test_smoke_test_reports_failures_and_runs_past_the_timeout(
             "stuck": {"model.name": "slow", "train.batch_size": 5000},
         },
     )
-    failures = planning.smoke_test(runs_dir, expand_study(study), timeout=30)
+    smoke = planning.smoke_test(runs_dir, expand_study(study), timeout=30)
+    failures = smoke.failures
+    assert not smoke.passed and len(smoke.run_ids) == 3
     by_variant = {f.variant: f for f in failures}
     assert sorted(by_variant) == ["broken", "stuck"]
     assert all(f.file == str(study) for f in failures)

@@ -45,8 +45,31 @@ def test_smoke_stops_a_broken_study_before_queueing(
     assert len(lines) == 1 and f"{study}: variant bad: RuntimeError" in lines[0], proc.stderr
     assert "1 of 2 smoke run(s) failed; nothing queued" in proc.stderr
     metas = [contract.read_meta(d) for d in contract.list_run_dirs(runs_dir)]
-    assert metas and all(m.extra.get("smoke") is True for m in metas), "only smoke runs exist"
+    assert len(metas) == 2 and all(m.extra.get("smoke") is True for m in metas), "only smoke runs exist"
     assert proc.stdout.split() == []
+    # a failed smoke test keeps its runs (the evidence) and says so
+    assert "smoke runs kept as evidence: 2" in proc.stderr
+    assert not (runs_dir / contract.TRASH_DIR).exists()
+
+
+def test_a_passed_smoke_test_moves_its_runs_to_the_trash_once_the_real_runs_are_queued(
+    runs_dir: Path, write_config: WriteConfig, tmp_path: Path
+) -> None:
+    base = write_config("base", epochs=1, batches=2)
+    study = _study(tmp_path, base, [{"name": "a"}, {"name": "b", "set": {"optimizer.lr": 0.1}}])
+    proc = cli("sweep", str(study), "--smoke", "--yes", "--detach", runs_dir=runs_dir, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    queued = proc.stdout.split()
+    assert len(queued) == 2
+    assert "smoke test passed: 2 config(s)" in proc.stderr
+    assert "smoke runs moved to the trash: 2 (" in proc.stderr, proc.stderr
+    left = [contract.read_meta(d) for d in contract.list_run_dirs(runs_dir)]
+    assert sorted(d.name for d in contract.list_run_dirs(runs_dir)) == sorted(queued)
+    assert not any(m.extra.get("smoke") for m in left), "no smoke run is left beside the real ones"
+    trashed = sorted((runs_dir / contract.TRASH_DIR).iterdir())
+    assert len(trashed) == 2 and all(contract.read_meta(d).extra["smoke"] is True for d in trashed)
+    assert all(contract.read_meta(d).status == "done" for d in trashed)
+    assert wait_for(lambda: all_final(runs_dir), timeout=90)
 
 
 def test_requeue_failed_of_a_study(runs_dir: Path, write_config: WriteConfig, tmp_path: Path) -> None:

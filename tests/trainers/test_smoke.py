@@ -62,7 +62,7 @@ def test_smoke_catches_a_model_failing_at_its_first_forward_pass(
     )
     planned = expand_study(study)
 
-    failures = planning.smoke_test(runs_dir, planned, timeout=600, data_dir=str(shared_data_dir))
+    failures = planning.smoke_test(runs_dir, planned, timeout=600, data_dir=str(shared_data_dir)).failures
 
     assert [(f.file, f.variant) for f in failures] == [(str(study), "too-deep")]
     [failure] = failures
