@@ -48,9 +48,10 @@ class RunState:
     config: Mapping[str, Any] = field(default_factory=dict)
     """The resolved config (shown in the Config tab)."""
     points: list[EpochPoint] = field(default_factory=list)
-    partial: deque[tuple[float, float | None, float | None]] = field(
-        default_factory=lambda: deque(maxlen=MAX_PARTIAL_KEPT)
+    _partial: deque[tuple[float, float | None, float | None]] | None = field(
+        default=None, init=False, repr=False
     )
+    """Made on the first progress line: a deque per run was 7 MB of a 10 000-run folder's UI."""
     series_loaded: bool = False
     """``points`` hold the run's epochs (loaded because it is or was plotted); else they are empty."""
     series_requested: bool = False
@@ -122,12 +123,17 @@ class RunState:
             while self.points and self.points[-1].epoch >= pt.epoch:
                 self.points.pop()  # a restarted or re-sent epoch replaces what it supersedes
             self.points.append(pt)
-            self.partial.clear()
+            self._partial = None
             changed = True
         if len(self.points) > MAX_EPOCHS_KEPT:
             half = len(self.points) // 2
             self.points = self.points[:half:2] + self.points[half:]
         return changed
+
+    @property
+    def partial(self) -> Sequence[tuple[float, float | None, float | None]]:
+        """Progress points of the current epoch (empty when none came)."""
+        return self._partial if self._partial is not None else ()
 
     def _add_progress(self, line: Mapping[str, Any]) -> bool:
         """The progress line's point on the partial-epoch curve (x = epoch - 1 + batch fraction)."""
@@ -137,12 +143,14 @@ class RunState:
         if ep <= (self.points[-1].epoch if self.points else 0.0):
             return False
         x = ep - 1 + min(batch / batches, 1.0)
-        self.partial.append((x, num(line.get("loss")), num(line.get("acc"))))
+        if self._partial is None:
+            self._partial = deque(maxlen=MAX_PARTIAL_KEPT)
+        self._partial.append((x, num(line.get("loss")), num(line.get("acc"))))
         return True
 
     def clear_series(self) -> None:
         self.points.clear()
-        self.partial.clear()
+        self._partial = None
 
 
 class Changes:

@@ -28,6 +28,7 @@ import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from sys import intern
 from typing import Any
 
 from hw2 import contract
@@ -67,6 +68,12 @@ CACHE_VERSION = summary_version()
 
 SUMMARY_FIELDS = tuple(f.name for f in dataclasses.fields(RunSummary))
 _LATEST, _HPARAMS = SUMMARY_FIELDS.index("latest"), SUMMARY_FIELDS.index("hparams")
+_SHARED_TEXT = tuple(
+    SUMMARY_FIELDS.index(name)
+    for name in ("status", "study", "variant", "trainer", "device", "executor", "config_path")
+)
+"""Fields whose text most runs share: interned as read, like the hyperparameters' texts (a
+10 000-run UI held 10 000 copies of each study title and optimizer name, ~10 MB)."""
 _SEP = "\x1f"  # between the hyperparameters' names: a unit separator never is in a config key
 _KEY_TUPLES: dict[str, tuple[str, ...]] = {}  # one tuple of names per distinct set, shared by runs
 
@@ -98,7 +105,10 @@ def unpack(values: Any) -> RunSummary:
         keys = _KEY_TUPLES[names] = tuple(names.split(_SEP)) if names else ()
     if len(keys) != len(hvalues):
         raise ValueError("hyperparameter names and values differ in number")
-    values[_HPARAMS] = dict(zip(keys, hvalues, strict=True))
+    values[_HPARAMS] = dict(zip(keys, [intern(v) if type(v) is str else v for v in hvalues], strict=True))
+    for i in _SHARED_TEXT:
+        if type(values[i]) is str:
+            values[i] = intern(values[i])
     return RunSummary(*values)
 
 
@@ -229,6 +239,8 @@ class SummaryCache:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             return False
+        for run_id in self._dirty:  # written: the reader that put it holds the summary
+            self._entries.pop(run_id, None)
         self._dirty.clear()
         self._dropped.clear()
         return True

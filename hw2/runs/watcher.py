@@ -94,7 +94,7 @@ class _Live:
 class _Tracked:
     path: Path
     summary: RunSummary | None = None
-    keys: FileKeys | None = None  # stat keys of meta/result/config/metrics when last read
+    keys: tuple[int | None, ...] | None = None  # a hash per stat key of meta/result/config/metrics (_digest)
     live: _Live | None = None  # None for a finished run: only its summary is held
 
 
@@ -348,8 +348,10 @@ class RunsWatcher:
             if folder.raw_meta and is_finished(folder.meta):
                 if self._cache is not None:
                     self._cache.put(keys, folder.summary)
+                # no config, as from the cache: a UI asks for it when it shows the run (10 000
+                # resolved configs held by a UI were ~100 MB)
                 return self._as_finished(
-                    run_id, t, keys, folder.summary, folder.config, folder.meta, folder.result, new=True
+                    run_id, t, keys, folder.summary, None, folder.meta, folder.result, new=True
                 )
         return self._start_live(run_id, t, new=True)
 
@@ -367,7 +369,7 @@ class RunsWatcher:
         new_lines: list[dict[str, Any]] | None = None,
         skipped: int = 0,
     ) -> RunUpdate:
-        t.summary, t.keys, t.live = summary, keys, None
+        t.summary, t.keys, t.live = summary, _digest(keys), None
         self._live.discard(run_id)
         self._order_finished(run_id)
         return RunUpdate(
@@ -480,7 +482,7 @@ class RunsWatcher:
             used = [_as_list(k) for k in (lv.meta_key, lv.result_key, lv.config_key, metrics_key)]
         if self._cache is not None and used == file_keys(t.path):
             self._cache.put(used, t.summary)
-        t.keys, t.live = used, None
+        t.keys, t.live = _digest(used), None
         self._live.discard(run_id)
         self._order_finished(run_id)
 
@@ -518,10 +520,11 @@ class RunsWatcher:
         if t is None or t.live is not None:
             return None
         keys = file_keys(t.path)
-        if keys == t.keys:
+        digest = _digest(keys)
+        if digest == t.keys:
             return None
-        old = t.keys or [None] * 4
-        truncated = keys[3] != old[3]
+        old = t.keys or (None,) * 4
+        truncated = digest[3] != old[3]
         meta = contract.read_meta(t.path)
         if not is_finished(meta):  # rewritten as live (or unreadable): tail it from the top again
             return self._start_live(run_id, t, truncated=True)
@@ -529,10 +532,16 @@ class RunsWatcher:
         if self._cache is not None and folder.raw_meta and is_finished(folder.meta):
             self._cache.put(keys, folder.summary)
         self._epochs_lru.pop(run_id, None)
-        config = folder.config if keys[2] != old[2] else None
+        config = folder.config if digest[2] != old[2] else None
         return self._as_finished(
             run_id, t, keys, folder.summary, config, folder.meta, folder.result, truncated=truncated
         )
+
+
+def _digest(keys: FileKeys) -> tuple[int | None, ...]:
+    """What a tracked finished run keeps of its file keys: one hash per file (None for a missing
+    one), enough to tell a change (a 10 000-run UI held 8 MB of the keys themselves)."""
+    return tuple(None if k is None else hash(tuple(k)) for k in keys)
 
 
 def _as_list(key: Any) -> list[int] | None:
