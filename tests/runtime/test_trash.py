@@ -45,27 +45,40 @@ def _done_runs(runs_dir: Path, write_config: WriteConfig, n: int, name: str = "o
     return ids
 
 
-def test_rm_while_a_scheduler_runs_and_two_watchers_watch_loses_nothing_else(
+def test_rm_while_a_scheduler_runs_and_two_tuis_watch_loses_nothing_else(
     runs_dir: Path, write_config: WriteConfig
 ) -> None:
+    """Two real ``hw2-tui`` processes (in pseudo-terminals) and two bare watchers (what the TUIs
+    poll with, here with and without the summary cache, so what they saw can be checked) watch
+    while the scheduler runs three runs and ``rm`` moves two finished ones away."""
+    from bench.bench_tui import drain, hw2_tui_cmd, spawn_in_pty, stop_pty_app, tui_env
+
     old = _done_runs(runs_dir, write_config, 3)
     gone, kept = sorted(old[:2]), old[2]
     before = {rid: _tree(runs_dir / rid) for rid in old}
     watchers = [RunsWatcher(runs_dir, rescan_interval=0.5), RunsWatcher(runs_dir, use_cache=False)]
     removed: list[list[str]] = [[], []]
     stop = threading.Event()
+    tuis = [spawn_in_pty(hw2_tui_cmd(runs_dir), 100, 30, tui_env(runs_dir)) for _ in range(2)]
+    screens = [b"", b""]
 
     def watch(i: int) -> None:
         while not stop.is_set():
             removed[i] += [u.run_id for u in watchers[i].poll() if u.removed]
             time.sleep(0.05)
 
+    def read_tui(i: int) -> None:  # keep the pseudo-terminal drained, as a terminal would
+        while not stop.is_set() and tuis[i][0].poll() is None:
+            screens[i] += drain(tuis[i][1], timeout=0.2)[0]
+
     for w in watchers:
         w.poll()
     threads = [threading.Thread(target=watch, args=(i,)) for i in range(2)]
+    threads += [threading.Thread(target=read_tui, args=(i,)) for i in range(2)]
     for t in threads:
         t.start()
     try:
+        assert wait_for(lambda: all(b"old" in s for s in screens), timeout=60), "both TUIs show the runs"
         new = _enqueue(runs_dir, write_config("new", epochs=3, batches=30), 3)
         daemon.ensure_scheduler(runs_dir)
         assert wait_for(lambda: any(s == "running" for s in statuses(runs_dir).values()), timeout=60)
@@ -74,10 +87,15 @@ def test_rm_while_a_scheduler_runs_and_two_watchers_watch_loses_nothing_else(
         assert [ln.split()[1] for ln in proc.stdout.splitlines() if ln.startswith("moved 20")] == gone
         assert wait_for(lambda: all_final(runs_dir), timeout=120), statuses(runs_dir)
         assert wait_for(lambda: all(sorted(r) == gone for r in removed), timeout=10), removed
+        alive = [proc.poll() is None for proc, _ in tuis]
     finally:
         stop.set()
         for t in threads:
             t.join(timeout=10)
+        for proc, master in tuis:
+            stop_pty_app(proc, master)
+    assert alive == [True, True], [s[-2000:] for s in screens]  # neither TUI fell over meanwhile
+    assert [proc.returncode for proc, _ in tuis] == [0, 0]  # and each quit cleanly on q
     assert removed == [gone, gone]  # each watcher saw exactly the removed runs go, once
     assert set(statuses(runs_dir)) == {kept, *new}
     assert all(s == "done" for s in statuses(runs_dir).values())
