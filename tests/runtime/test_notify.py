@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.bench_tui import drain, spawn_in_pty
+from bench.bench_tui import drain, hw2_tui_cmd, spawn_in_pty
 from hw2 import notify
 from hw2.notify import Event, EventDetector, NotifySettings
 from hw2.runs.summary import RunSummary
@@ -206,16 +206,7 @@ def test_a_foreground_sweep_ends_with_one_line_and_one_bell_in_a_terminal(
         "HW2_NOTIFY_CMD": f"{sys.executable} -c {ARGV_WRITER!r} {told}",
     }
     env.pop("HW2_NOTIFY", None)
-    argv = [
-        sys.executable,
-        "-m",
-        "hw2.cli",
-        "--runs-dir",
-        str(runs_dir),
-        "sweep",
-        str(_fake_study(tmp_path, write_config)),
-        "--yes",
-    ]
+    argv = [*hw2_tui_cmd(runs_dir), "sweep", str(_fake_study(tmp_path, write_config)), "--yes"]
     proc, master = spawn_in_pty(argv, 120, 30, env)
     out = b""
     try:

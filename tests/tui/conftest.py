@@ -273,6 +273,23 @@ async def put_tree_cursor(pilot: Any, app: Any, node: Any) -> None:
     await wait_for(pilot, lambda: app.tree.cursor_node is node, 10, "the tree cursor on the node")
 
 
+def fixed_runs_app(runs_dir: Path, configs_dir: Path) -> Any:
+    """The app on the five fixed runs (written here unless the test wrote runs already), with the
+    fixed clock, no GPU and no scheduler, polling every 0.1 s."""
+    from tui.app import make_app
+
+    if not any(runs_dir.iterdir()):
+        write_fixed_runs(runs_dir)
+    return make_app(
+        runs_dir,
+        configs_dir,
+        poll_interval=0.1,
+        gpu_stats=lambda: [],
+        clock=lambda: FIXED_NOW,
+        start_scheduler=False,
+    )
+
+
 def run_pilot(app: Any, body: Callable[[Any], Awaitable[None]], size: tuple[int, int] = (140, 40)) -> None:
     """Run ``body(pilot)`` against a headless ``app`` (plain ``def`` tests, no asyncio plugin)."""
 

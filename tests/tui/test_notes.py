@@ -12,8 +12,8 @@ from textual.geometry import Region
 
 from hw2 import contract
 from hw2.runs import lifecycle
-from tests.tui.conftest import FIXED_NOW, run_pilot, wait_for, write_fixed_runs
-from tui.app import HW2App, make_app
+from tests.tui.conftest import fixed_runs_app, run_pilot, wait_for, write_fixed_runs
+from tui.app import HW2App
 
 BASELINE = "20260101-000000-mlp-baseline-aaaa"
 LR_01 = "20260101-000100-lr-0.1-bbbb"
@@ -21,17 +21,7 @@ LONG = "warmup helps: lr 0.1 diverged after epoch 3 without it, try 5 warmup epo
 
 
 def _app(runs_dir: Path, configs_dir: Path) -> HW2App:
-    """The app on the five fixed runs (written here unless the test wrote them)."""
-    if not any(runs_dir.iterdir()):
-        write_fixed_runs(runs_dir)
-    return make_app(
-        runs_dir,
-        configs_dir,
-        poll_interval=0.1,
-        gpu_stats=lambda: [],
-        clock=lambda: FIXED_NOW,
-        start_scheduler=False,
-    )
+    return fixed_runs_app(runs_dir, configs_dir)
 
 
 def _note_on_disk(runs_dir: Path, run_id: str) -> object:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.bench_tui import spawn_in_pty, stop_pty_app, tui_env
+from bench.bench_tui import hw2_tui_cmd, spawn_in_pty, stop_pty_app, tui_env
 from hw2.daemon import ensure_scheduler, scheduler_lock_held
 from tests.reliability.conftest import enqueue_config, wait_until
 from tests.tui.conftest import make_fixed_run
@@ -38,15 +38,7 @@ class Terminal:
     """The app in a pty, its output read in a thread (a full pty would block the app)."""
 
     def __init__(self, runs_dir: Path, configs_dir: Path, env: dict[str, str]) -> None:
-        argv = [
-            sys.executable,
-            "-m",
-            "hw2.cli",
-            "--runs-dir",
-            str(runs_dir),
-            "--configs-dir",
-            str(configs_dir),
-        ]
+        argv = [*hw2_tui_cmd(runs_dir), "--configs-dir", str(configs_dir)]
         self.proc, self.master = spawn_in_pty(argv, 120, 36, env)
         self.out = bytearray()
         self._lock = threading.Lock()

@@ -9,8 +9,8 @@ from typing import Any
 
 from hw2 import trash
 from hw2.runs.summary import fmt_bytes
-from tests.tui.conftest import FIXED_NOW, run_pilot, wait_for, write_fixed_runs
-from tui.app import HW2App, make_app
+from tests.tui.conftest import fixed_runs_app, run_pilot, wait_for
+from tui.app import HW2App
 from tui.screens import ConfirmScreen
 from tui.study import study_runs
 
@@ -22,15 +22,7 @@ QUEUED = "20260101-000400-lr-1.0-eeee"
 
 
 def _app(runs_dir: Path, configs_dir: Path) -> HW2App:
-    write_fixed_runs(runs_dir)
-    return make_app(
-        runs_dir,
-        configs_dir,
-        poll_interval=0.1,
-        gpu_stats=lambda: [],
-        clock=lambda: FIXED_NOW,
-        start_scheduler=False,
-    )
+    return fixed_runs_app(runs_dir, configs_dir)
 
 
 def _header(app: HW2App) -> str:
