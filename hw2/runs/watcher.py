@@ -287,7 +287,7 @@ class RunsWatcher:
         if found is not None:
             for run_id in sorted(set(self._runs) - set(found)):
                 self._forget(run_id)
-                trashed = os.path.isdir(os.path.join(self.runs_dir, contract.TRASH_DIR, run_id))
+                trashed = _in_trash(self.runs_dir, run_id)
                 updates.append(
                     RunUpdate(
                         run_id=run_id,
@@ -536,6 +536,17 @@ class RunsWatcher:
         return self._as_finished(
             run_id, t, keys, folder.summary, config, folder.meta, folder.result, truncated=truncated
         )
+
+
+def _in_trash(runs_dir: Path, run_id: str) -> bool:
+    """Did the run's folder go to the trash (as ``<id>``, or ``<id>~N`` when trashed before)?"""
+    trash = os.path.join(runs_dir, contract.TRASH_DIR)
+    if os.path.isdir(os.path.join(trash, run_id)):
+        return True
+    try:
+        return any(name.startswith(f"{run_id}~") for name in os.listdir(trash))
+    except OSError:
+        return False
 
 
 def _digest(keys: FileKeys) -> tuple[int | None, ...]:

@@ -131,6 +131,24 @@ def test_restore_gives_a_byte_identical_folder(runs_dir: Path, write_config: Wri
     assert _tree(runs_dir / rid) == before
 
 
+def test_a_watcher_tells_a_run_trashed_under_another_name_from_one_deleted(
+    runs_dir: Path, write_config: WriteConfig
+) -> None:
+    [rid] = _done_runs(runs_dir, write_config, 1)
+    shutil.copytree(runs_dir / rid, runs_dir / ".trash" / rid)  # the id already in the trash
+    w = RunsWatcher(runs_dir, rescan_interval=0)
+    assert [u.run_id for u in w.poll()] == [rid]
+    assert [r.trash_path.name for r in trash.remove(runs_dir, [runs_dir / rid]).removed] == [f"{rid}~2"]
+    [gone] = w.poll()
+    assert gone.removed and gone.trashed  # a UI drops it, rather than showing it "deleted"
+    trash.restore(runs_dir, f"{rid}~2")
+    assert [u.run_id for u in w.poll()] == [rid]
+    shutil.rmtree(runs_dir / ".trash")  # emptied, then the run deleted by hand: not in the trash
+    shutil.rmtree(runs_dir / rid)
+    [gone] = w.poll()
+    assert gone.removed and not gone.trashed
+
+
 def test_a_running_or_queued_run_is_refused(runs_dir: Path, write_config: WriteConfig) -> None:
     [running] = _enqueue(runs_dir, write_config("long", epochs=50, batches=20))
     [queued] = _enqueue(runs_dir, write_config("waiting", epochs=1))
