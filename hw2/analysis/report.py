@@ -366,6 +366,11 @@ def build(
     missing = [f"{g.variant}: {g.done_text()}" for g in groups if not g.complete]
     if not runs:
         missing.append(f"no runs of this study were found: launch it with `{info.sweep_command()}`")
+    else:  # a variant the study file plans that has no run at all is missing too, not "complete"
+        have = {g.variant for g in groups}
+        missing += [
+            f"{v}: no run (launch it with `{info.sweep_command()}`)" for v in info.planned if v not in have
+        ]
     done = [r for r in runs if r.status == "done"]
     as_run = [x for x in (_epochs_run(groups), _overrides(info, done)) if x]
     return StudyReport(

@@ -243,6 +243,16 @@ def test_the_runs_against_the_study_files_plan() -> None:
     ).as_run == ["Epochs actually run (done runs): 2 per run (every variant)."]
 
 
+def test_a_planned_variant_without_any_run_makes_the_report_partial() -> None:
+    plan = {v: {"optimizer.name": v, "model.name": "mlp"} for v in ("sgd", "adam", "rmsprop")}
+    rep = build(StudyInfo(TITLE, file="configs/studies/s.yaml", planned=plan), runs())
+    assert rep.partial
+    assert rep.missing[-1] == "rmsprop: no run (launch it with `hw2-tui sweep configs/studies/s.yaml`)"
+    assert "rmsprop: no run" in markdown(rep)
+    plan.pop("rmsprop")
+    assert not any("no run" in m for m in build(StudyInfo(TITLE, planned=plan), runs()).missing)
+
+
 def test_a_setting_the_runs_predate_is_not_an_override() -> None:
     plan = {v: {"optimizer.name": v, "model.name": "mlp", "train.warmup_epochs": 0} for v in ("sgd", "adam")}
     plan["sgd"]["optimizer.lr"], plan["adam"]["optimizer.lr"] = 0.1, 0.001
