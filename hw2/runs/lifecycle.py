@@ -265,12 +265,17 @@ def start_on_node(run_dir: Path, job_id: str, **fields: Any) -> RunMeta:
     )
 
 
-def end_by_executor(run_dir: Path, status: str, error: str, exit_code: int | None = None) -> bool:
+def end_by_executor(
+    run_dir: Path, status: str, error: str, exit_code: int | None = None, **fields: Any
+) -> bool:
     """queued/running → failed/killed: the executor (Slurm) ended the job before the run recorded
     its own end (cancelled while pending, time limit, node lost, a job that never started the
-    run). ``error`` carries the executor's state and reason. False if the run is final already."""
+    run). ``error`` carries the executor's state and reason; ``fields`` (the job's last state)
+    are written in the same update, so no reader sees the end without them. False if the run is
+    final already."""
     if status not in ("failed", "killed"):
         raise TransitionError(f"{Path(run_dir).name}: an executor ends a run failed or killed, not {status}")
+    _refuse_lifecycle_fields(fields)
     try:
         contract.update_meta(
             run_dir,
@@ -279,16 +284,19 @@ def end_by_executor(run_dir: Path, status: str, error: str, exit_code: int | Non
             error=error,
             exit_code=exit_code,
             ended=time.time(),
+            **fields,
         )
     except TransitionError:
         return False
     return True
 
 
-def overrule_kill(run_dir: Path, error: str) -> bool:
+def overrule_kill(run_dir: Path, error: str, **fields: Any) -> bool:
     """killed → failed for a Slurm run whose SIGTERM came from Slurm enforcing a limit (TIMEOUT,
     OUT_OF_MEMORY, NODE_FAIL, PREEMPTED, DEADLINE): the harness saw only a signal and recorded
-    ``killed``; the executor knows it was no one's request. The exit code and end time stay."""
+    ``killed``; the executor knows it was no one's request. The exit code and end time stay;
+    ``fields`` (the job's last state) are written in the same update."""
+    _refuse_lifecycle_fields(fields)
 
     def check(meta: RunMeta) -> None:
         _expect(run_dir, {"killed"}, "overrule the kill of")(meta)
@@ -296,7 +304,7 @@ def overrule_kill(run_dir: Path, error: str) -> bool:
             raise TransitionError(f"{Path(run_dir).name}: not a Slurm run")
 
     try:
-        contract.update_meta(run_dir, only_if=check, status="failed", error=error)
+        contract.update_meta(run_dir, only_if=check, status="failed", error=error, **fields)
     except TransitionError:
         return False
     return True

@@ -144,13 +144,15 @@ class SlurmMonitor:
         reason = info.reason if info else ""
         status, error = _end_of(meta, job, state, info, path)
         ended = False
+        job_state = {"slurm_state": state, "slurm_reason": reason}  # in the ending update itself
         if meta.status in ("queued", "running"):
             code = _exit_code(info) if state in ("COMPLETED", "FAILED") else None  # else Slurm says 0:0
-            ended = lifecycle.end_by_executor(path, status, error, exit_code=code)
+            ended = lifecycle.end_by_executor(path, status, error, exit_code=code, **job_state)
         elif meta.status == "killed" and state in LIMITS:
-            ended = lifecycle.overrule_kill(path, error)
-        with contextlib.suppress(contract.ContractError, OSError):
-            lifecycle.add_fields(path, slurm_state=state, slurm_reason=reason)
+            ended = lifecycle.overrule_kill(path, error, **job_state)
+        if not ended:
+            with contextlib.suppress(contract.ContractError, OSError):
+                lifecycle.add_fields(path, **job_state)
         if ended:
             log.info("%s: slurm job %s %s -> %s (%s)", path.name, job, state, status, error)
             contract.append_log_line(path, f"slurm job {job} ended {state}: {status} ({error})")

@@ -300,9 +300,10 @@ def test_slurm_transitions_each_from_their_own_state(runs_dir: Path, write_confi
     assert lifecycle.mark_vanished(run) is False
     lifecycle.finish(run, "killed", 143, "stopped by SIGTERM")
     assert lifecycle.end_by_executor(run, "failed", "slurm: TIMEOUT") is False  # final already
-    assert lifecycle.overrule_kill(run, "slurm: TIMEOUT (time limit)") is True
-    meta = _meta(run)
+    assert lifecycle.overrule_kill(run, "slurm: TIMEOUT (time limit)", slurm_state="TIMEOUT") is True
+    meta = _meta(run)  # one read: the job's state came in the very update that ended the run
     assert (meta.status, meta.error, meta.exit_code) == ("failed", "slurm: TIMEOUT (time limit)", 143)
+    assert meta.extra["slurm_state"] == "TIMEOUT"
     assert lifecycle.overrule_kill(run, "again") is False
 
 
@@ -317,8 +318,17 @@ def test_end_by_executor_and_overrule_kill_refuse_what_is_not_theirs(
     with pytest.raises(TransitionError, match="failed or killed"):
         lifecycle.end_by_executor(local, "done", "no")
     pending = _queued(runs_dir, write_config, "pending")
-    assert lifecycle.end_by_executor(pending, "killed", "slurm: CANCELLED while pending") is True
-    assert (_meta(pending).status, _meta(pending).error) == ("killed", "slurm: CANCELLED while pending")
+    with pytest.raises(TransitionError, match="written only by a lifecycle transition"):
+        lifecycle.end_by_executor(pending, "killed", "no", ended=0.0)
+    assert lifecycle.end_by_executor(
+        pending, "killed", "slurm: CANCELLED while pending", slurm_state="CANCELLED", slurm_reason=""
+    )
+    meta = _meta(pending)  # the end and the job's last state in one update: never one without the other
+    assert (meta.status, meta.error, meta.extra["slurm_state"]) == (
+        "killed",
+        "slurm: CANCELLED while pending",
+        "CANCELLED",
+    )
 
 
 def test_local_scheduler_never_launches_a_slurm_run(runs_dir: Path, write_config: WriteConfig) -> None:
