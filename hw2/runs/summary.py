@@ -5,17 +5,16 @@ so they cannot disagree: effective status, epochs done/total, latest and best va
 elapsed, ETA, test metrics, variant, seed and the flattened hyperparameters. A summary is a frozen
 snapshot: the watcher builds one whenever a run changes and hands it to readers (the TUI's poll
 thread posts it to the UI thread as it is). It is also what a finished run's cache entry holds
-(:meth:`RunSummary.to_json` / :meth:`RunSummary.from_json`), so a finished run is summarised once.
+(:func:`hw2.runs.index.pack` / :func:`hw2.runs.index.unpack`), so a finished run is summarised once.
 
 Pure Python, no YAML, no Textual: cheap to import and to test.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from hw2 import contract
@@ -300,27 +299,6 @@ class RunSummary:
             "resumable": self.resumable,
             "checkpoint_bytes": self.checkpoint_bytes,
         }
-
-    # ------------------------------------------------------------------ persistence
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["hparams"] = dict(self.hparams)
-        return data
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> RunSummary:
-        names = _field_names(cls)
-        kwargs = {k: v for k, v in data.items() if k in names}
-        latest = kwargs.get("latest")
-        if isinstance(latest, Mapping):
-            kwargs["latest"] = EpochPoint(**latest)
-        return cls(**kwargs)
-
-
-@functools.cache
-def _field_names(cls: type) -> frozenset[str]:
-    return frozenset(f.name for f in fields(cls))
 
 
 def _get(meta: Any, key: str, default: Any = None) -> Any:
