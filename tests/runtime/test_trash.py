@@ -273,7 +273,9 @@ def test_selectors_combine(runs_dir: Path, write_config: WriteConfig) -> None:
         trash.parse_age("30 days")
 
 
-def test_rm_smoke_of_a_thousand_runs_is_quick(runs_dir: Path, write_config: WriteConfig) -> None:
+def test_rm_smoke_moves_a_thousand_smoke_runs(runs_dir: Path, write_config: WriteConfig) -> None:
+    """All of them, and nothing else. How long it takes is a benchmark's figure, not a test's
+    (bench/bench_scale.py: 1000 smoke runs among 10 000, target 5 s; 1.30 s on a 2-core Xeon)."""
     [rid] = _enqueue(runs_dir, write_config("smk", epochs=1), smoke=True)
     contract.update_meta(runs_dir / rid, status="done")
     (runs_dir / rid / contract.METRICS_FILE).write_text('{"type":"epoch","epoch":1}\n' * 5)
@@ -282,13 +284,10 @@ def test_rm_smoke_of_a_thousand_runs_is_quick(runs_dir: Path, write_config: Writ
         shutil.copytree(runs_dir / rid, runs_dir / copy)
         meta = json.loads((runs_dir / copy / contract.META_FILE).read_text())
         (runs_dir / copy / contract.META_FILE).write_text(json.dumps({**meta, "run_id": copy}))
-    t0 = time.monotonic()
     proc = cli("rm", "--smoke", "--yes")
-    took = time.monotonic() - t0
     assert proc.returncode == 0, proc.stderr
     assert "moved 1000 run(s)" in proc.stdout
     assert statuses(runs_dir) == {} and len(os.listdir(runs_dir / ".trash")) == 1000
-    assert took <= 5.0, f"rm --smoke of 1000 runs took {took:.1f} s"
 
 
 def test_report_never_counts_trashed_runs(runs_dir: Path, tmp_path: Path) -> None:
