@@ -135,7 +135,11 @@ def test_a_held_requeue_reads_requeued_is_not_resumed_twice_and_kill_cancels_it(
 ) -> None:
     monkeypatch.setenv("HW2_FAKE_SLEEP", "0.3")
     run, job = _submit(runs_dir, write_config("held", epochs=50, batches=5))
-    assert wait_for(lambda: _epochs_done(run) >= 1, timeout=LONG_S, interval=0.2), _log(run)
+    # The epoch's line is written before its checkpoint: wait for both, or the requeue can land
+    # between them and leave a killed run with nothing to resume from.
+    assert wait_for(
+        lambda: _epochs_done(run) >= 1 and contract.checkpoint_file(run) is not None, LONG_S, 0.2
+    ), _log(run)
     subprocess.run(["scontrol", "requeuehold", job], check=True, timeout=30)  # requeued, then held
     assert wait_for(lambda: _held(run), timeout=LONG_S, interval=0.2), _meta(run)
     assert _status_text(runs_dir) == "killed · requeued"
