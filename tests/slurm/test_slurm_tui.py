@@ -215,11 +215,14 @@ def test_enter_on_an_experiment_whose_kind_is_slurm_submits_it(runs_dir: Path, t
         [node] = [n for n in tree_nodes(app) if n.data is not None and n.data.kind == "experiment"]
         await put_tree_cursor(pilot, app, node)
         await pilot.press("enter")
+        # the "queued … on Slurm" toast lasts 3 s: look for it now, not after the run has ended
+        await wait_for(
+            pilot, lambda: any("on Slurm" in str(n.message) for n in app._notifications), 30, "the notice"
+        )
         await wait_for(pilot, lambda: len(app.runs) == 1, 30, "the run listed")
         [st] = app.runs.values()
         await wait_for(pilot, lambda: st.status == "done", LONG_S, "the Slurm run done")
         assert st.summary.executor == "slurm" and st.summary.node == contract.host_name()
-        assert any("on Slurm" in str(n.message) for n in app._notifications)
 
     asyncio.run(_run(app, body))
     [meta] = [contract.read_meta(d) for d in contract.list_run_dirs(runs_dir)]
